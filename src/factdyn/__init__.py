@@ -1,0 +1,16 @@
+"""factdyn: measure how language models acquire and forget factual knowledge in pretraining."""
+
+from factdyn.data.items import DEPTHS, DataError, KnowledgeItem, Probe, load_items, save_items
+from factdyn.rundir import Run, load_run
+
+__all__ = [
+    "DEPTHS",
+    "DataError",
+    "KnowledgeItem",
+    "Probe",
+    "Run",
+    "load_items",
+    "load_run",
+    "save_items",
+]
+__version__ = "0.1.0"
