@@ -1,0 +1,131 @@
+"""Background pretraining data as a resumable stream of fixed-length token sequences.
+
+A source maps a *position* (the global index of a sequence in the training stream) to its
+tokens. Step ``t`` of a run with global batch ``B`` reads positions ``start + t*B ...``, so
+resuming, sharding across ranks and "continue where the base model stopped" are all just
+arithmetic on positions: nothing about the stream lives in memory that a checkpoint could miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from factdyn.data.items import DataError
+
+
+class SequenceSource(Protocol):
+    seq_len: int
+
+    def sequence(self, position: int) -> np.ndarray:
+        """The ``seq_len`` token ids at a stream position."""
+        ...
+
+
+@dataclass
+class PackedTokens:
+    """Documents joined by EOS, cut into non-overlapping sequences, shuffled once per epoch."""
+
+    tokens: np.ndarray
+    seq_len: int
+    seed: int = 0
+    _perms: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.n_sequences = len(self.tokens) // self.seq_len
+        if self.n_sequences == 0:
+            raise DataError(f"corpus: {len(self.tokens)} tokens, fewer than one sequence of {self.seq_len}")
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        if epoch not in self._perms:
+            self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.n_sequences)}
+        return self._perms[epoch]
+
+    def sequence(self, position: int) -> np.ndarray:
+        epoch, i = divmod(position, self.n_sequences)
+        j = int(self._perm(epoch)[i])
+        return np.asarray(self.tokens[j * self.seq_len : (j + 1) * self.seq_len], dtype=np.int64)
+
+
+def iter_documents(paths: Iterable[Path], text_field: str = "text") -> Iterator[str]:
+    """Texts from ``.jsonl`` (one ``{"text": ...}`` per line) or plain ``.txt`` files."""
+    for path in paths:
+        if path.suffix == ".jsonl":
+            with path.open(encoding="utf-8") as f:
+                for lineno, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        doc = json.loads(line)[text_field]
+                    except (json.JSONDecodeError, KeyError, TypeError):
+                        raise DataError(
+                            f"{path}, line {lineno}, field '{text_field}': not a JSON object with that text field"
+                        ) from None
+                    yield doc
+        else:
+            try:
+                yield path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{path}: not UTF-8") from None
+
+
+def tokenize_documents(tokenizer, docs: Iterable[str], batch: int = 1000) -> np.ndarray:
+    """Token ids of every document followed by EOS, as one flat array (uint16 when it fits)."""
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise DataError("tokenizer: no eos_token; factdyn separates documents with it")
+    chunks: list[np.ndarray] = []
+    buf: list[str] = []
+    bar = tqdm(desc="tokenizing corpus", unit=" docs", leave=False)
+
+    def flush() -> None:
+        for ids in tokenizer(buf, add_special_tokens=False)["input_ids"]:
+            chunks.append(np.asarray([*ids, eos], dtype=np.int64))
+        bar.update(len(buf))
+        buf.clear()
+
+    for doc in docs:
+        buf.append(doc)
+        if len(buf) >= batch:
+            flush()
+    if buf:
+        flush()
+    bar.close()
+    tokens = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+    dtype = np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max + 1 else np.uint32
+    return tokens.astype(dtype)
+
+
+def corpus_files(path: Path) -> list[Path]:
+    """The corpus files of a world dir, a corpus dir, or a single file."""
+    if path.is_file():
+        return [path]
+    for d in (path / "corpus", path):
+        files = sorted([*d.glob("*.jsonl"), *d.glob("*.txt")])
+        if files:
+            return files
+    raise DataError(f"{path}: no corpus files (*.jsonl or *.txt)")
+
+
+def cached_tokens(files: list[Path], tokenizer, cache_dir: Path, text_field: str = "text") -> np.ndarray:
+    """Tokenize once per (files, tokenizer) and memory-map the cached array afterwards."""
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
+    cache = cache_dir / f"tokens-{h.hexdigest()[:16]}.npy"
+    if not cache.is_file():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tokens = tokenize_documents(tokenizer, iter_documents(files, text_field))
+        tmp = cache.with_suffix(".tmp.npy")
+        np.save(tmp, tokens)
+        tmp.replace(cache)
+    return np.load(cache, mmap_mode="r")

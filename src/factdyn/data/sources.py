@@ -1,0 +1,24 @@
+"""Build the background data source named by a config (world corpus, local text, ...)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from factdyn.config import DataConfig
+from factdyn.data.corpus import PackedTokens, SequenceSource, cached_tokens, corpus_files
+from factdyn.data.items import DataError
+
+
+def build_source(cfg: DataConfig, tokenizer) -> SequenceSource:
+    """The resumable sequence stream for ``cfg`` (positions are global sequence indices)."""
+    if cfg.path is None:
+        raise DataError("config, field 'data.path': required for this data.source")
+    if cfg.source in ("world", "text"):
+        path = Path(cfg.path)
+        if not path.exists():
+            raise DataError(f"{path}: no such corpus (field 'data.path')")
+        files = corpus_files(path)
+        cache_dir = (path / "corpus" if (path / "corpus").is_dir() else files[0].parent) / ".tokens"
+        tokens = cached_tokens(files, tokenizer, cache_dir, cfg.text_field)
+        return PackedTokens(tokens, cfg.seq_len, cfg.seed)
+    raise DataError(f"config, field 'data.source': '{cfg.source}' is not available yet")

@@ -1,0 +1,90 @@
+"""``factdyn pretrain``: the tiny base model that the offline experiments continue from.
+
+It is pretrained with a warmup + decay schedule that ends at ``min_lr_ratio * lr``; the saved
+state records that final rate and the data position, so an experiment continues the same
+schedule (held constant) and reads the corpus from where pretraining stopped: no jump in
+learning rate, no re-read text (SPEC §8).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from factdyn.config import BaseConfig, DataConfig
+from factdyn.train import checkpoint as ckpt
+from factdyn.train.distributed import World
+from factdyn.train.loop import make_optimizer, run_loop
+from factdyn.train.lr import lr_at
+
+
+def build_model(cfg: BaseConfig, vocab_size: int, eos_id: int):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(cfg.seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden_size,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        num_key_value_heads=cfg.heads,
+        intermediate_size=cfg.intermediate_size,
+        max_position_embeddings=max(2 * cfg.seq_len, 512),
+        tie_word_embeddings=True,
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+        pad_token_id=eos_id,
+    )
+    return LlamaForCausalLM(config)
+
+
+def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
+    """Train from scratch on the world's corpus; write a resumable HF checkpoint to ``out``."""
+    from transformers import AutoTokenizer
+
+    from factdyn.data.sources import build_source
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    tokenizer = AutoTokenizer.from_pretrained(world_dir / "tokenizer")
+    source = build_source(DataConfig(source="world", path=str(world_dir), seq_len=cfg.seq_len, seed=cfg.seed), tokenizer)
+    model = build_model(cfg, len(tokenizer), tokenizer.eos_token_id)
+    model.train()
+    opt = make_optimizer(model, (0.9, 0.95), 1e-8, cfg.weight_decay)
+    world = World(0, 1, torch.device("cpu"))
+    lr_kwargs = {"peak": cfg.lr, "schedule": cfg.schedule, "warmup": cfg.warmup_steps, "total": cfg.steps,
+                 "min_ratio": cfg.min_lr_ratio}
+    losses: list[float] = []
+
+    def batch(step: int):
+        import numpy as np
+
+        b = np.stack([source.sequence(step * cfg.batch_size + r) for r in range(cfg.batch_size)])
+        return b, b
+
+    run_loop(
+        model=model, optimizer=opt, batcher=batch, start_step=0, total_steps=cfg.steps, lr_kwargs=lr_kwargs,
+        schedule_start=0, micro_batch=cfg.batch_size, grad_clip=cfg.grad_clip, world=world,
+        tokens_per_step=cfg.batch_size * cfg.seq_len, on_step_start=lambda s: None,
+        on_step_end=lambda s, loss, lr: losses.append(loss), desc="pretrain",
+    )
+    state = {
+        "step": cfg.steps,
+        "lr": lr_at(cfg.steps, **lr_kwargs),
+        "data_position": cfg.steps * cfg.batch_size,
+        "seq_len": cfg.seq_len,
+        "corpus_sequences": source.n_sequences,
+        "config": cfg.model_dump(),
+        "final_loss": sum(losses[-20:]) / max(len(losses[-20:]), 1),
+    }
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    ckpt.save_model(tmp, model, opt, state, tokenizer)
+    (tmp / "pretrain_loss.json").write_text(json.dumps(losses))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out

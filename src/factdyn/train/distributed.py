@@ -1,0 +1,93 @@
+"""torch.distributed setup that also runs as one plain process (nanoGPT's pattern).
+
+Launched by ``torchrun`` the environment names RANK/WORLD_SIZE and we join a process group
+(NCCL on GPUs, gloo on CPU); otherwise everything here is a no-op over a world of one. The
+model code knows nothing of this: :func:`wrap` is applied after the model is built.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int
+    size: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(pref: str) -> torch.device:
+    if pref == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(pref)
+
+
+def setup(device: str = "auto") -> World:
+    """Join the process group when launched by torchrun; pick this rank's device."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    dev = resolve_device(device)
+    if size == 1:
+        return World(0, 1, dev)
+    rank = int(os.environ["RANK"])
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return World(rank, size, dev)
+
+
+def wrap(model: torch.nn.Module, world: World, fsdp: bool = False) -> torch.nn.Module:
+    """DDP, or FSDP2 sharding of each decoder layer and the root, for a multi-process run."""
+    if world.size == 1:
+        return model
+    if fsdp:
+        from torch.distributed.fsdp import fully_shard
+
+        for layer in getattr(getattr(model, "model", model), "layers", []):
+            fully_shard(layer)
+        return fully_shard(model)
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [world.device.index] if world.device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def all_reduce_sum(x: float, world: World) -> float:
+    if world.size == 1:
+        return x
+    t = torch.tensor([x], dtype=torch.float64, device=world.device if world.device.type == "cuda" else "cpu")
+    dist.all_reduce(t)
+    return float(t.item())
+
+
+def gather_rows(local: np.ndarray, index: np.ndarray, n: int, world: World) -> np.ndarray:
+    """Reassemble rows scored on different ranks (``index`` = this rank's row ids)."""
+    if world.size == 1:
+        return local
+    parts: list = [None] * world.size
+    dist.all_gather_object(parts, (index, local))
+    out = np.empty((n, *local.shape[1:]), dtype=local.dtype)
+    for idx, arr in parts:
+        out[idx] = arr
+    return out
+
+
+def barrier(world: World) -> None:
+    if world.size > 1:
+        dist.barrier()
+
+
+def teardown(world: World) -> None:
+    if world.size > 1 and dist.is_initialized():
+        dist.destroy_process_group()
