@@ -125,3 +125,19 @@ def load_run(run_dir: str | Path) -> Run:
         injections=pd.read_parquet(run_dir / "injections.parquet"),
         train=train_df,
     )
+
+
+def export_long(run: Run) -> pd.DataFrame:
+    """The probe log as a long table: one row per (logged step, probe)."""
+    n_steps, n_probes = run.logprobs.shape[:2]
+    probes = run.probes
+    out = pd.DataFrame(
+        {
+            "step": np.repeat(run.steps, n_probes),
+            "tokens": np.repeat(run.steps * run.tokens_per_step, n_probes),
+            **{c: np.tile(probes[c].to_numpy(), n_steps) for c in ("item", "scenario", "depth", "probe")},
+        }
+    )
+    for k, name in enumerate(STATS):
+        out[name] = run.logprobs[:, :, k].reshape(-1)
+    return out

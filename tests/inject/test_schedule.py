@@ -1,0 +1,60 @@
+import pytest
+
+from factdyn.config import InjectionConfig, ScenarioConfig, ScheduleEntry
+from factdyn.data.items import DataError, KnowledgeItem, Probe
+from factdyn.inject.schedule import build_schedule, split_items
+
+
+def _items(n: int, paraphrases: int = 9) -> list[KnowledgeItem]:
+    probes = {d: (Probe("a", "b"),) for d in ("memorization", "semantic", "composition")}
+    return [
+        KnowledgeItem(f"ctx {i}", probes, tuple(f"para {i}.{j}" for j in range(paraphrases)))
+        for i in range(n)
+    ]
+
+
+def test_paper_split_is_contiguous_thirds():
+    cfg = InjectionConfig(n_controls=0)
+    s = split_items(120, cfg)
+    assert s[:40] == ["paraphrase"] * 40
+    assert s[40:80] == ["duplicate"] * 40
+    assert s[80:] == ["once"] * 40
+
+
+def test_controls_at_the_end_and_uneven_shares():
+    s = split_items(13, InjectionConfig(n_controls=3))
+    assert s.count("control") == 3 and s[-3:] == ["control"] * 3
+    assert [s.count(n) for n in ("paraphrase", "duplicate", "once")] == [4, 3, 3]
+
+
+def test_paper_schedule_steps_and_variants():
+    cfg = InjectionConfig(
+        interval=100,
+        n_controls=0,
+        scenarios=[
+            ScenarioConfig(name="paraphrase", variant="paraphrase", count=10),
+            ScenarioConfig(name="duplicate", count=10),
+            ScenarioConfig(name="once", count=1),
+        ],
+    )
+    sched, scen = build_schedule(cfg, _items(6))
+    by_item = {}
+    for inj in sched:
+        by_item.setdefault(inj.item, []).append((inj.step, inj.variant))
+    assert by_item[0] == [(100 * i, i) for i in range(10)]  # paraphrase: a new wording each time
+    assert by_item[2] == [(100 * i, 0) for i in range(10)]  # duplicate: always train_context
+    assert by_item[4] == [(0, 0)]  # once
+    assert scen == ["paraphrase"] * 2 + ["duplicate"] * 2 + ["once"] * 2
+
+
+def test_too_few_paraphrases_names_the_item():
+    cfg = InjectionConfig(n_controls=0, scenarios=[ScenarioConfig(name="p", variant="paraphrase", count=4)])
+    with pytest.raises(DataError, match="item 0, field 'paraphrases'"):
+        build_schedule(cfg, _items(2, paraphrases=2))
+
+
+def test_explicit_schedule_leaves_other_items_as_controls():
+    cfg = InjectionConfig(schedule=[ScheduleEntry(step=3, item=1, variant=2, scenario="x")])
+    sched, scen = build_schedule(cfg, _items(3))
+    assert [(i.step, i.item, i.variant) for i in sched] == [(3, 1, 2)]
+    assert scen == ["control", "x", "control"]

@@ -1,0 +1,32 @@
+import math
+
+import numpy as np
+
+from factdyn.train.evaluation import eval_steps
+from factdyn.train.lr import lr_at
+
+
+def test_lr_schedules_resume_mid_way():
+    kw = {"peak": 1.0, "warmup": 10, "total": 110, "min_ratio": 0.1}
+    assert lr_at(0, schedule="cosine", **kw) == 0.1  # warmup: (0+1)/10
+    assert lr_at(10, schedule="cosine", **kw) == 1.0
+    assert math.isclose(lr_at(60, schedule="cosine", **kw), 0.1 + 0.9 * 0.5)
+    assert math.isclose(lr_at(60, schedule="linear", **kw), 0.1 + 0.9 * 0.5)
+    assert math.isclose(lr_at(35, schedule="linear", **kw), 0.1 + 0.9 * 0.75)
+    assert math.isclose(lr_at(500, schedule="cosine", **kw), 0.1)
+    assert lr_at(500, schedule="constant", **kw) == 1.0
+
+
+def test_every_logs_all_steps_including_final():
+    assert eval_steps("every", [0, 5], 2, 8, 3).tolist() == list(range(9))
+
+
+def test_sparse_logs_windows_and_log_spaced_tail():
+    steps = eval_steps("sparse", [0, 20], window=5, total=1000, log_points=10)
+    s = set(steps.tolist())
+    assert set(range(0, 6)) <= s and set(range(20, 26)) <= s
+    assert 1000 in s and 6 not in s and 19 not in s
+    tail = steps[steps > 25] - 25
+    assert len(tail) <= 10 and tail[0] == 1 and tail[-1] == 975
+    ratios = tail[1:] / tail[:-1]  # log-spaced: roughly constant ratio
+    assert np.allclose(ratios[3:], ratios[-1], rtol=0.2)
