@@ -45,10 +45,12 @@ class OptimConfig(_Section):
 
 class DataConfig(_Section):
     source: Literal["world", "text", "hf", "olmo"] = "world"
-    path: str | None = Field(None, description="world dir / text files / dataset id / OLMo index")
+    path: str | None = Field(None, description="world dir / text dir or file / dataset id / OLMo index")
+    files: list[str] | None = Field(None, description="olmo: token shards in OLMo's order")
+    dtype: Literal["uint16", "uint32"] = Field("uint16", description="olmo: token id type of shards")
     hf_split: str = "train"
     text_field: str = "text"
-    seq_len: int = Field(128, ge=8)
+    seq_len: int = Field(128, ge=2)
     start: int | None = Field(None, description="first sequence position; null = after the base's")
     seed: int = 0
 

@@ -11,7 +11,7 @@ from factdyn.data.items import DataError
 
 def build_source(cfg: DataConfig, tokenizer) -> SequenceSource:
     """The resumable sequence stream for ``cfg`` (positions are global sequence indices)."""
-    if cfg.path is None:
+    if cfg.path is None and cfg.source != "olmo":
         raise DataError("config, field 'data.path': required for this data.source")
     if cfg.source in ("world", "text"):
         path = Path(cfg.path)
@@ -21,4 +21,10 @@ def build_source(cfg: DataConfig, tokenizer) -> SequenceSource:
         cache_dir = (path / "corpus" if (path / "corpus").is_dir() else files[0].parent) / ".tokens"
         tokens = cached_tokens(files, tokenizer, cache_dir, cfg.text_field)
         return PackedTokens(tokens, cfg.seq_len, cfg.seed)
-    raise DataError(f"config, field 'data.source': '{cfg.source}' is not available yet")
+    if cfg.source == "hf":
+        from factdyn.data.hfstream import StreamedPacked
+
+        return StreamedPacked(cfg.path, cfg.hf_split, cfg.text_field, tokenizer, cfg.seq_len)
+    from factdyn.data.olmo import open_olmo
+
+    return open_olmo(cfg.files or [], cfg.path, cfg.seq_len, cfg.dtype)
