@@ -46,7 +46,7 @@ class OptimConfig(_Section):
 class DataConfig(_Section):
     source: Literal["world", "text", "hf", "olmo"] = "world"
     path: str | None = Field(None, description="world dir / text dir or file / dataset id / OLMo index")
-    files: list[str] | None = Field(None, description="olmo: token shards in OLMo's order")
+    files: list[str] | str | None = Field(None, description="olmo: token shards in order (or a .txt list)")
     dtype: Literal["uint16", "uint32"] = Field("uint16", description="olmo: token id type of shards")
     hf_split: str = "train"
     text_field: str = "text"

@@ -52,7 +52,12 @@ class OlmoMemmap:
         return np.asarray(self.shards[shard][i * self.seq_len : (i + 1) * self.seq_len], dtype=np.int64)
 
 
-def open_olmo(files: list[str], index: str | None, seq_len: int, dtype: str) -> OlmoMemmap:
+def open_olmo(files: list[str] | str, index: str | None, seq_len: int, dtype: str) -> OlmoMemmap:
+    if isinstance(files, str):  # a manifest: one shard path per line
+        manifest = Path(files)
+        if not manifest.is_file():
+            raise DataError(f"{manifest}: no such shard list (field 'data.files')")
+        files = [ln.strip() for ln in manifest.read_text().splitlines() if ln.strip()]
     shards = [open_tokens(Path(f), dtype) for f in files]
     if not shards:
         raise DataError("config, field 'data.files': OLMo source needs its token shards")
