@@ -1,0 +1,26 @@
+"""Load any Hugging Face causal LM and its tokenizer: a local path or a hub id with revision.
+
+Tests and the offline demo pass local directories through exactly this code path.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from factdyn.data.items import DataError
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def load_model_and_tokenizer(name: str, revision: str | None = None, dtype: str = "fp32", device: str = "cpu"):
+    """(model, tokenizer); the tokenizer gets a pad token (its EOS) if it has none."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
+        model = AutoModelForCausalLM.from_pretrained(name, revision=revision, dtype=DTYPES[dtype])
+    except OSError as e:
+        raise DataError(f"{name}: cannot load model/tokenizer ({str(e).splitlines()[0]})") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device), tokenizer

@@ -1,0 +1,82 @@
+"""Probes as loglikelihood requests: token ids of ``input + " " + target`` and the target span.
+
+The span is found from the tokenizer's offset mapping on the full text (SPEC §3), never by
+tokenizing the target alone: a BPE merge across the boundary would silently shift it.
+Encoding happens once per run; scoring then only moves token ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from factdyn.data.items import DEPTHS, DataError, KnowledgeItem
+
+
+@dataclass
+class Requests:
+    """Encoded requests. Token ``k`` of row ``i`` is predicted by the logits at ``k - 1``."""
+
+    ids: list[np.ndarray]
+    span: np.ndarray  # (n, 2) token range [start, end) of the scored continuation
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, idx: Sequence[int]) -> Requests:
+        idx = np.asarray(idx, dtype=np.int64)
+        return Requests([self.ids[i] for i in idx], self.span[idx])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
+
+
+def probe_table(items: Sequence[KnowledgeItem]) -> pd.DataFrame:
+    """Probes in canonical order (item, then depth in DEPTHS order, then probe index)."""
+    rows = [
+        (k, depth, j, p.input, p.target)
+        for k, item in enumerate(items)
+        for depth in DEPTHS
+        for j, p in enumerate(item.probes.get(depth, ()))
+    ]
+    return pd.DataFrame(rows, columns=["item", "depth", "probe", "input", "target"])
+
+
+def _encode(tokenizer, texts: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+    enc = tokenizer(texts, return_offsets_mapping=True, add_special_tokens=True)
+    return enc["input_ids"], enc["offset_mapping"]
+
+
+def target_span(offsets: Sequence[tuple[int, int]], char_start: int, char_end: int) -> tuple[int, int]:
+    """Token range whose characters overlap ``[char_start, char_end)``; special tokens,
+    which have empty offsets, never count."""
+    hit = [k for k, (a, b) in enumerate(offsets) if b > a and a < char_end and b > char_start]
+    return (hit[0], hit[-1] + 1) if hit else (0, 0)
+
+
+def encode_probes(tokenizer, items: Sequence[KnowledgeItem]) -> Requests:
+    """All probes of ``items`` in canonical order."""
+    table = probe_table(items)
+    texts = [f"{i} {t}" for i, t in zip(table["input"], table["target"], strict=True)]
+    ids, offsets = _encode(tokenizer, texts)
+    spans = []
+    for r, text, off in zip(table.itertuples(), texts, offsets, strict=True):
+        s, e = target_span(off, len(r.input) + 1, len(text))
+        if s < 1 or e <= s:
+            raise DataError(
+                f"item {r.item}, field '{r.depth}' probe {r.probe}: target span is empty or starts the "
+                "text (nothing predicts it)"
+            )
+        spans.append((s, e))
+    return Requests([np.asarray(x, dtype=np.int64) for x in ids], np.asarray(spans, dtype=np.int64))
+
+
+def encode_texts(tokenizer, texts: Sequence[str]) -> Requests:
+    """Whole texts, every predicted token scored (a paragraph's mean log probability)."""
+    ids, _ = _encode(tokenizer, list(texts))
+    spans = [(1, len(x)) for x in ids]
+    return Requests([np.asarray(x, dtype=np.int64) for x in ids], np.asarray(spans, dtype=np.int64))
