@@ -76,8 +76,6 @@ def make_plan(cfg: RunConfig, tokenizer) -> Plan:
             f"injection: step {bad[0].step} (item {bad[0].item}) is not before train.steps={cfg.train.steps}"
         )
     placements = plan_placements(schedule, tokens, cfg.train.batch_size, cfg.data.seq_len, inj.allow_truncation)
-    if inj.placement == "replace":
-        placements = placements.assign(token_start=placements.token_start)
     steps = eval_steps(
         cfg.eval.schedule, sorted({i.step for i in schedule}), cfg.eval.window, cfg.train.steps, cfg.eval.log_points
     )
@@ -203,7 +201,9 @@ def _run(plan: Plan, run_dir: Path, model, tokenizer, source, probes, contexts, 
         logger.maybe_log(step, model)
         if step > start and (step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps):
             if world.main:
-                ckpt.save_checkpoint(run_dir / "checkpoints", model, opt, {"step": step}, cfg.train.checkpoint_every and cfg.train.keep_checkpoints)
+                ckpt.save_checkpoint(
+                    run_dir / "checkpoints", model, opt, {"step": step}, cfg.train.keep_checkpoints, tokenizer
+                )
                 _update_meta(run_dir, steps_done=step)
             barrier(world)
 

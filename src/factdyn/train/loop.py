@@ -97,7 +97,7 @@ def train_step(
     loss_mean = all_reduce_sum(total, world) / n_global
     if not math.isfinite(loss_mean):
         optimizer.zero_grad(set_to_none=True)
-        raise TrainingError(f"non-finite loss ({loss_mean}) at this step")
+        raise TrainingError(f"non-finite loss ({loss_mean}); the last good checkpoint is kept")
     if grad_clip:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
@@ -144,10 +144,14 @@ def run_loop(
         on_step_start(step)
         lr = lr_at(schedule_start + step, **lr_kwargs)
         ids, labels = batcher(step)
-        loss = train_step(
-            model, optimizer, ids, labels, lr=lr, micro_batch=micro_batch, grad_clip=grad_clip,
-            world=world, autocast_dtype=autocast_dtype,
-        )
+        try:
+            loss = train_step(
+                model, optimizer, ids, labels, lr=lr, micro_batch=micro_batch, grad_clip=grad_clip,
+                world=world, autocast_dtype=autocast_dtype,
+            )
+        except TrainingError as e:
+            bar.close()
+            raise TrainingError(f"step {step}: {e}") from None
         on_step_end(step, loss, lr)
         rate = (step + 1 - n0) * tokens_per_step / max(time.perf_counter() - t0, 1e-9)
         bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}", refresh=False)

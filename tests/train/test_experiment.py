@@ -1,0 +1,137 @@
+"""The injection run on real (tiny) training: placement, learning signal, resume, schedules."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from transformers import AutoTokenizer
+
+from factdyn import load_items, load_run
+from factdyn.config import load_config
+from factdyn.data.items import DataError
+from factdyn.train import loop
+from factdyn.train.experiment import train
+
+COMMON = [
+    "data.seq_len=64", "train.batch_size=8", "injection.interval=10", "injection.n_controls=3",
+    "eval.window=5", "train.checkpoint_every=10", "train.threads=2",
+]
+
+
+def _cfg(world, base, *extra):
+    return load_config(None, [f"data.path={world}", f"model.name={base}", *COMMON, *extra])
+
+
+def test_injected_text_is_in_the_batch_at_logged_steps_and_rows(toy_world, toy_base, tmp_path, monkeypatch):
+    seen: dict[int, np.ndarray] = {}
+    real = loop.train_step
+    calls = iter(range(10**6))
+
+    def spy(model, opt, ids, labels, **kw):
+        seen[next(calls)] = ids.copy()
+        return real(model, opt, ids, labels, **kw)
+
+    monkeypatch.setattr(loop, "train_step", spy)
+    run_dir = train(_cfg(toy_world, toy_base, "train.steps=45"), tmp_path / "run")
+    run = load_run(run_dir)
+    items = load_items(toy_world / "knowledge.json")
+    tok = AutoTokenizer.from_pretrained(toy_base)
+    eos = tok.eos_token_id
+    inj = run.injections
+    assert sorted(inj.step.unique()) == [0, 10, 20, 30, 40]
+    for r in inj.itertuples():
+        text = items[r.item].train_context if r.variant == 0 else items[r.item].paraphrases[r.variant - 1]
+        expect = tok(text, add_special_tokens=False)["input_ids"] + [eos]
+        got = seen[r.step][r.row, r.token_start : r.token_end].tolist()
+        assert got == expect[: r.token_end - r.token_start], (r.step, r.item)
+    # steps without injections contain no injected paragraph at all
+    first_tokens = {tuple(tok(it.train_context, add_special_tokens=False)["input_ids"][:8]) for it in items}
+    for step in set(range(45)) - set(inj.step):
+        for row in seen[step]:
+            assert all(tuple(row[k : k + 8]) not in first_tokens for k in range(len(row) - 8))
+    # scenarios follow the split: 2 paraphrase, 2 duplicate, 2 once, 3 controls; once = one step
+    assert run.items.scenario.tolist() == ["paraphrase"] * 2 + ["duplicate"] * 2 + ["once"] * 2 + ["control"] * 3
+    assert inj[inj.scenario == "once"].step.unique().tolist() == [0]
+
+
+def test_injection_raises_memorization_of_injected_items_not_controls(toy_world, toy_base, tmp_path):
+    run = load_run(train(_cfg(toy_world, toy_base, "train.steps=45", "optim.lr=3e-3", "eval.schedule=sparse"), tmp_path / "run"))
+    lp = run.stat("target_mean")
+    mem = run.probes.depth == "memorization"
+    injected = (mem & (run.probes.scenario != "control")).to_numpy()
+    control = (mem & (run.probes.scenario == "control")).to_numpy()
+    # θ_1 is right after the step-0 injection
+    gain_inj = (lp[1, injected] - lp[0, injected]).mean()
+    gain_ctl = (lp[1, control] - lp[0, control]).mean()
+    assert gain_inj > 0.1
+    assert gain_inj > gain_ctl + 0.1
+
+
+def test_sparse_evaluation_logs_exactly_the_promised_steps(toy_world, toy_base, tmp_path):
+    run = load_run(train(_cfg(toy_world, toy_base, "train.steps=120", "eval.schedule=sparse",
+                              "eval.log_points=6", "eval.contexts=false"), tmp_path / "run"))
+    windows = {s for t in (0, 10, 20, 30, 40) for s in range(t, t + 6)}
+    tail = {45 + int(round(x)) for x in np.geomspace(1, 75, 6)}
+    assert run.steps.tolist() == sorted(windows | tail | {0, 120})
+    assert not np.isnan(run.logprobs).any()
+
+
+def test_bad_input_leaves_no_run_directory(toy_world, toy_base, tmp_path):
+    with pytest.raises(DataError, match="data.seq_len=16"):
+        train(_cfg(toy_world, toy_base, "data.seq_len=16", "train.steps=60"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "run.tmp").exists()
+
+
+@pytest.mark.slow
+def test_kill_and_resume_gives_the_same_log_bit_for_bit(toy_world, toy_base, tmp_path):
+    args = [f"--set={s}" for s in [f"data.path={toy_world}", f"model.name={toy_base}", *COMMON,
+                                   "train.steps=80", "train.checkpoint_every=7"]]
+    ref = tmp_path / "ref"
+    subprocess.run([sys.executable, "-m", "factdyn", "train", "--out", str(ref), *args], check=True,
+                   capture_output=True)
+    run_dir = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for kill_after in (15, 40):  # killed twice, at arbitrary points between checkpoints
+        cmd = [sys.executable, "-m", "factdyn", "train"]
+        cmd += ["--resume", str(run_dir)] if run_dir.exists() else ["--out", str(run_dir), *args]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            done = np.load(run_dir / "train.npy", mmap_mode="r") if (run_dir / "meta.json").exists() else None
+            if done is not None and np.isfinite(done[:, 0]).sum() >= kill_after:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    subprocess.run([sys.executable, "-m", "factdyn", "train", "--resume", str(run_dir)], check=True,
+                   capture_output=True)
+    a, b = load_run(ref), load_run(run_dir)
+    assert a.steps.tolist() == b.steps.tolist() == list(range(81))
+    assert np.array_equal(a.logprobs, b.logprobs)  # bit for bit, no NaN (no missing step)
+    assert np.array_equal(a.train.to_numpy(), b.train.to_numpy())
+    assert b.meta["status"] == "done"
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(toy_world, toy_base, tmp_path, monkeypatch):
+    real = loop.train_step
+    calls = iter(range(10**6))
+
+    def poisoned(model, opt, ids, labels, **kw):
+        if next(calls) == 13:
+            with __import__("torch").no_grad():
+                next(model.parameters()).fill_(float("nan"))
+        return real(model, opt, ids, labels, **kw)
+
+    monkeypatch.setattr(loop, "train_step", poisoned)
+    with pytest.raises(loop.TrainingError, match="step 13"):
+        train(_cfg(toy_world, toy_base, "train.steps=60"), tmp_path / "run")
+    ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert ckpts == ["step_0000010"]
+    assert load_run(tmp_path / "run").meta["status"] == "failed"
