@@ -38,7 +38,11 @@ def default_base(world: Path, cfg: BaseConfig | None = None) -> Path:
     from factdyn.train.base import pretrain
 
     cfg = cfg or BaseConfig()
-    manifest = (world / "corpus" / "manifest.json").read_text() if (world / "corpus" / "manifest.json").is_file() else str(world)
+    manifest = (
+        (world / "corpus" / "manifest.json").read_text()
+        if (world / "corpus" / "manifest.json").is_file()
+        else str(world)
+    )
     out = root() / f"base-{_key([manifest, cfg.model_dump()])}"
     if not (out / "state.json").is_file():
         pretrain(world, out, cfg)

@@ -37,8 +37,10 @@ SetOpt = Annotated[
 
 @app.command()
 def pretrain(
-    world: Annotated[Optional[Path], typer.Option(help="Generated world dir (default: cached demo world).")] = None,  # noqa: UP045
-    out: Annotated[Optional[Path], typer.Option(help="Output dir (default: factdyn's cache).")] = None,  # noqa: UP045
+    world: Annotated[
+        Path | None, typer.Option(help="Generated world dir (default: cached demo world).")
+    ] = None,  # noqa: UP045
+    out: Annotated[Path | None, typer.Option(help="Output dir (default: factdyn's cache).")] = None,  # noqa: UP045
     set_: SetOpt = None,
 ) -> None:
     """Pretrain the tiny base model from scratch on a generated world (cached)."""
@@ -63,8 +65,12 @@ def train(
     world: Annotated[Optional[Path], typer.Option(help="Shortcut for data.path (a world).")] = None,  # noqa: UP045
     model: Annotated[Optional[str], typer.Option(help="Shortcut for model.name.")] = None,  # noqa: UP045
     steps: Annotated[Optional[int], typer.Option(help="Shortcut for train.steps.")] = None,  # noqa: UP045
-    print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved config.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print size, memory and FLOPs; no weights.")] = False,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print the resolved config.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print size, memory and FLOPs; no weights.")
+    ] = False,
     devices: Annotated[int, typer.Option(help="Devices assumed by --dry-run.")] = 1,
 ) -> None:
     """Continue pretraining with injected knowledge, logging every probe's log probability."""
@@ -93,7 +99,9 @@ def train(
     except TrainingError as e:
         print(f"factdyn: training stopped: {e}", file=sys.stderr)
         raise typer.Exit(1) from None
-    _echo_main(f"run written to {run_dir} (logs: logprobs.npy, injections.parquet; next: factdyn analyze {run_dir})")
+    _echo_main(
+        f"run written to {run_dir} (logs: logprobs.npy, injections.parquet; next: factdyn analyze {run_dir})"
+    )
 
 
 @app.command()
@@ -116,6 +124,7 @@ def _echo_main(msg: str) -> None:
 
     if os.environ.get("RANK", "0") == "0":
         typer.echo(msg)
+
 
 # ---- analyze commands ----
 

@@ -33,8 +33,12 @@ class OptimConfig(_Section):
     lr: float | None = Field(None, description="peak lr; null = the checkpoint's last lr")
     schedule: Literal["constant", "linear", "cosine"] = "constant"
     warmup_steps: int = Field(0, ge=0)
-    schedule_start: int | None = Field(None, description="schedule position at step 0; null = checkpoint's")
-    schedule_total: int | None = Field(None, description="schedule length; null = start + train.steps")
+    schedule_start: int | None = Field(
+        None, description="schedule position at step 0; null = checkpoint's"
+    )
+    schedule_total: int | None = Field(
+        None, description="schedule length; null = start + train.steps"
+    )
     min_lr_ratio: float = Field(0.0, ge=0, le=1)
     betas: tuple[float, float] = (0.9, 0.95)
     eps: float = 1e-8
@@ -45,9 +49,15 @@ class OptimConfig(_Section):
 
 class DataConfig(_Section):
     source: Literal["world", "text", "hf", "olmo"] = "world"
-    path: str | None = Field(None, description="world dir / text dir or file / dataset id / OLMo index")
-    files: list[str] | str | None = Field(None, description="olmo: token shards in order (or a .txt list)")
-    dtype: Literal["uint16", "uint32"] = Field("uint16", description="olmo: token id type of shards")
+    path: str | None = Field(
+        None, description="world dir / text dir or file / dataset id / OLMo index"
+    )
+    files: list[str] | str | None = Field(
+        None, description="olmo: token shards in order (or a .txt list)"
+    )
+    dtype: Literal["uint16", "uint32"] = Field(
+        "uint16", description="olmo: token id type of shards"
+    )
     hf_split: str = "train"
     text_field: str = "text"
     seq_len: int = Field(128, ge=2)

@@ -76,7 +76,9 @@ def _json_default(o: object) -> object:
     raise TypeError(type(o).__name__)
 
 
-def init_logs(run_dir: Path, steps: np.ndarray, n_probes: int, n_items: int, total_steps: int) -> None:
+def init_logs(
+    run_dir: Path, steps: np.ndarray, n_probes: int, n_items: int, total_steps: int
+) -> None:
     """Preallocate the NaN-filled log arrays for a planned evaluation schedule."""
     np.save(run_dir / "steps.npy", np.asarray(steps, dtype=np.int64))
     for name, shape, dtype in (
@@ -107,7 +109,11 @@ def load_run(run_dir: str | Path) -> Run:
     steps = np.load(run_dir / "steps.npy")
     logprobs = np.load(run_dir / "logprobs.npy", mmap_mode="r")
     context = np.load(run_dir / "context.npy", mmap_mode="r")
-    done = ~np.isnan(logprobs[:, :, 0]).all(axis=1) if logprobs.shape[1] else np.zeros(len(steps), bool)
+    done = (
+        ~np.isnan(logprobs[:, :, 0]).all(axis=1)
+        if logprobs.shape[1]
+        else np.zeros(len(steps), bool)
+    )
     n = int(done.argmin()) if not done.all() else len(steps)  # rows are written in order
     train = np.load(run_dir / "train.npy")
     t_done = int(meta.get("steps_done", len(train)))
@@ -135,7 +141,10 @@ def export_long(run: Run) -> pd.DataFrame:
         {
             "step": np.repeat(run.steps, n_probes),
             "tokens": np.repeat(run.steps * run.tokens_per_step, n_probes),
-            **{c: np.tile(probes[c].to_numpy(), n_steps) for c in ("item", "scenario", "depth", "probe")},
+            **{
+                c: np.tile(probes[c].to_numpy(), n_steps)
+                for c in ("item", "scenario", "depth", "probe")
+            },
         }
     )
     for k, name in enumerate(STATS):

@@ -38,12 +38,19 @@ def test_olmo_memmap_follows_global_index(tmp_path):
     order = np.array([4, 0, 2, 1, 3], dtype=np.uint32)
     order.tofile(tmp_path / "global_indices.npy")
     cfg = DataConfig(
-        source="olmo", files=[str(tmp_path / "part-0.npy"), str(tmp_path / "part-1.npy")],
-        path=str(tmp_path / "global_indices.npy"), seq_len=seq,
+        source="olmo",
+        files=[str(tmp_path / "part-0.npy"), str(tmp_path / "part-1.npy")],
+        path=str(tmp_path / "global_indices.npy"),
+        seq_len=seq,
     )
     src = build_source(cfg, CharTok())
-    expect = {0: [0, 1, 2, 3], 1: [4, 5, 6, 7], 2: [100, 101, 102, 103], 3: [104, 105, 106, 107],
-              4: [108, 109, 110, 111]}
+    expect = {
+        0: [0, 1, 2, 3],
+        1: [4, 5, 6, 7],
+        2: [100, 101, 102, 103],
+        3: [104, 105, 106, 107],
+        4: [108, 109, 110, 111],
+    }
     assert [src.sequence(p).tolist() for p in range(5)] == [expect[i] for i in order]
     with pytest.raises(DataError, match="5 positions"):
         src.sequence(5)
@@ -55,7 +62,14 @@ def test_hf_dataset_streams_packs_in_order(tmp_path):
     rows = [{"text": "abc"}, {"text": "defgh"}, {"text": "ij"}]
     (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     src = build_source(DataConfig(source="hf", path=str(d), seq_len=4), CharTok())
-    stream = [ord(c) for c in "abc"] + [0] + [ord(c) for c in "defgh"] + [0] + [ord(c) for c in "ij"] + [0]
+    stream = (
+        [ord(c) for c in "abc"]
+        + [0]
+        + [ord(c) for c in "defgh"]
+        + [0]
+        + [ord(c) for c in "ij"]
+        + [0]
+    )
     assert src.sequence(1).tolist() == stream[4:8]
     assert src.sequence(0).tolist() == stream[0:4]  # going back restarts the stream
     assert src.sequence(2).tolist() == stream[8:12]
@@ -69,7 +83,9 @@ def test_local_text_is_packed_and_shuffled_per_epoch(tmp_path):
     epoch0 = sorted(src.sequence(p).tolist() for p in range(3))
     epoch1 = sorted(src.sequence(p).tolist() for p in range(3, 6))
     assert epoch0 == epoch1  # every sequence exactly once per epoch
-    assert [src.sequence(p).tolist() for p in range(3)] == [src.sequence(p).tolist() for p in range(3)]
+    assert [src.sequence(p).tolist() for p in range(3)] == [
+        src.sequence(p).tolist() for p in range(3)
+    ]
 
 
 def test_missing_corpus_is_a_one_line_error(tmp_path):

@@ -12,7 +12,15 @@ def test_prepend_truncates_and_keeps_rest_of_batch():
     tokens = {(0, 0): [7, 8, 9, EOS]}
     pl = plan_placements([Injection(5, 0, "dup", 0)], tokens, batch_size=4, seq_len=6)
     assert pl.to_dict("records") == [
-        {"step": 5, "row": 0, "item": 0, "scenario": "dup", "variant": 0, "token_start": 0, "token_end": 4}
+        {
+            "step": 5,
+            "row": 0,
+            "item": 0,
+            "scenario": "dup",
+            "variant": 0,
+            "token_start": 0,
+            "token_end": 4,
+        }
     ]
     batch = np.arange(100, 124).reshape(4, 6)
     ids, labels = apply_placements(batch, pl, tokens, "prepend", EOS)

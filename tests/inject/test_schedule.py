@@ -48,7 +48,9 @@ def test_paper_schedule_steps_and_variants():
 
 
 def test_too_few_paraphrases_names_the_item():
-    cfg = InjectionConfig(n_controls=0, scenarios=[ScenarioConfig(name="p", variant="paraphrase", count=4)])
+    cfg = InjectionConfig(
+        n_controls=0, scenarios=[ScenarioConfig(name="p", variant="paraphrase", count=4)]
+    )
     with pytest.raises(DataError, match="item 0, field 'paraphrases'"):
         build_schedule(cfg, _items(2, paraphrases=2))
 

@@ -19,8 +19,13 @@ from factdyn.train import loop
 from factdyn.train.experiment import train
 
 COMMON = [
-    "data.seq_len=64", "train.batch_size=8", "injection.interval=10", "injection.n_controls=3",
-    "eval.window=5", "train.checkpoint_every=10", "train.threads=2",
+    "data.seq_len=64",
+    "train.batch_size=8",
+    "injection.interval=10",
+    "injection.n_controls=3",
+    "eval.window=5",
+    "train.checkpoint_every=10",
+    "train.threads=2",
 ]
 
 
@@ -28,7 +33,9 @@ def _cfg(world, base, *extra):
     return load_config(None, [f"data.path={world}", f"model.name={base}", *COMMON, *extra])
 
 
-def test_injected_text_is_in_the_batch_at_logged_steps_and_rows(toy_world, toy_base, tmp_path, monkeypatch):
+def test_injected_text_is_in_the_batch_at_logged_steps_and_rows(
+    toy_world, toy_base, tmp_path, monkeypatch
+):
     seen: dict[int, np.ndarray] = {}
     real = loop.train_step
     calls = iter(range(10**6))
@@ -46,22 +53,38 @@ def test_injected_text_is_in_the_batch_at_logged_steps_and_rows(toy_world, toy_b
     inj = run.injections
     assert sorted(inj.step.unique()) == [0, 10, 20, 30, 40]
     for r in inj.itertuples():
-        text = items[r.item].train_context if r.variant == 0 else items[r.item].paraphrases[r.variant - 1]
+        text = (
+            items[r.item].train_context
+            if r.variant == 0
+            else items[r.item].paraphrases[r.variant - 1]
+        )
         expect = tok(text, add_special_tokens=False)["input_ids"] + [eos]
         got = seen[r.step][r.row, r.token_start : r.token_end].tolist()
         assert got == expect[: r.token_end - r.token_start], (r.step, r.item)
     # steps without injections contain no injected paragraph at all
-    first_tokens = {tuple(tok(it.train_context, add_special_tokens=False)["input_ids"][:8]) for it in items}
+    first_tokens = {
+        tuple(tok(it.train_context, add_special_tokens=False)["input_ids"][:8]) for it in items
+    }
     for step in set(range(45)) - set(inj.step):
         for row in seen[step]:
             assert all(tuple(row[k : k + 8]) not in first_tokens for k in range(len(row) - 8))
     # scenarios follow the split: 2 paraphrase, 2 duplicate, 2 once, 3 controls; once = one step
-    assert run.items.scenario.tolist() == ["paraphrase"] * 2 + ["duplicate"] * 2 + ["once"] * 2 + ["control"] * 3
+    assert (
+        run.items.scenario.tolist()
+        == ["paraphrase"] * 2 + ["duplicate"] * 2 + ["once"] * 2 + ["control"] * 3
+    )
     assert inj[inj.scenario == "once"].step.unique().tolist() == [0]
 
 
-def test_injection_raises_memorization_of_injected_items_not_controls(toy_world, toy_base, tmp_path):
-    run = load_run(train(_cfg(toy_world, toy_base, "train.steps=45", "optim.lr=3e-3", "eval.schedule=sparse"), tmp_path / "run"))
+def test_injection_raises_memorization_of_injected_items_not_controls(
+    toy_world, toy_base, tmp_path
+):
+    run = load_run(
+        train(
+            _cfg(toy_world, toy_base, "train.steps=45", "optim.lr=3e-3", "eval.schedule=sparse"),
+            tmp_path / "run",
+        )
+    )
     lp = run.stat("target_mean")
     mem = run.probes.depth == "memorization"
     injected = (mem & (run.probes.scenario != "control")).to_numpy()
@@ -74,8 +97,19 @@ def test_injection_raises_memorization_of_injected_items_not_controls(toy_world,
 
 
 def test_sparse_evaluation_logs_exactly_the_promised_steps(toy_world, toy_base, tmp_path):
-    run = load_run(train(_cfg(toy_world, toy_base, "train.steps=120", "eval.schedule=sparse",
-                              "eval.log_points=6", "eval.contexts=false"), tmp_path / "run"))
+    run = load_run(
+        train(
+            _cfg(
+                toy_world,
+                toy_base,
+                "train.steps=120",
+                "eval.schedule=sparse",
+                "eval.log_points=6",
+                "eval.contexts=false",
+            ),
+            tmp_path / "run",
+        )
+    )
     windows = {s for t in (0, 10, 20, 30, 40) for s in range(t, t + 6)}
     tail = {45 + int(round(x)) for x in np.geomspace(1, 75, 6)}
     assert run.steps.tolist() == sorted(windows | tail | {0, 120})
@@ -91,11 +125,22 @@ def test_bad_input_leaves_no_run_directory(toy_world, toy_base, tmp_path):
 
 @pytest.mark.slow
 def test_kill_and_resume_gives_the_same_log_bit_for_bit(toy_world, toy_base, tmp_path):
-    args = [f"--set={s}" for s in [f"data.path={toy_world}", f"model.name={toy_base}", *COMMON,
-                                   "train.steps=80", "train.checkpoint_every=7"]]
+    args = [
+        f"--set={s}"
+        for s in [
+            f"data.path={toy_world}",
+            f"model.name={toy_base}",
+            *COMMON,
+            "train.steps=80",
+            "train.checkpoint_every=7",
+        ]
+    ]
     ref = tmp_path / "ref"
-    subprocess.run([sys.executable, "-m", "factdyn", "train", "--out", str(ref), *args], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "factdyn", "train", "--out", str(ref), *args],
+        check=True,
+        capture_output=True,
+    )
     run_dir = tmp_path / "killed"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for kill_after in (15, 40):  # killed twice, at arbitrary points between checkpoints
@@ -104,14 +149,21 @@ def test_kill_and_resume_gives_the_same_log_bit_for_bit(toy_world, toy_base, tmp
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 120
         while time.time() < deadline:
-            done = np.load(run_dir / "train.npy", mmap_mode="r") if (run_dir / "meta.json").exists() else None
+            done = (
+                np.load(run_dir / "train.npy", mmap_mode="r")
+                if (run_dir / "meta.json").exists()
+                else None
+            )
             if done is not None and np.isfinite(done[:, 0]).sum() >= kill_after:
                 break
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    subprocess.run([sys.executable, "-m", "factdyn", "train", "--resume", str(run_dir)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "factdyn", "train", "--resume", str(run_dir)],
+        check=True,
+        capture_output=True,
+    )
     a, b = load_run(ref), load_run(run_dir)
     assert a.steps.tolist() == b.steps.tolist() == list(range(81))
     assert np.array_equal(a.logprobs, b.logprobs)  # bit for bit, no NaN (no missing step)
@@ -119,7 +171,9 @@ def test_kill_and_resume_gives_the_same_log_bit_for_bit(toy_world, toy_base, tmp
     assert b.meta["status"] == "done"
 
 
-def test_non_finite_loss_stops_and_keeps_last_checkpoint(toy_world, toy_base, tmp_path, monkeypatch):
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(
+    toy_world, toy_base, tmp_path, monkeypatch
+):
     real = loop.train_step
     calls = iter(range(10**6))
 

@@ -23,8 +23,13 @@ def _llama_dir(tmp_path, h=64, layers=3, inter=160, vocab=500, tied=False):
     from transformers import LlamaConfig
 
     LlamaConfig(
-        hidden_size=h, num_hidden_layers=layers, intermediate_size=inter, vocab_size=vocab,
-        num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=tied,
+        hidden_size=h,
+        num_hidden_layers=layers,
+        intermediate_size=inter,
+        vocab_size=vocab,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        tie_word_embeddings=tied,
     ).save_pretrained(tmp_path)
     # independent count: embeddings, per layer q/k/v/o + gate/up/down + 2 RMSNorms, final norm, head
     per_layer = 4 * h * h + 3 * h * inter + 2 * h
@@ -44,7 +49,18 @@ def test_dry_run_parameter_count_matches_architecture(tmp_path, tied):
 def test_dry_run_cli_prints_without_weights(tmp_path):
     expected = _llama_dir(tmp_path)
     r = CliRunner().invoke(
-        app, ["train", "olmo-1b", "--dry-run", "--devices", "4", "--model", str(tmp_path), "--set", "model.revision=null"]
+        app,
+        [
+            "train",
+            "olmo-1b",
+            "--dry-run",
+            "--devices",
+            "4",
+            "--model",
+            str(tmp_path),
+            "--set",
+            "model.revision=null",
+        ],
     )
     assert r.exit_code == 0, r.output
     assert f"{expected:,}" in r.output and "memory per device" in r.output

@@ -41,11 +41,15 @@ class PackedTokens:
     def __post_init__(self) -> None:
         self.n_sequences = len(self.tokens) // self.seq_len
         if self.n_sequences == 0:
-            raise DataError(f"corpus: {len(self.tokens)} tokens, fewer than one sequence of {self.seq_len}")
+            raise DataError(
+                f"corpus: {len(self.tokens)} tokens, fewer than one sequence of {self.seq_len}"
+            )
 
     def _perm(self, epoch: int) -> np.ndarray:
         if epoch not in self._perms:
-            self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.n_sequences)}
+            self._perms = {
+                epoch: np.random.default_rng([self.seed, epoch]).permutation(self.n_sequences)
+            }
         return self._perms[epoch]
 
     def sequence(self, position: int) -> np.ndarray:
@@ -114,7 +118,9 @@ def corpus_files(path: Path) -> list[Path]:
     raise DataError(f"{path}: no corpus files (*.jsonl or *.txt)")
 
 
-def cached_tokens(files: list[Path], tokenizer, cache_dir: Path, text_field: str = "text") -> np.ndarray:
+def cached_tokens(
+    files: list[Path], tokenizer, cache_dir: Path, text_field: str = "text"
+) -> np.ndarray:
     """Tokenize once per (files, tokenizer) and memory-map the cached array afterwards."""
     h = hashlib.sha256()
     for f in files:

@@ -31,13 +31,18 @@ class StreamedPacked:
         try:
             ds = datasets.load_dataset(self.path, split=self.split, streaming=True)
         except Exception as e:  # many error types; the user needs one line
-            raise DataError(f"{self.path}: cannot stream dataset ({type(e).__name__}: {e})".splitlines()[0]) from None
+            raise DataError(
+                f"{self.path}: cannot stream dataset ({type(e).__name__}: {e})".splitlines()[0]
+            ) from None
         buf: list[int] = []
         eos = self.tokenizer.eos_token_id
         for k, row in enumerate(ds):
             if self.text_field not in row:
                 raise DataError(f"{self.path}, row {k}, field '{self.text_field}': missing")
-            buf += [*self.tokenizer(row[self.text_field], add_special_tokens=False)["input_ids"], eos]
+            buf += [
+                *self.tokenizer(row[self.text_field], add_special_tokens=False)["input_ids"],
+                eos,
+            ]
             while len(buf) >= self.seq_len:
                 yield np.asarray(buf[: self.seq_len], dtype=np.int64)
                 buf = buf[self.seq_len :]

@@ -73,10 +73,14 @@ def _str_list(obj: dict, key: str, where: str, required: bool = True) -> list[st
         return []
     value = obj[key]
     if not isinstance(value, list):
-        raise DataError(f"{where}, field '{key}': expected a list of strings, got {type(value).__name__}")
+        raise DataError(
+            f"{where}, field '{key}': expected a list of strings, got {type(value).__name__}"
+        )
     for j, s in enumerate(value):
         if not isinstance(s, str):
-            raise DataError(f"{where}, field '{key}'[{j}]: expected a string, got {type(s).__name__}")
+            raise DataError(
+                f"{where}, field '{key}'[{j}]: expected a string, got {type(s).__name__}"
+            )
         if not s.strip():
             raise DataError(f"{where}, field '{key}'[{j}]: empty string")
     return value
@@ -90,7 +94,9 @@ def item_from_json(obj: object, where: str) -> KnowledgeItem:
     if ctx is None:
         raise DataError(f"{where}: missing field 'train_context'")
     if not isinstance(ctx, str):
-        raise DataError(f"{where}, field 'train_context': expected a string, got {type(ctx).__name__}")
+        raise DataError(
+            f"{where}, field 'train_context': expected a string, got {type(ctx).__name__}"
+        )
     if not ctx.strip():
         raise DataError(f"{where}, field 'train_context': empty string")
     probes: dict[str, tuple[Probe, ...]] = {}
@@ -141,12 +147,16 @@ def _read_json_records(path: Path) -> list[object]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as e:
-                raise DataError(f"{path}: JSON syntax error at line {lineno} column {e.colno}: {e.msg}") from None
+                raise DataError(
+                    f"{path}: JSON syntax error at line {lineno} column {e.colno}: {e.msg}"
+                ) from None
         return records
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise DataError(f"{path}: JSON syntax error at line {e.lineno} column {e.colno}: {e.msg}") from None
+        raise DataError(
+            f"{path}: JSON syntax error at line {e.lineno} column {e.colno}: {e.msg}"
+        ) from None
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of items, got {type(data).__name__}")
     return data
@@ -159,7 +169,9 @@ def _read_hub(source: str, split: str) -> list[object]:
     try:
         ds = datasets.load_dataset(source, split=split)
     except Exception as e:  # datasets raises many types; the user needs the one line
-        raise DataError(f"{source}: cannot load as a dataset ({type(e).__name__}: {e})".splitlines()[0]) from None
+        raise DataError(
+            f"{source}: cannot load as a dataset ({type(e).__name__}: {e})".splitlines()[0]
+        ) from None
     return [dict(row) for row in ds]
 
 

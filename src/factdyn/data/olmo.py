@@ -25,7 +25,9 @@ def open_tokens(path: Path, dtype: str) -> np.ndarray:
         raise DataError(f"{path}: no such token shard")
     with path.open("rb") as f:
         is_npy = f.read(6) == _NPY_MAGIC
-    return np.load(path, mmap_mode="r") if is_npy else np.memmap(path, dtype=np.dtype(dtype), mode="r")
+    return (
+        np.load(path, mmap_mode="r") if is_npy else np.memmap(path, dtype=np.dtype(dtype), mode="r")
+    )
 
 
 @dataclass
@@ -41,15 +43,21 @@ class OlmoMemmap:
         self.offsets = np.concatenate([[0], np.cumsum(counts)])
         n = int(self.offsets[-1])
         if len(self.index) and int(self.index.max()) >= n:
-            raise DataError(f"data order index names instance {int(self.index.max())}, shards hold {n}")
+            raise DataError(
+                f"data order index names instance {int(self.index.max())}, shards hold {n}"
+            )
 
     def sequence(self, position: int) -> np.ndarray:
         if position >= len(self.index):
-            raise DataError(f"data order index has {len(self.index)} positions, asked for {position}")
+            raise DataError(
+                f"data order index has {len(self.index)} positions, asked for {position}"
+            )
         inst = int(self.index[position])
         shard = int(np.searchsorted(self.offsets, inst, side="right")) - 1
         i = inst - int(self.offsets[shard])
-        return np.asarray(self.shards[shard][i * self.seq_len : (i + 1) * self.seq_len], dtype=np.int64)
+        return np.asarray(
+            self.shards[shard][i * self.seq_len : (i + 1) * self.seq_len], dtype=np.int64
+        )
 
 
 def open_olmo(files: list[str] | str, index: str | None, seq_len: int, dtype: str) -> OlmoMemmap:

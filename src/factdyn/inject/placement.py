@@ -61,8 +61,14 @@ def plan_placements(
             offset[row] = start + n
             records.append((step, row, inj.item, inj.scenario, inj.variant, start, end))
     return pd.DataFrame.from_records(records, columns=COLUMNS).astype(
-        {"step": "int64", "row": "int64", "item": "int64", "variant": "int64",
-         "token_start": "int64", "token_end": "int64"}
+        {
+            "step": "int64",
+            "row": "int64",
+            "item": "int64",
+            "variant": "int64",
+            "token_start": "int64",
+            "token_end": "int64",
+        }
     )
 
 
@@ -78,9 +84,9 @@ def apply_placements(
     labels = batch.copy()
     seq_len = batch.shape[1]
     for row, group in placements.groupby("row", sort=True):
-        seg = np.concatenate(
-            [tokens[(int(r.item), int(r.variant))] for r in group.itertuples()]
-        )[:seq_len]
+        seg = np.concatenate([tokens[(int(r.item), int(r.variant))] for r in group.itertuples()])[
+            :seq_len
+        ]
         if mode == "prepend":
             ids[row] = np.concatenate([seg, batch[row]])[:seq_len]
             labels[row] = ids[row]

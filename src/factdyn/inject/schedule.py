@@ -46,7 +46,9 @@ def split_items(n_items: int, cfg: InjectionConfig) -> list[str]:
     return out
 
 
-def build_schedule(cfg: InjectionConfig, items: list[KnowledgeItem]) -> tuple[list[Injection], list[str]]:
+def build_schedule(
+    cfg: InjectionConfig, items: list[KnowledgeItem]
+) -> tuple[list[Injection], list[str]]:
     """All injections of a run, sorted by step then item, and the scenario of every item."""
     if cfg.schedule is not None:
         n = min(len(items), cfg.max_items or len(items))

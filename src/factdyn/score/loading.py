@@ -12,7 +12,9 @@ from factdyn.data.items import DataError
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def load_model_and_tokenizer(name: str, revision: str | None = None, dtype: str = "fp32", device: str = "cpu"):
+def load_model_and_tokenizer(
+    name: str, revision: str | None = None, dtype: str = "fp32", device: str = "cpu"
+):
     """(model, tokenizer); the tokenizer gets a pad token (its EOS) if it has none."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

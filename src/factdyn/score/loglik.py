@@ -43,7 +43,7 @@ def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """log p(token k | tokens < k) for k ≥ 1, shape (B, L-1), in fp32."""
     logits = logits[:, :-1].float()
     target = ids[:, 1:].unsqueeze(-1)
-    return (logits.gather(-1, target).squeeze(-1) - torch.logsumexp(logits, dim=-1))
+    return logits.gather(-1, target).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
 def batch_stats(lp: torch.Tensor, span: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -61,7 +61,17 @@ def batch_stats(lp: torch.Tensor, span: torch.Tensor, lengths: torch.Tensor) -> 
     return torch.stack([t_sum / t_len, t_sum, first, full], dim=1)
 
 
-def score_requests(model, requests: Requests, *, batch_tokens: int = 16384, device=None, progress: bool = False) -> np.ndarray:
+def _no_grad_mode(model):
+    """inference_mode, except for FSDP-sharded models, whose all-gather buffers are reused by
+    later training steps and must not become inference tensors."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return torch.no_grad() if isinstance(model, FSDPModule) else torch.inference_mode()
+
+
+def score_requests(
+    model, requests: Requests, *, batch_tokens: int = 16384, device=None, progress: bool = False
+) -> np.ndarray:
     """(n, 4) float64: target_mean, target_sum, first, full (natural log), in request order."""
     out = np.empty((len(requests), 4), dtype=np.float64)
     if len(requests) == 0:
@@ -74,8 +84,10 @@ def score_requests(model, requests: Requests, *, batch_tokens: int = 16384, devi
     try:
         from tqdm.auto import tqdm
 
-        with torch.inference_mode():
-            for idx in tqdm(batches, desc="scoring", unit="batch", disable=not progress, leave=False):
+        with _no_grad_mode(model):
+            for idx in tqdm(
+                batches, desc="scoring", unit="batch", disable=not progress, leave=False
+            ):
                 ids, mask = _pad(requests, idx, pad_id=0)
                 ids, mask = ids.to(device), mask.to(device)
                 logits = model(input_ids=ids, attention_mask=mask).logits
@@ -84,7 +96,9 @@ def score_requests(model, requests: Requests, *, batch_tokens: int = 16384, devi
                     torch.as_tensor(requests.span[idx], device=device),
                     torch.as_tensor(lengths[idx], device=device),
                 )
-                out[idx] = stats.cpu().numpy()  # sync point: results leave the device once per batch
+                out[idx] = (
+                    stats.cpu().numpy()
+                )  # sync point: results leave the device once per batch
     finally:
         model.train(was_training)
     return out

@@ -51,7 +51,9 @@ def _encode(tokenizer, texts: list[str]) -> tuple[list[list[int]], list[list[tup
     return enc["input_ids"], enc["offset_mapping"]
 
 
-def target_span(offsets: Sequence[tuple[int, int]], char_start: int, char_end: int) -> tuple[int, int]:
+def target_span(
+    offsets: Sequence[tuple[int, int]], char_start: int, char_end: int
+) -> tuple[int, int]:
     """Token range whose characters overlap ``[char_start, char_end)``; special tokens,
     which have empty offsets, never count."""
     hit = [k for k, (a, b) in enumerate(offsets) if b > a and a < char_end and b > char_start]

@@ -50,13 +50,21 @@ def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     tokenizer = AutoTokenizer.from_pretrained(world_dir / "tokenizer")
-    source = build_source(DataConfig(source="world", path=str(world_dir), seq_len=cfg.seq_len, seed=cfg.seed), tokenizer)
+    source = build_source(
+        DataConfig(source="world", path=str(world_dir), seq_len=cfg.seq_len, seed=cfg.seed),
+        tokenizer,
+    )
     model = build_model(cfg, len(tokenizer), tokenizer.eos_token_id)
     model.train()
     opt = make_optimizer(model, (0.9, 0.95), 1e-8, cfg.weight_decay)
     world = World(0, 1, torch.device("cpu"))
-    lr_kwargs = {"peak": cfg.lr, "schedule": cfg.schedule, "warmup": cfg.warmup_steps, "total": cfg.steps,
-                 "min_ratio": cfg.min_lr_ratio}
+    lr_kwargs = {
+        "peak": cfg.lr,
+        "schedule": cfg.schedule,
+        "warmup": cfg.warmup_steps,
+        "total": cfg.steps,
+        "min_ratio": cfg.min_lr_ratio,
+    }
     losses: list[float] = []
 
     def batch(step: int):
@@ -66,10 +74,20 @@ def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
         return b, b
 
     run_loop(
-        model=model, optimizer=opt, batcher=batch, start_step=0, total_steps=cfg.steps, lr_kwargs=lr_kwargs,
-        schedule_start=0, micro_batch=cfg.batch_size, grad_clip=cfg.grad_clip, world=world,
-        tokens_per_step=cfg.batch_size * cfg.seq_len, on_step_start=lambda s: None,
-        on_step_end=lambda s, loss, lr: losses.append(loss), desc="pretrain",
+        model=model,
+        optimizer=opt,
+        batcher=batch,
+        start_step=0,
+        total_steps=cfg.steps,
+        lr_kwargs=lr_kwargs,
+        schedule_start=0,
+        micro_batch=cfg.batch_size,
+        grad_clip=cfg.grad_clip,
+        world=world,
+        tokens_per_step=cfg.batch_size * cfg.seq_len,
+        on_step_start=lambda s: None,
+        on_step_end=lambda s, loss, lr: losses.append(loss),
+        desc="pretrain",
     )
     state = {
         "step": cfg.steps,
@@ -83,7 +101,7 @@ def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    ckpt.save_model(tmp, model, opt, state, tokenizer)
+    ckpt.save_model(tmp, model, ckpt.full_state(model, opt), state, tokenizer)
     (tmp / "pretrain_loss.json").write_text(json.dumps(losses))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)

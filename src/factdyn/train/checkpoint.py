@@ -25,13 +25,35 @@ def checkpoint_dirs(root: Path) -> list[Path]:
     return sorted(done, key=lambda d: int(d.name.split("_")[1]))
 
 
-def save_checkpoint(root: Path, model, optimizer, state: dict, keep: int, tokenizer=None) -> Path:
+def full_state(model, optimizer) -> tuple[dict, dict | None]:
+    """Unsharded model and optimizer state dicts, keyed by parameter name.
+
+    torch.distributed.checkpoint's helpers treat plain, DDP and FSDP2 models alike; every
+    rank must call this (it gathers shards), only the main rank writes.
+    """
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
+
+    opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    msd = get_model_state_dict(model, options=opts)
+    osd = (
+        get_optimizer_state_dict(model, optimizer, options=opts) if optimizer is not None else None
+    )
+    return msd, osd
+
+
+def save_checkpoint(
+    root: Path, model, states: tuple[dict, dict | None], state: dict, keep: int, tokenizer=None
+) -> Path:
     """Save θ_t with its optimizer and loop state; keep only the newest ``keep``."""
     final = root / f"step_{state['step']:07d}"
     tmp = root / (final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_model(tmp, model, optimizer, state, tokenizer)
+    save_model(tmp, model, states, state, tokenizer)
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     for old in checkpoint_dirs(root)[:-keep]:
@@ -39,13 +61,16 @@ def save_checkpoint(root: Path, model, optimizer, state: dict, keep: int, tokeni
     return final
 
 
-def save_model(out: Path, model, optimizer, state: dict, tokenizer=None) -> None:
+def save_model(
+    out: Path, model, states: tuple[dict, dict | None], state: dict, tokenizer=None
+) -> None:
     """A Hugging Face directory that also resumes: safetensors + optimizer + state.json last."""
-    model.save_pretrained(out, safe_serialization=True)
+    msd, osd = states
+    model.save_pretrained(out, state_dict=msd, safe_serialization=True)
     if tokenizer is not None:
         tokenizer.save_pretrained(out)
-    if optimizer is not None:
-        torch.save(optimizer.state_dict(), out / OPTIMIZER)
+    if osd is not None:
+        torch.save(osd, out / OPTIMIZER)
     (out / STATE).write_text(json.dumps(state, indent=1))
 
 
@@ -54,10 +79,14 @@ def read_state(path: Path) -> dict:
     return json.loads(f.read_text()) if f.is_file() else {}
 
 
-def load_optimizer_state(path: Path, optimizer) -> bool:
-    """Restore AdamW moments saved beside a model; False when there are none."""
+def load_optimizer_state(path: Path, model, optimizer) -> bool:
+    """Restore AdamW moments saved beside a model (sharding them if the model is); False when
+    there are none."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
     f = Path(path) / OPTIMIZER
     if not f.is_file():
         return False
-    optimizer.load_state_dict(torch.load(f, map_location="cpu", weights_only=True))
+    osd = torch.load(f, map_location="cpu", weights_only=True)
+    set_optimizer_state_dict(model, optimizer, osd, options=StateDictOptions(full_state_dict=True))
     return True

@@ -66,7 +66,9 @@ def wrap(model: torch.nn.Module, world: World, fsdp: bool = False) -> torch.nn.M
 def all_reduce_sum(x: float, world: World) -> float:
     if world.size == 1:
         return x
-    t = torch.tensor([x], dtype=torch.float64, device=world.device if world.device.type == "cuda" else "cpu")
+    t = torch.tensor(
+        [x], dtype=torch.float64, device=world.device if world.device.type == "cuda" else "cpu"
+    )
     dist.all_reduce(t)
     return float(t.item())
 

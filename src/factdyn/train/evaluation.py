@@ -14,7 +14,9 @@ from factdyn.rundir import open_log
 from factdyn.train.distributed import World, gather_rows
 
 
-def eval_steps(kind: str, injection_steps: list[int], window: int, total: int, log_points: int) -> np.ndarray:
+def eval_steps(
+    kind: str, injection_steps: list[int], window: int, total: int, log_points: int
+) -> np.ndarray:
     """Logged steps in ``[0, total]``.
 
     ``every``: all of them. ``sparse``: θ_0, every step of each window ``[t_i, t_i + t_w]``,
@@ -36,13 +38,25 @@ def eval_steps(kind: str, injection_steps: list[int], window: int, total: int, l
 class ProbeLogger:
     """Scores all probes (and item contexts) at the logged steps into the run's ``.npy`` logs."""
 
-    def __init__(self, run_dir: Path, steps: np.ndarray, probes, contexts, world: World, batch_tokens: int):
+    def __init__(
+        self,
+        run_dir: Path,
+        steps: np.ndarray,
+        probes,
+        contexts,
+        world: World,
+        batch_tokens: int,
+        split: bool = True,
+    ):
         self.row_of = {int(s): i for i, s in enumerate(steps)}
-        self.world = world
+        self.world = world if split else World(0, 1, world.device)
+        self.main = world.main
         self.batch_tokens = batch_tokens
-        # Each rank scores an interleaved share; rank 0 gathers and writes.
-        self.p_idx = np.arange(world.rank, len(probes), world.size)
-        self.c_idx = np.arange(world.rank, len(contexts), world.size) if contexts is not None else None
+        # Each rank scores an interleaved share; rank 0 gathers and writes. Sharded (FSDP)
+        # models need every rank in every forward pass, so then each rank scores everything.
+        w = self.world
+        self.p_idx = np.arange(w.rank, len(probes), w.size)
+        self.c_idx = np.arange(w.rank, len(contexts), w.size) if contexts is not None else None
         self.n_probes = len(probes)
         self.n_items = len(contexts) if contexts is not None else 0
         self.probes = probes.subset(self.p_idx)
@@ -60,9 +74,11 @@ class ProbeLogger:
         scores = gather_rows(local, self.p_idx, self.n_probes, self.world)
         ctx = None
         if self.contexts is not None:
-            local_c = score_requests(model, self.contexts, batch_tokens=self.batch_tokens, device=dev)
+            local_c = score_requests(
+                model, self.contexts, batch_tokens=self.batch_tokens, device=dev
+            )
             ctx = gather_rows(local_c, self.c_idx, self.n_items, self.world)
-        if self.world.main:
+        if self.main:
             log = open_log(self.run_dir, "logprobs.npy")
             log[row] = scores
             log.flush()

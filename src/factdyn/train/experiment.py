@@ -49,10 +49,14 @@ def resolve_defaults(cfg: RunConfig) -> RunConfig:
     if cfg.data.source == "world" and cfg.data.path is None:
         cfg.data.path = str(cache.default_world())
     if cfg.model.name is None:
-        cfg.model.name = str(cache.default_base(Path(cfg.data.path)) if cfg.data.source == "world" else None)
+        cfg.model.name = str(
+            cache.default_base(Path(cfg.data.path)) if cfg.data.source == "world" else None
+        )
     if cfg.injection.items is None:
         if cfg.data.source != "world":
-            raise DataError("config, field 'injection.items': required unless data.source is 'world'")
+            raise DataError(
+                "config, field 'injection.items': required unless data.source is 'world'"
+            )
         cfg.injection.items = str(Path(cfg.data.path) / "knowledge.json")
     return cfg
 
@@ -67,7 +71,10 @@ def make_plan(cfg: RunConfig, tokenizer) -> Plan:
     if eos is None:
         raise DataError(f"{cfg.model.name}: tokenizer has no eos_token")
     tokens = {
-        (i.item, i.variant): [*tokenizer(items[i.item].variant(i.variant), add_special_tokens=False)["input_ids"], eos]
+        (i.item, i.variant): [
+            *tokenizer(items[i.item].variant(i.variant), add_special_tokens=False)["input_ids"],
+            eos,
+        ]
         for i in schedule
     }
     bad = [i for i in schedule if i.step >= cfg.train.steps]
@@ -75,11 +82,26 @@ def make_plan(cfg: RunConfig, tokenizer) -> Plan:
         raise DataError(
             f"injection: step {bad[0].step} (item {bad[0].item}) is not before train.steps={cfg.train.steps}"
         )
-    placements = plan_placements(schedule, tokens, cfg.train.batch_size, cfg.data.seq_len, inj.allow_truncation)
-    steps = eval_steps(
-        cfg.eval.schedule, sorted({i.step for i in schedule}), cfg.eval.window, cfg.train.steps, cfg.eval.log_points
+    placements = plan_placements(
+        schedule, tokens, cfg.train.batch_size, cfg.data.seq_len, inj.allow_truncation
     )
-    return Plan(cfg, items, scenarios, placements, tokens, steps, str(cfg.model.name), ckpt.read_state(Path(cfg.model.name)))
+    steps = eval_steps(
+        cfg.eval.schedule,
+        sorted({i.step for i in schedule}),
+        cfg.eval.window,
+        cfg.train.steps,
+        cfg.eval.log_points,
+    )
+    return Plan(
+        cfg,
+        items,
+        scenarios,
+        placements,
+        tokens,
+        steps,
+        str(cfg.model.name),
+        ckpt.read_state(Path(cfg.model.name)),
+    )
 
 
 def _write_run_dir(plan: Plan, run_dir: Path, probes, world: World) -> None:
@@ -143,44 +165,78 @@ def train(cfg: RunConfig, run_dir: Path, resume: bool = False) -> Path:
         if not resume and run_dir.exists() and any(run_dir.iterdir()):
             raise DataError(f"{run_dir}: run directory exists and is not empty (use --resume)")
         if cfg.train.batch_size % world.size:
-            raise DataError(f"config, field 'train.batch_size': {cfg.train.batch_size} not divisible by {world.size} processes")
+            raise DataError(
+                f"config, field 'train.batch_size': {cfg.train.batch_size} not divisible by {world.size} processes"
+            )
 
         last = ckpt.checkpoint_dirs(run_dir / "checkpoints")[-1:] if resume else []
         weights = str(last[0]) if last else cfg.model.name
         model, tokenizer = load_model_and_tokenizer(
-            weights, revision=None if last else cfg.model.revision, dtype="fp32", device=str(world.device)
+            weights,
+            revision=None if last else cfg.model.revision,
+            dtype="fp32",
+            device=str(world.device),
         )
         plan = make_plan(cfg, tokenizer)
         source = build_source(cfg.data, tokenizer)
         probes = encode_probes(tokenizer, plan.items)
-        contexts = encode_texts(tokenizer, [it.train_context for it in plan.items]) if cfg.eval.contexts else None
+        contexts = (
+            encode_texts(tokenizer, [it.train_context for it in plan.items])
+            if cfg.eval.contexts
+            else None
+        )
         if not resume and world.main:
             _write_run_dir(plan, run_dir, probes, world)
         barrier(world)
-        return _run(plan, run_dir, model, tokenizer, source, probes, contexts, world, last[0] if last else None)
+        return _run(
+            plan,
+            run_dir,
+            model,
+            tokenizer,
+            source,
+            probes,
+            contexts,
+            world,
+            last[0] if last else None,
+        )
     finally:
         teardown(world)
 
 
-def _run(plan: Plan, run_dir: Path, model, tokenizer, source, probes, contexts, world: World, resume_from: Path | None) -> Path:
+def _run(
+    plan: Plan,
+    run_dir: Path,
+    model,
+    tokenizer,
+    source,
+    probes,
+    contexts,
+    world: World,
+    resume_from: Path | None,
+) -> Path:
     cfg = plan.cfg
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     model.train()
-    net = wrap(model, world, fsdp=cfg.model.fsdp)
-    if cfg.model.compile:
-        net = torch.compile(net)
-    opt = make_optimizer(net, cfg.optim.betas, cfg.optim.eps, cfg.optim.weight_decay)
+    wrapped = wrap(model, world, fsdp=cfg.model.fsdp)
+    net = torch.compile(wrapped) if cfg.model.compile else wrapped
+    opt = make_optimizer(wrapped, cfg.optim.betas, cfg.optim.eps, cfg.optim.weight_decay)
     state = ckpt.read_state(resume_from) if resume_from else {}
     if resume_from is not None:
-        ckpt.load_optimizer_state(resume_from, opt)
+        ckpt.load_optimizer_state(resume_from, wrapped, opt)
     elif cfg.optim.load_state:
-        ckpt.load_optimizer_state(Path(plan.model_path), opt)
+        ckpt.load_optimizer_state(Path(plan.model_path), wrapped, opt)
     base = plan.base_state
-    sched_start = cfg.optim.schedule_start if cfg.optim.schedule_start is not None else int(base.get("step", 0))
+    sched_start = (
+        cfg.optim.schedule_start
+        if cfg.optim.schedule_start is not None
+        else int(base.get("step", 0))
+    )
     peak = cfg.optim.lr if cfg.optim.lr is not None else base.get("lr")
     if peak is None:
-        raise DataError("config, field 'optim.lr': required (the checkpoint records no learning rate)")
+        raise DataError(
+            "config, field 'optim.lr': required (the checkpoint records no learning rate)"
+        )
     lr_kwargs = {
         "peak": peak,
         "schedule": cfg.optim.schedule,
@@ -190,9 +246,25 @@ def _run(plan: Plan, run_dir: Path, model, tokenizer, source, probes, contexts, 
     }
     start_pos = cfg.data.start if cfg.data.start is not None else int(base.get("data_position", 0))
     by_step = {int(s): g for s, g in plan.placements.groupby("step")}
-    batcher = Batcher(source, start_pos, cfg.train.batch_size, by_step, plan.tokens, cfg.injection.placement,
-                      tokenizer.eos_token_id, world)
-    logger = ProbeLogger(run_dir, plan.steps, probes, contexts, world, cfg.eval.batch_tokens)
+    batcher = Batcher(
+        source,
+        start_pos,
+        cfg.train.batch_size,
+        by_step,
+        plan.tokens,
+        cfg.injection.placement,
+        tokenizer.eos_token_id,
+        world,
+    )
+    logger = ProbeLogger(
+        run_dir,
+        plan.steps,
+        probes,
+        contexts,
+        world,
+        cfg.eval.batch_tokens,
+        split=not cfg.model.fsdp,
+    )
     tps = cfg.train.batch_size * cfg.data.seq_len
     start = int(state.get("step", 0))
     micro = cfg.train.micro_batch_size or cfg.train.batch_size // world.size
@@ -200,9 +272,15 @@ def _run(plan: Plan, run_dir: Path, model, tokenizer, source, probes, contexts, 
     def on_start(step: int) -> None:
         logger.maybe_log(step, model)
         if step > start and (step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps):
+            states = ckpt.full_state(wrapped, opt)  # collective: every rank takes part
             if world.main:
                 ckpt.save_checkpoint(
-                    run_dir / "checkpoints", model, opt, {"step": step}, cfg.train.keep_checkpoints, tokenizer
+                    run_dir / "checkpoints",
+                    model,
+                    states,
+                    {"step": step},
+                    cfg.train.keep_checkpoints,
+                    tokenizer,
                 )
                 _update_meta(run_dir, steps_done=step)
             barrier(world)
@@ -215,9 +293,19 @@ def _run(plan: Plan, run_dir: Path, model, tokenizer, source, probes, contexts, 
 
     try:
         run_loop(
-            model=net, optimizer=opt, batcher=batcher, start_step=start, total_steps=cfg.train.steps,
-            lr_kwargs=lr_kwargs, schedule_start=sched_start, micro_batch=micro, grad_clip=cfg.optim.grad_clip,
-            world=world, tokens_per_step=tps, on_step_start=on_start, on_step_end=on_end,
+            model=net,
+            optimizer=opt,
+            batcher=batcher,
+            start_step=start,
+            total_steps=cfg.train.steps,
+            lr_kwargs=lr_kwargs,
+            schedule_start=sched_start,
+            micro_batch=micro,
+            grad_clip=cfg.optim.grad_clip,
+            world=world,
+            tokens_per_step=tps,
+            on_step_start=on_start,
+            on_step_end=on_end,
             autocast_dtype=torch.bfloat16 if cfg.model.dtype == "bf16" else None,
         )
     except TrainingError as e:

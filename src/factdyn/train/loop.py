@@ -51,7 +51,9 @@ class Batcher:
         pl = self.placements.get(step)
         if pl is None:
             return batch, batch
-        mine = pl[(pl.row >= rows.start) & (pl.row < rows.stop)].assign(row=lambda d: d.row - rows.start)
+        mine = pl[(pl.row >= rows.start) & (pl.row < rows.stop)].assign(
+            row=lambda d: d.row - rows.start
+        )
         return apply_placements(batch, mine, self.tokens, self.mode, self.pad_id)
 
 
@@ -83,8 +85,15 @@ def train_step(
         x = ids_t[i : i + micro_batch].to(dev)
         y = lab_t[i : i + micro_batch].to(dev)
         last = k == len(chunks) - 1
-        sync = model.no_sync() if (world.size > 1 and not last and hasattr(model, "no_sync")) else _null()
-        with sync, torch.autocast(dev.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        sync = (
+            model.no_sync()
+            if (world.size > 1 and not last and hasattr(model, "no_sync"))
+            else _null()
+        )
+        with (
+            sync,
+            torch.autocast(dev.type, dtype=autocast_dtype, enabled=autocast_dtype is not None),
+        ):
             logits = model(input_ids=x).logits
             loss = F.cross_entropy(
                 logits[:, :-1].reshape(-1, logits.size(-1)).float(),
@@ -113,8 +122,12 @@ class _null:
         return None
 
 
-def make_optimizer(model: torch.nn.Module, betas, eps: float, weight_decay: float) -> torch.optim.AdamW:
-    return torch.optim.AdamW(model.parameters(), lr=0.0, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+def make_optimizer(
+    model: torch.nn.Module, betas, eps: float, weight_decay: float
+) -> torch.optim.AdamW:
+    return torch.optim.AdamW(
+        model.parameters(), lr=0.0, betas=tuple(betas), eps=eps, weight_decay=weight_decay
+    )
 
 
 def run_loop(
@@ -137,7 +150,12 @@ def run_loop(
 ) -> None:
     """Steps ``start_step .. total_steps - 1``, with hooks before (θ_t) and after each update."""
     bar = tqdm(
-        total=total_steps, initial=start_step, desc=desc, unit="step", disable=not world.main, dynamic_ncols=True
+        total=total_steps,
+        initial=start_step,
+        desc=desc,
+        unit="step",
+        disable=not world.main,
+        dynamic_ncols=True,
     )
     t0, n0 = time.perf_counter(), start_step
     for step in range(start_step, total_steps):
@@ -146,8 +164,15 @@ def run_loop(
         ids, labels = batcher(step)
         try:
             loss = train_step(
-                model, optimizer, ids, labels, lr=lr, micro_batch=micro_batch, grad_clip=grad_clip,
-                world=world, autocast_dtype=autocast_dtype,
+                model,
+                optimizer,
+                ids,
+                labels,
+                lr=lr,
+                micro_batch=micro_batch,
+                grad_clip=grad_clip,
+                world=world,
+                autocast_dtype=autocast_dtype,
             )
         except TrainingError as e:
             bar.close()

@@ -20,17 +20,28 @@ def _name(rng: random.Random) -> str:
 
 
 def _facts(rng: random.Random, name: str) -> dict:
-    return {"name": name, "city": rng.choice(CITIES), "year": str(rng.randint(1100, 1999)),
-            "colour": rng.choice(COLOURS), "founder": _name(rng)}
+    return {
+        "name": name,
+        "city": rng.choice(CITIES),
+        "year": str(rng.randint(1100, 1999)),
+        "colour": rng.choice(COLOURS),
+        "founder": _name(rng),
+    }
 
 
 def _paragraph(f: dict, variant: int) -> str:
     forms = [
-        ("{name} was founded in {year} in the city of {city}. Its founder was {founder}. "
-         "The banner of {name} is {colour}."),
-        ("In {year}, {founder} founded {name} in {city}. {name} flies a {colour} banner. "
-         "The city of {name} is {city}."),
-        ("The founder of {name}, {founder}, started it in {city} in {year}. Its banner is {colour}."),
+        (
+            "{name} was founded in {year} in the city of {city}. Its founder was {founder}. "
+            "The banner of {name} is {colour}."
+        ),
+        (
+            "In {year}, {founder} founded {name} in {city}. {name} flies a {colour} banner. "
+            "The city of {name} is {city}."
+        ),
+        (
+            "The founder of {name}, {founder}, started it in {city} in {year}. Its banner is {colour}."
+        ),
     ]
     return forms[variant % len(forms)].format(**f)
 
@@ -45,20 +56,34 @@ def make_toy_world(root, n_items: int = 9, n_docs: int = 3000, seed: int = 0):
     for name in names[:n_items]:
         f = _facts(rng, name)
         probes = {
-            "memorization": (Probe(f"{name} was founded in {f['year']} in the city of", f["city"]),
-                             Probe(f"Its founder was", f["founder"])),
-            "semantic": (Probe(f"{name} was established in {f['year']} in the town of", f["city"]),),
-            "composition": (Probe(f"The city where {f['founder']} founded a {f['colour']}-bannered house is", f["city"]),),
+            "memorization": (
+                Probe(f"{name} was founded in {f['year']} in the city of", f["city"]),
+                Probe("Its founder was", f["founder"]),
+            ),
+            "semantic": (
+                Probe(f"{name} was established in {f['year']} in the town of", f["city"]),
+            ),
+            "composition": (
+                Probe(
+                    f"The city where {f['founder']} founded a {f['colour']}-bannered house is",
+                    f["city"],
+                ),
+            ),
         }
-        items.append(KnowledgeItem(_paragraph(f, 0), probes, tuple(_paragraph(f, v) for v in range(1, 10))))
+        items.append(
+            KnowledgeItem(_paragraph(f, 0), probes, tuple(_paragraph(f, v) for v in range(1, 10)))
+        )
     save_items(items, root / "knowledge.json")
     (root / "corpus").mkdir(parents=True)
     bg = [_facts(rng, n) for n in names[n_items:]]
     with (root / "corpus" / "shard-00000.jsonl").open("w") as fh:
         for _ in range(n_docs):
             fh.write(json.dumps({"text": _paragraph(rng.choice(bg), rng.randrange(3))}) + "\n")
-    _tokenizer(root, [it.train_context for it in items] + [json.loads(x)["text"] for x in
-                                                             (root / "corpus" / "shard-00000.jsonl").open()])
+    _tokenizer(
+        root,
+        [it.train_context for it in items]
+        + [json.loads(x)["text"] for x in (root / "corpus" / "shard-00000.jsonl").open()],
+    )
     return root
 
 
@@ -69,10 +94,17 @@ def _tokenizer(root, texts):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>").save_pretrained(
-        root / "tokenizer")
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=400,
+            special_tokens=["<|endoftext|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>"
+    ).save_pretrained(root / "tokenizer")
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +117,16 @@ def toy_base(toy_world, tmp_path_factory):
     from factdyn.config import BaseConfig
     from factdyn.train.base import pretrain
 
-    cfg = BaseConfig(hidden_size=64, layers=2, heads=4, intermediate_size=128, seq_len=64,
-                     batch_size=8, steps=60, lr=3e-3, warmup_steps=5, threads=2)
+    cfg = BaseConfig(
+        hidden_size=64,
+        layers=2,
+        heads=4,
+        intermediate_size=128,
+        seq_len=64,
+        batch_size=8,
+        steps=60,
+        lr=3e-3,
+        warmup_steps=5,
+        threads=2,
+    )
     return pretrain(toy_world, tmp_path_factory.mktemp("base") / "base", cfg)
