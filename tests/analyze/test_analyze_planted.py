@@ -1,0 +1,149 @@
+"""Planted dynamics (known gains, a known power law, outliers, drift) are recovered.
+
+Tolerances: effectivity is deterministic up to float32 storage (1e-3 nat); the decay fit
+averages 40 probes with ±0.03 uniform noise per step (a, b within 0.01, R² > 0.98); the
+x-intercept follows from a and b (within 10 %).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from analyze_synth import DEPTHS, planted_run
+
+from factdyn.analyze.pipeline import analyze_run, format_summary
+from factdyn.data.items import DataError
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return planted_run(n_controls=4, drift=0.002, effect_outliers=1, retention_outliers=1)
+
+
+@pytest.fixture(scope="module")
+def analysis(planted):
+    return analyze_run(planted.run)
+
+
+def test_summary_has_the_issue_shape(analysis):
+    assert list(analysis.summary) == ["duplicate", "once"]  # controls are not a scenario
+    keys = {
+        *("effectivity", "effectivity_per_injection", "retainability", "retainability_steps"),
+        *("decay_constant", "intercept", "r2", "decay_constant_se", "x_intercept_steps"),
+        *("x_intercept_tokens", "n_probes", "n_excluded", "n_outliers"),
+    }
+    for by_depth in analysis.summary.values():
+        assert list(by_depth) == list(DEPTHS)
+        for entry in by_depth.values():
+            assert set(entry) == keys
+            assert entry["retainability_steps"][0] == 0 and entry["retainability"][0] == 1.0
+            assert len(entry["retainability"]) == len(entry["retainability_steps"])
+
+
+def test_planted_gains_are_recovered_per_injection_despite_outliers(planted, analysis):
+    for (scenario, depth), gains in planted.gains.items():
+        entry = analysis.summary[scenario][depth]
+        np.testing.assert_allclose(entry["effectivity_per_injection"], gains, atol=1e-3)
+        assert entry["effectivity"] == pytest.approx(np.mean(gains), abs=1e-3)
+    eff = analysis.effectivity
+    first = eff[eff.injection == 1]
+    assert (first.n_outliers >= 8).all()  # the 8 planted 30× gains (one per item) are removed
+    assert (eff[eff.injection > 1].n_outliers == 0).all()
+
+
+def test_planted_power_law_is_recovered(planted, analysis):
+    for scenario, (a, b) in planted.decay.items():
+        for depth in DEPTHS:
+            e = analysis.summary[scenario][depth]
+            assert e["decay_constant"] == pytest.approx(a, abs=0.01)
+            assert e["intercept"] == pytest.approx(b, abs=0.01)
+            assert e["r2"] > 0.98
+            assert e["decay_constant_se"] < 0.005
+            assert e["x_intercept_steps"] == pytest.approx(10 ** (b / a), rel=0.1)
+            assert e["x_intercept_tokens"] == pytest.approx(e["x_intercept_steps"] * 1000)
+            assert e["n_probes"] == 40 and e["n_excluded"] == 0
+            # 8 retention outliers per t ≥ 1 are removed at every interval
+            assert e["n_outliers"] >= 8 * (len(e["retainability_steps"]) - 1)
+
+
+def test_drift_correction_removes_planted_drift(planted, analysis):
+    clean = analyze_run(planted_run(effect_outliers=1, retention_outliers=1).run)
+    raw = analyze_run(planted.run, drift_correct=False)
+    assert analysis.meta["drift_corrected"] and not raw.meta["drift_corrected"]
+    for s in clean.summary:
+        for d in DEPTHS:
+            want = clean.summary[s][d]
+            got = analysis.summary[s][d]
+            assert got["decay_constant"] == pytest.approx(want["decay_constant"], abs=1e-3)
+            assert got["effectivity"] == pytest.approx(want["effectivity"], abs=1e-3)
+            assert abs(raw.summary[s][d]["decay_constant"] - want["decay_constant"]) > 0.05
+    drift = analysis.control_drift
+    last = drift[drift.step == drift.step.max()]
+    np.testing.assert_allclose(last.delta, -0.002 * 600, atol=1e-4)
+    assert sorted(last.depth) == sorted(DEPTHS)
+    assert "control drift" in format_summary(analysis)
+
+
+def test_reference_mode_turns_drift_off_and_keeps_percent(planted):
+    ref = analyze_run(planted.run, reference=True)
+    assert not ref.meta["drift_corrected"]
+    assert ref.meta["iqr_factor"] == 2.0 and ref.meta["retainability_unit"] == "percent"
+    clean = analyze_run(planted_run().run, reference=True)
+    e = clean.summary["once"]["memorization"]
+    assert e["retainability"][0] == 100.0
+    assert e["decay_constant"] == pytest.approx(15.0, abs=1.0)
+    assert e["x_intercept_steps"] == pytest.approx(10 ** (0.8 / 0.15), rel=0.1)
+    with pytest.raises(DataError, match="control probes"):
+        analyze_run(planted_run().run, drift_correct=True)
+
+
+def test_sparse_log_is_fitted_on_the_logged_intervals_only():
+    total, window = 600, 10
+    sched = [0, 40, 80, 120, 160]
+    keep = {0, total}
+    for t in sched:
+        keep.update(range(t, t + window + 1))
+    keep.update(np.unique(np.geomspace(1, total - 170, 25).round().astype(int) + 170).tolist())
+    keep = np.array(sorted(keep))
+    planted = planted_run(keep_steps=keep, total=total, window=window, noise=0.01)
+    analysis = analyze_run(planted.run)
+    assert not analysis.meta["every_step_logged"]
+    for scenario, (a, b) in planted.decay.items():
+        for depth in DEPTHS:
+            e = analysis.summary[scenario][depth]
+            assert e["decay_constant"] == pytest.approx(a, abs=0.02)
+            assert e["intercept"] == pytest.approx(b, abs=0.02)
+            ts = analysis.retainability
+            ts = ts[(ts.scenario == scenario) & (ts.depth == depth)]
+            # every interval is a logged step minus some probe's t_LAM (never interpolated)
+            lam = analysis.acquisition
+            lam = lam[(lam.scenario == scenario) & (lam.depth == depth)]
+            lam = set(lam[lam.injection == lam.injection.max()].lam_step)
+            offsets = {int(s - m) for s in keep for m in lam if s >= m}
+            assert set(ts.t) <= offsets
+
+
+def test_sum_statistic_scales_gains_but_not_retainability(analysis, planted):
+    total = analyze_run(planted.run, stat="target_sum")
+    for s in analysis.summary:
+        for d in DEPTHS:
+            a, b = analysis.summary[s][d], total.summary[s][d]
+            assert b["effectivity"] == pytest.approx(3 * a["effectivity"], rel=1e-4)
+            assert b["decay_constant"] == pytest.approx(a["decay_constant"], abs=1e-4)
+    with pytest.raises(DataError, match="not logged"):
+        analyze_run(planted.run, stat="first")
+
+
+def test_trajectories_average_delta_over_probes(planted, analysis):
+    traj = analysis.trajectories
+    assert list(traj.columns) == ["step", "tokens", "scenario", "depth", "delta", "n"]
+    assert set(traj.scenario) == {"duplicate", "once", "control"}
+    ctrl = traj[(traj.scenario == "control")]
+    np.testing.assert_allclose(ctrl.delta, 0, atol=1e-5)  # drift-corrected controls are flat
+    raw = analyze_run(planted.run, drift_correct=False).trajectories
+    ell = planted.run.stat("target_mean").astype(float)
+    probes = planted.run.probes
+    cols = ((probes.scenario == "once") & (probes.depth == "semantic")).to_numpy()
+    want = (ell[:, cols] - ell[0, cols]).mean(axis=1)
+    got = raw[(raw.scenario == "once") & (raw.depth == "semantic")].delta.to_numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
