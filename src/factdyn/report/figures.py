@@ -1,0 +1,289 @@
+"""The paper's figures from :class:`~factdyn.analyze.pipeline.Analysis` objects.
+
+Every function returns a :class:`matplotlib.figure.Figure` drawn on an Agg canvas; no pyplot
+state is touched, so figures can be made in a loop, from threads or under a GUI backend
+without leaking windows. :func:`save` writes a figure as PNG and PDF.
+
+- :func:`trajectory_figure`: mean Δℓ over steps per depth, injections marked (paper Fig. 2);
+- :func:`effectivity_figure`: effectivity by depth × scenario, runs side by side (Fig. 3);
+- :func:`retainability_figure`: R̄(t) on a log axis with the fitted power law (Fig. 4);
+- :func:`retainability_tokens_figure`: the same fits over tokens for several runs (Fig. 5).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from factdyn.analyze.pipeline import Analysis
+from factdyn.data.items import DEPTHS
+from factdyn.inject.schedule import CONTROL
+
+DPI = 110
+DEPTH_COLORS = {"memorization": "#1b6ca8", "semantic": "#e07b00", "composition": "#2a9d3c"}
+_EXTRA_COLORS = ("#b5179e", "#7a5195", "#8c564b", "#17becf")
+CONTROL_COLOR = "#8c8c8c"
+RUN_STYLES = ("-", "--", ":", "-.")
+RUN_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def depth_color(depth: str) -> str:
+    """One colour per depth, the same in every figure."""
+    if depth in DEPTH_COLORS:
+        return DEPTH_COLORS[depth]
+    return _EXTRA_COLORS[sum(map(ord, depth)) % len(_EXTRA_COLORS)]
+
+
+def _figure(n_panels: int, width: float = 4.6, height: float = 3.6) -> tuple[Figure, list]:
+    fig = Figure(figsize=(max(width * n_panels, 5.0), height), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, max(n_panels, 1), squeeze=False)[0]
+    return fig, list(axes)
+
+
+def _empty(fig: Figure, ax, text: str) -> Figure:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    return fig
+
+
+def scenarios(analysis: Analysis) -> list[str]:
+    """The injected scenarios, in the analysis's order (controls left out)."""
+    return [s for s in analysis.summary if s != CONTROL]
+
+
+def depths_of(analysis: Analysis) -> list[str]:
+    seen = [d for by_depth in analysis.summary.values() for d in by_depth]
+    return [d for d in DEPTHS if d in seen] + [d for d in dict.fromkeys(seen) if d not in DEPTHS]
+
+
+def injection_steps(
+    analysis: Analysis, injections: pd.DataFrame | None = None
+) -> dict[str, list[int]]:
+    """Distinct injection steps per scenario, from a run's ``injections`` table when given,
+    else from the analysis's acquisition table."""
+    if injections is not None and len(injections):
+        table = injections[["scenario", "step"]]
+    else:
+        table = analysis.acquisition[["scenario", "step"]]
+        table = table[table["step"] >= 0]
+    out: dict[str, list[int]] = {}
+    for s, steps in table.groupby(table["scenario"].astype(str), observed=True)["step"]:
+        out[str(s)] = sorted(int(x) for x in steps.unique())
+    return out
+
+
+def trajectory_figure(
+    analysis: Analysis,
+    injections: pd.DataFrame | None = None,
+    title: str | None = None,
+    x: str = "step",
+) -> Figure:
+    """Per scenario, the mean Δℓ = ℓ_t − ℓ_0 of each depth over steps (or ``x="tokens"``),
+    the injection steps as dotted vertical lines and the control probes' drift in grey."""
+    scen = scenarios(analysis)
+    fig, axes = _figure(len(scen), width=5.0)
+    if not scen:
+        return _empty(fig, axes[0], "no injected probes in this run")
+    traj = analysis.trajectories
+    traj_s = traj["scenario"].astype(str)
+    inj = injection_steps(analysis, injections)
+    tps = int(analysis.meta.get("tokens_per_step", 1) or 1)
+    scale = tps if x == "tokens" else 1
+    drift = analysis.control_drift
+    corrected = bool(analysis.meta.get("drift_corrected"))
+    for ax, s in zip(axes, scen, strict=False):
+        for k, t in enumerate(inj.get(s, [])):
+            ax.axvline(
+                t * scale,
+                color="black",
+                lw=0.7,
+                ls=":",
+                alpha=0.6,
+                zorder=0,
+                label="injection" if k == 0 else None,
+            )
+        for d in depths_of(analysis):
+            part = traj[(traj_s == s) & (traj["depth"].astype(str) == d)]
+            if len(part):
+                ax.plot(part[x], part["delta"], color=depth_color(d), lw=1.4, label=d)
+        if len(drift):
+            mean = drift.groupby(x, sort=True)["delta"].mean()
+            label = "control drift" + (" (subtracted)" if corrected else "")
+            ax.plot(mean.index, mean.to_numpy(), color=CONTROL_COLOR, lw=1.1, label=label)
+        ax.axhline(0.0, color="black", lw=0.5, alpha=0.4)
+        ax.set_title(s)
+        ax.set_xlabel("tokens" if x == "tokens" else "step")
+        ax.grid(alpha=0.25)
+    ylabel = "mean Δℓ = ℓ_t − ℓ_0" + (" (drift-corrected)" if corrected else "")
+    axes[0].set_ylabel(ylabel)
+    axes[0].legend(fontsize=8, loc="best")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def effectivity_figure(analyses: Sequence[Analysis], labels: Sequence[str] | None = None) -> Figure:
+    """Mean effectivity per scenario (groups) × depth (bars); one panel per run, shared y."""
+    labels = list(labels) if labels is not None else [f"run {k + 1}" for k in range(len(analyses))]
+    fig, axes = _figure(len(analyses), width=4.4)
+    if not analyses:
+        return _empty(fig, axes[0], "no runs")
+    lo, hi = 0.0, 0.0
+    for ax, a, label in zip(axes, analyses, labels, strict=False):
+        scen, depths = scenarios(a), depths_of(a)
+        if not scen:
+            _empty(fig, ax, "no injected probes")
+            continue
+        width = 0.8 / max(len(depths), 1)
+        xs = np.arange(len(scen))
+        for j, d in enumerate(depths):
+            vals = [a.summary[s].get(d, {}).get("effectivity", math.nan) for s in scen]
+            errs = [_spread(a.summary[s].get(d, {}).get("effectivity_per_injection")) for s in scen]
+            pos = xs - 0.4 + width * (j + 0.5)
+            ax.bar(pos, vals, width, color=depth_color(d), label=d, yerr=errs, capsize=2)
+            finite = [v for v in vals if math.isfinite(v)]
+            lo, hi = min([lo, *finite]), max([hi, *finite])
+        ax.set_xticks(xs, scen)
+        ax.axhline(0.0, color="black", lw=0.6)
+        ax.set_title(label)
+        ax.grid(axis="y", alpha=0.25)
+    for ax in axes:
+        if ax.axison and hi > lo:
+            ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.15 * (hi - lo))
+    axes[0].set_ylabel("effectivity (mean over injections)")
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def _spread(values) -> float:
+    """Standard deviation over injections (0 with one injection)."""
+    v = np.asarray([x for x in (values or []) if x is not None], dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.std()) if len(v) > 1 else 0.0
+
+
+def _fit_label(entry: dict, tokens: bool = False) -> str:
+    a, r2 = entry.get("decay_constant", math.nan), entry.get("r2", math.nan)
+    text = f"a = {_g(a)}, R² = {_g(r2, '.2f')}"
+    if tokens:
+        text += f", τ = {_g(entry.get('x_intercept_tokens', math.nan), '.3g')} tok"
+    return text
+
+
+def _g(v, spec: str = ".3g") -> str:
+    if v is None or not math.isfinite(float(v)):
+        return "–" if v is None or math.isnan(float(v)) else ("∞" if v > 0 else "−∞")
+    return format(float(v), spec)
+
+
+def _fit_line(entry: dict, t_max: float) -> tuple[np.ndarray, np.ndarray] | None:
+    a, b = entry.get("decay_constant", math.nan), entry.get("intercept", math.nan)
+    if not (math.isfinite(a) and math.isfinite(b)) or t_max < 1:
+        return None
+    t = np.logspace(0, math.log10(max(t_max, 1.0)), 100)
+    return t, b - a * np.log10(t)
+
+
+def _ret_label(analysis: Analysis) -> str:
+    percent = analysis.meta.get("retainability_unit") == "percent"
+    return "mean retainability R̄(t)" + (" (%)" if percent else "")
+
+
+def retainability_figure(analysis: Analysis, title: str | None = None) -> Figure:
+    """Per scenario, R̄(t) for t ≥ 1 on a log axis with the fitted R̄ = b − a·log10 t per
+    depth; the decay constant a and R² in the legend."""
+    scen = scenarios(analysis)
+    fig, axes = _figure(len(scen), width=4.8)
+    if not scen:
+        return _empty(fig, axes[0], "no injected probes in this run")
+    ret = analysis.retainability
+    ret_s, ret_d = ret["scenario"].astype(str), ret["depth"].astype(str)
+    for ax, s in zip(axes, scen, strict=False):
+        for d in depths_of(analysis):
+            entry = analysis.summary[s].get(d)
+            if entry is None:
+                continue
+            pts = ret[(ret_s == s) & (ret_d == d) & (ret["t"] >= 1)]
+            color = depth_color(d)
+            ax.plot(pts["t"], pts["retainability"], ".", ms=3, color=color, alpha=0.45)
+            line = _fit_line(entry, float(pts["t"].max()) if len(pts) else 0.0)
+            label = f"{d}: {_fit_label(entry)}"
+            if line is not None:
+                ax.plot(*line, color=color, lw=1.6, label=label)
+            else:
+                ax.plot([], [], color=color, label=f"{d}: no fit")
+        ax.set_xscale("log")
+        ax.axhline(0.0, color="black", lw=0.5, alpha=0.4)
+        ax.set_title(s)
+        ax.set_xlabel("t (steps after the last acquisition maximum)")
+        ax.grid(alpha=0.25, which="both")
+        ax.legend(fontsize=7, loc="lower left")
+    axes[0].set_ylabel(_ret_label(analysis))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def retainability_tokens_figure(
+    analyses: Sequence[Analysis], labels: Sequence[str] | None = None
+) -> Figure:
+    """Several runs' fitted forgetting curves over tokens (t × tokens_per_step), per scenario
+    (paper Fig. 5): colour = depth, line style = run; τ in tokens in the legend."""
+    labels = list(labels) if labels is not None else [f"run {k + 1}" for k in range(len(analyses))]
+    scen = list(dict.fromkeys(s for a in analyses for s in scenarios(a)))
+    fig, axes = _figure(len(scen), width=5.2, height=4.2)
+    if not scen:
+        return _empty(fig, axes[0], "no injected probes")
+    for ax, s in zip(axes, scen, strict=False):
+        for k, (a, label) in enumerate(zip(analyses, labels, strict=True)):
+            if s not in a.summary:
+                continue
+            tps = int(a.meta.get("tokens_per_step", 1) or 1)
+            ret = a.retainability
+            ret_s, ret_d = ret["scenario"].astype(str), ret["depth"].astype(str)
+            style, marker = RUN_STYLES[k % len(RUN_STYLES)], RUN_MARKERS[k % len(RUN_MARKERS)]
+            for d in depths_of(a):
+                entry = a.summary[s].get(d)
+                if entry is None:
+                    continue
+                pts = ret[(ret_s == s) & (ret_d == d) & (ret["t"] >= 1)]
+                color = depth_color(d)
+                ax.plot(pts["t"] * tps, pts["retainability"], marker, ms=2, color=color, alpha=0.3)
+                line = _fit_line(entry, float(pts["t"].max()) if len(pts) else 0.0)
+                if line is not None:
+                    t, r = line
+                    ax.plot(
+                        t * tps,
+                        r,
+                        style,
+                        color=color,
+                        lw=1.5,
+                        label=f"{label} · {d}: {_fit_label(entry, tokens=True)}",
+                    )
+        ax.set_xscale("log")
+        ax.axhline(0.0, color="black", lw=0.5, alpha=0.4)
+        ax.set_title(s)
+        ax.set_xlabel("tokens after the last acquisition maximum")
+        ax.grid(alpha=0.25, which="both")
+        ax.legend(fontsize=6, loc="lower left")
+    axes[0].set_ylabel(_ret_label(analyses[0]))
+    return fig
+
+
+def save(fig: Figure, out_dir: str | Path, name: str) -> tuple[Path, Path]:
+    """Write ``out_dir/name.png`` (dpi 110) and ``out_dir/name.pdf``; returns both paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    png, pdf = out_dir / f"{name}.png", out_dir / f"{name}.pdf"
+    fig.savefig(png, dpi=DPI)
+    fig.savefig(pdf)
+    return png, pdf

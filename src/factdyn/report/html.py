@@ -1,0 +1,329 @@
+"""``factdyn report``: one self-contained HTML page (figures as data URIs, no scripts, no
+network) plus every figure as PNG and PDF under ``figures/``.
+
+Only ``out_dir/figures/`` and ``out_dir/report.html`` are written: the figures go to a
+temporary folder that replaces ``figures/`` whole, then the page is written to a temporary
+file renamed over ``report.html``, so a reader never sees a half-written report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from factdyn.analyze.pipeline import Analysis, analyze_run
+from factdyn.data.items import DataError
+from factdyn.report import figures as F
+from factdyn.report.findings import Finding, compute_findings
+from factdyn.rundir import Run, load_run
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1250px;
+padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.88em}
+th,td{border:1px solid #ccc;padding:.25em .55em;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}
+figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.9em;color:#555}
+pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.82em}
+ul.findings{list-style:none;padding-left:0}ul.findings li{margin:.5em 0}
+.mark{display:inline-block;width:1.4em;font-weight:bold}
+.yes{color:#1a7f37}.no{color:#c62828}.na{color:#888}
+.ev{color:#555;font-size:.88em;margin-left:1.4em}
+"""
+
+
+def _labels(paths: Sequence[Path]) -> list[str]:
+    """Short distinct run names: the directory names, widened with parents when they clash."""
+    resolved = [p.resolve() for p in paths]
+    for depth in range(1, 6):
+        names = ["/".join(p.parts[-depth:]) for p in resolved]
+        if len(set(names)) == len(names):
+            return names
+    return [f"{n} ({k + 1})" for k, n in enumerate(names)]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "run"
+
+
+def _load(path: Path) -> Run:
+    if not path.is_dir():
+        raise DataError(f"{path}: not a directory")
+    try:
+        return load_run(path)
+    except DataError:
+        raise
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(f"{path}: cannot read the run ({type(e).__name__}: {e})") from None
+
+
+def _fmt(v, spec: str = ".4g") -> str:
+    if v is None:
+        return "–"
+    v = float(v)
+    if math.isnan(v):
+        return "–"
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return format(v, spec)
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], left: int = 0) -> str:
+    """An HTML table; the first ``left`` columns are text (left-aligned), values escaped."""
+
+    def cells(row, tag):
+        return "".join(
+            f"<{tag}{' class=l' if k < left else ''}>{html.escape(str(c))}</{tag}>"
+            for k, c in enumerate(row)
+        )
+
+    body = "\n".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)
+    return f"<table>\n<tr>{cells(head, 'th')}</tr>\n{body}\n</table>"
+
+
+def _fit_table(analyses: Sequence[Analysis], labels: Sequence[str]) -> str:
+    head = ("run", "scenario", "depth", "a", "± se", "b", "R²", "τ steps", "τ tokens",
+            "probes", "excluded", "outliers")  # fmt: skip
+    rows = []
+    for a, lab in zip(analyses, labels, strict=True):
+        for s in F.scenarios(a):
+            for d in F.depths_of(a):
+                e = a.summary[s].get(d)
+                if e is None:
+                    continue
+                rows.append((
+                    lab, s, d, _fmt(e["decay_constant"]), _fmt(e["decay_constant_se"], ".2g"),
+                    _fmt(e["intercept"]), _fmt(e["r2"], ".3f"), _fmt(e["x_intercept_steps"]),
+                    _fmt(e["x_intercept_tokens"], ".3g"), str(e["n_probes"]),
+                    str(e["n_excluded"]), str(e["n_outliers"]),
+                ))  # fmt: skip
+    return _table(head, rows, left=3)
+
+
+def _effectivity_table(analyses: Sequence[Analysis], labels: Sequence[str]) -> str:
+    head = ("run", "scenario", "depth", "effectivity", "per injection")
+    rows = []
+    for a, lab in zip(analyses, labels, strict=True):
+        for s in F.scenarios(a):
+            for d in F.depths_of(a):
+                e = a.summary[s].get(d)
+                if e is None:
+                    continue
+                per = e.get("effectivity_per_injection") or []
+                shown = ", ".join(_fmt(v, ".3g") for v in per[:12])
+                shown += f", … ({len(per)} in all)" if len(per) > 12 else ""
+                rows.append((lab, s, d, _fmt(e["effectivity"]), shown))
+    return _table(head, rows, left=3)
+
+
+def _settings(a: Analysis) -> str:
+    m = a.meta
+    drift = "applied" if m.get("drift_corrected") else "not applied"
+    if m.get("drift_corrected"):
+        drift += " (control probes' mean ℓ subtracted, depths: "
+        drift += ", ".join(m.get("drift_corrected_depths") or []) + ")"
+    elif not (a.control_drift is not None and len(a.control_drift)):
+        drift += " (the run has no control probes)"
+    last = m.get("control_drift_last") or {}
+    rows = [
+        ("drift correction", drift),
+        ("control drift at the last step (mean Δℓ)",
+         ", ".join(f"{d} {_fmt(v, '+.3f')}" for d, v in last.items()) or "–"),
+        ("statistic", m.get("stat")),
+        ("window t_w", m.get("window")),
+        ("IQR factor", m.get("iqr_factor")),
+        ("tokens per step", f"{m.get('tokens_per_step'):,}"),
+        ("logged steps", f"{m.get('n_logged_steps')} ({m.get('first_step')}..{m.get('last_step')}"
+         + (", every step)" if m.get("every_step_logged") else ", sparse)")),
+        ("run status", m.get("status")),
+    ]  # fmt: skip
+    if m.get("incomplete_windows"):
+        rows.append(("windows past the log end", str(m["incomplete_windows"])))
+    if m.get("unlogged_injection_steps"):
+        rows.append(("injections at unlogged steps", m["unlogged_injection_steps"]))
+    return _table(("setting", "value"), [(k, str(v)) for k, v in rows], left=2)
+
+
+def _findings_html(found: Sequence[Finding]) -> str:
+    css = {True: "yes", False: "no", None: "na"}
+    word = {True: "reproduced", False: "not reproduced", None: "not testable with these runs"}
+    items = []
+    for f in found:
+        items.append(
+            f'<li><span class="mark {css[f.reproduced]}" title="{word[f.reproduced]}">'
+            f"{f.mark}</span> <b>§{html.escape(f.ref)}</b> {html.escape(f.claim)} "
+            f"<i>({word[f.reproduced]})</i>"
+            f'<div class="ev">{html.escape(f.evidence)}</div></li>'
+        )
+    return '<ul class="findings">\n' + "\n".join(items) + "\n</ul>"
+
+
+def _img(png: Path, caption: str) -> str:
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    pdf = png.with_suffix(".pdf").name
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)} (also figures/{html.escape(png.name)}, "
+        f"figures/{html.escape(pdf)})</figcaption></figure>"
+    )
+
+
+def make_figures(
+    runs: Sequence[Run], analyses: Sequence[Analysis], labels: Sequence[str], fig_dir: Path
+) -> list[tuple[str, Path, str]]:
+    """Draw and save every figure; returns (section, PNG path, caption) in page order."""
+    many = len(analyses) > 1
+    out: list[tuple[str, Path, str]] = []
+
+    def keep(fig, name: str, section: str, caption: str) -> None:
+        png, _ = F.save(fig, fig_dir, name)
+        out.append((section, png, caption))
+
+    for run, a, lab in zip(runs, analyses, labels, strict=True):
+        suffix = f"-{_slug(lab)}" if many else ""
+        keep(
+            F.trajectory_figure(a, run.injections, title=lab if many else None),
+            f"fig2-trajectories{suffix}",
+            "trajectories",
+            f"Mean Δℓ per depth over steps, injections dotted, control drift grey ({lab}).",
+        )
+    keep(
+        F.effectivity_figure(analyses, labels),
+        "fig3-effectivity",
+        "effectivity",
+        "Effectivity by depth × scenario (bars: mean over injections; whiskers: SD over "
+        "injections)" + (", runs side by side." if many else "."),
+    )
+    for a, lab in zip(analyses, labels, strict=True):
+        suffix = f"-{_slug(lab)}" if many else ""
+        keep(
+            F.retainability_figure(a, title=lab if many else None),
+            f"fig4-retainability{suffix}",
+            "retainability",
+            f"Retainability R̄(t) on a log axis with the fit R̄ = b − a·log10 t ({lab}).",
+        )
+    if len({a.meta.get("tokens_per_step") for a in analyses}) > 1:
+        keep(
+            F.retainability_tokens_figure(analyses, labels),
+            "fig5-retainability-tokens",
+            "retainability",
+            "Fitted forgetting over tokens for runs with different batch sizes "
+            "(line style = run, τ in tokens in the legend).",
+        )
+    return out
+
+
+def render(
+    analyses: Sequence[Analysis],
+    labels: Sequence[str],
+    paths: Sequence[Path],
+    figs: Sequence[tuple[str, Path, str]],
+    found: Sequence[Finding],
+) -> str:
+    def section(name: str) -> str:
+        return "\n".join(_img(png, cap) for sec, png, cap in figs if sec == name)
+
+    n_yes = sum(f.reproduced is True for f in found)
+    n_no = sum(f.reproduced is False for f in found)
+    n_na = sum(f.reproduced is None for f in found)
+    runs_list = "".join(
+        f"<li><b>{html.escape(lab)}</b>: {html.escape(str(p))}</li>"
+        for lab, p in zip(labels, paths, strict=True)
+    )
+    settings = "\n".join(
+        f"<h3>{html.escape(lab)}</h3>\n{_settings(a)}"
+        for a, lab in zip(analyses, labels, strict=True)
+    )
+    configs = "\n".join(
+        f"<h3>{html.escape(lab)}</h3>\n<pre>"
+        + html.escape(yaml.safe_dump(a.config, sort_keys=False, allow_unicode=True) or "{}")
+        + "</pre>"
+        for a, lab in zip(analyses, labels, strict=True)
+    )
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>factdyn report</title>
+<style>{CSS}</style>
+</head>
+<body>
+<h1>factdyn report: acquisition and forgetting of injected knowledge</h1>
+<p>Generated {stamp}. Runs:</p>
+<ul>{runs_list}</ul>
+<p>Findings of the paper (SPEC §6) checked on these numbers: {n_yes} reproduced (✓),
+{n_no} not reproduced (✗), {n_na} not testable with these runs (–).</p>
+
+<h2>1. Log probability over training (Fig. 2)</h2>
+<p>Mean change of the probes' log probability ℓ since the start, per depth; dotted lines are the
+injection steps. A rise after each injection is acquisition, the sag between them forgetting.</p>
+{section("trajectories")}
+
+<h2>2. Effectivity (Fig. 3)</h2>
+<p>Effectivity of an injection: the rise of ℓ from the injection step to its local maximum
+within the window t_w.</p>
+{section("effectivity")}
+{_effectivity_table(analyses, labels)}
+
+<h2>3. Retainability and the forgetting fit (Figs. 4–5)</h2>
+<p>Share of the acquired gain still present t steps after the last acquisition maximum, fitted by
+R̄(t) = b − a·log10 t: a is the decay constant, τ = 10^(b/a) the x-intercept (steps until the
+gain is lost; in tokens the learnability threshold).</p>
+{section("retainability")}
+{_fit_table(analyses, labels)}
+
+<h2>4. The paper's findings</h2>
+{_findings_html(found)}
+
+<h2>5. Analysis settings</h2>
+{settings}
+
+<h2>6. Run configuration</h2>
+{configs}
+</body>
+</html>
+"""
+
+
+def write_report(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
+    """Analyse ``run_dirs`` and write ``out_dir/report.html`` and ``out_dir/figures/``."""
+    paths = [Path(p) for p in run_dirs]
+    if not paths:
+        raise DataError("report: give at least one run directory")
+    runs = [_load(p) for p in paths]
+    analyses = [analyze_run(r) for r in runs]
+    labels = _labels(paths)
+    found = compute_findings(analyses, labels)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig_dir = out_dir / "figures"
+    tmp_dir = out_dir / ".figures.tmp"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    figs = make_figures(runs, analyses, labels, tmp_dir)
+    page = render(analyses, labels, paths, figs, found)  # reads the PNGs from tmp_dir
+    if fig_dir.exists():
+        old = out_dir / ".figures.old"
+        shutil.rmtree(old, ignore_errors=True)
+        fig_dir.rename(old)
+        tmp_dir.rename(fig_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp_dir.rename(fig_dir)
+    target = out_dir / "report.html"
+    tmp = out_dir / ".report.html.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,104 @@
+"""The report's figures: written as PNG and PDF, real images, what they draw."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+from report_synth import DECAY, SCHEDULES, planted
+
+from factdyn.analyze.pipeline import analyze_run
+from factdyn.report import figures as F
+
+SINGLE = ("fig2-trajectories", "fig3-effectivity", "fig4-retainability")
+
+
+def check_image(png) -> np.ndarray:
+    assert png.stat().st_size > 1000
+    img = imread(png)
+    assert img.ndim == 3 and img.shape[0] > 200 and img.shape[1] > 300
+    rgb = img[..., :3].reshape(-1, 3)
+    assert (rgb != rgb[0]).any(), f"{png.name} is one colour"
+    # coloured (non-grey) pixels: the depth curves or bars were drawn
+    coloured = (rgb.max(axis=1) - rgb.min(axis=1)) > 0.2
+    assert coloured.mean() > 0.002, f"{png.name}: no coloured data drawn"
+    return img
+
+
+def test_every_figure_is_a_png_and_a_pdf(report_one):
+    fig_dir = report_one.parent / "figures"
+    names = sorted(p.stem for p in fig_dir.glob("*.png"))
+    assert names == sorted(SINGLE)  # one run: no tokens figure
+    assert sorted(p.stem for p in fig_dir.glob("*.pdf")) == names
+    for name in names:
+        check_image(fig_dir / f"{name}.png")
+        pdf = (fig_dir / f"{name}.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF") and len(pdf) > 1000
+
+
+def test_several_runs_with_different_batches_get_the_tokens_figure(run_dirs, tmp_path):
+    out = tmp_path / "both"
+    cmd = [sys.executable, "-m", "factdyn", "report", *map(str, run_dirs), "--out", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(str(out / "report.html"))
+    names = sorted(p.stem for p in (out / "figures").glob("*.png"))
+    assert names == [
+        "fig2-trajectories-large",
+        "fig2-trajectories-small",
+        "fig3-effectivity",
+        "fig4-retainability-large",
+        "fig4-retainability-small",
+        "fig5-retainability-tokens",
+    ]
+    for name in names:
+        check_image(out / "figures" / f"{name}.png")
+        assert (out / "figures" / f"{name}.pdf").stat().st_size > 1000
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    return analyze_run(planted(n_controls=2))
+
+
+def _lines(ax) -> dict:
+    return {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+
+
+def test_trajectory_figure_marks_injections_and_control_drift(analysis):
+    fig = F.trajectory_figure(analysis)
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == list(SCHEDULES)
+    for ax, (scenario, steps) in zip(axes, SCHEDULES.items(), strict=True):
+        vlines = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+        assert sorted(ln.get_xdata()[0] for ln in vlines) == steps, scenario
+        lines = _lines(ax)
+        for depth, colour in F.DEPTH_COLORS.items():
+            assert lines[depth].get_color() == colour
+        assert lines["control drift (subtracted)"].get_color() == F.CONTROL_COLOR
+
+
+def test_retainability_legend_carries_the_fitted_decay_constant(analysis):
+    fig = F.retainability_figure(analysis)
+    for ax, scenario in zip(fig.get_axes(), SCHEDULES, strict=True):
+        assert ax.get_xscale() == "log"
+        a = analysis.summary[scenario]["memorization"]["decay_constant"]
+        assert abs(a - DECAY[scenario][0]) < 0.02
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert any(lab.startswith(f"memorization: a = {a:.3g}") for lab in labels), labels
+        fit = _lines(ax)[labels[0]]
+        assert fit.get_color() == F.DEPTH_COLORS["memorization"]
+
+
+def test_effectivity_bars_have_the_summary_heights_and_depth_colours(analysis):
+    fig = F.effectivity_figure([analysis, analysis], ["x", "y"])
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == ["x", "y"]
+    bars = axes[0].patches
+    assert len(bars) == 3 * 3
+    heights = sorted(b.get_height() for b in bars)
+    want = sorted(e["effectivity"] for s in SCHEDULES for e in analysis.summary[s].values())
+    assert np.allclose(heights, want)

@@ -1,0 +1,94 @@
+"""The HTML report: self-contained, complete, written atomically; the command's errors."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import subprocess
+import sys
+
+import pytest
+from matplotlib.image import imread
+
+from factdyn.data.items import DataError
+from factdyn.report.html import write_report
+
+
+@pytest.fixture(scope="module")
+def page(report_one) -> str:
+    return report_one.read_text(encoding="utf-8")
+
+
+def test_the_page_is_self_contained(page, report_one):
+    assert not re.search(r"https?://", page)
+    assert "<script" not in page.lower() and "<link" not in page.lower()
+    srcs = re.findall(r'<img[^>]*\ssrc="([^"]*)"', page)
+    assert (
+        len(srcs) == page.count("<img") == len(list((report_one.parent / "figures").glob("*.png")))
+    )
+    for src in srcs:
+        assert src.startswith("data:image/png;base64,")
+        img = imread(io.BytesIO(base64.b64decode(src.split(",", 1)[1])), format="png")
+        assert img.shape[0] > 200 and img.shape[1] > 300
+
+
+def test_the_page_has_the_tables_config_drift_and_findings(page, run_dirs):
+    from factdyn.analyze.pipeline import analyze_run
+
+    summary = analyze_run(run_dirs[0]).summary
+    e = summary["duplicate"]["composition"]
+    for value in (e["decay_constant"], e["intercept"], e["x_intercept_steps"], e["effectivity"]):
+        assert format(value, ".4g") in page
+    assert format(e["x_intercept_tokens"], ".3g") in page
+    assert format(e["r2"], ".3f") in page
+    for head in ("τ steps", "τ tokens", "R²", "per injection"):
+        assert f"<th>{head}</th>" in page
+    assert "batch_size: 16" in page and "<pre>" in page  # the run's configuration as YAML
+    assert "drift correction</td><td class=l>applied" in page
+    marks = re.findall(r'<span class="mark (yes|no|na)"[^>]*>(.)</span>', page)
+    assert len(marks) >= 10
+    assert {m for _, m in marks} <= {"✓", "✗", "–"}
+    assert ("yes", "✓") in marks and ("na", "–") in marks  # one run: comparisons untestable
+
+
+def test_rewriting_replaces_the_figures_and_leaves_other_files(run_dirs, tmp_path):
+    out = tmp_path / "rep"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "stale.png").write_bytes(b"old")
+    (out / "notes.txt").write_text("mine")
+    path = write_report([run_dirs[1]], out)
+    assert path == out / "report.html" and path.stat().st_size > 10_000
+    assert not (out / "figures" / "stale.png").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "notes.txt", "report.html"]
+
+
+def test_bad_input_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="at least one"):
+        write_report([], tmp_path / "out")
+    with pytest.raises(DataError, match="not a directory"):
+        write_report([tmp_path / "missing"], tmp_path / "out")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "meta.json").write_text("{}")
+    with pytest.raises(DataError, match="cannot read the run"):
+        write_report([tmp_path / "half"], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args", [["missing-run"], []])
+def test_the_command_exits_2_with_one_line_on_bad_input(args, tmp_path):
+    cmd = [sys.executable, "-m", "factdyn", "report", *[str(tmp_path / a) for a in args]]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    if args:
+        assert result.stderr.startswith("factdyn: error: ") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "report").exists()
+
+
+def test_report_modules_do_not_import_torch():
+    code = (
+        "import sys, factdyn.report.html, factdyn.report.figures, factdyn.report.findings;"
+        "sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
