@@ -25,7 +25,123 @@ app.add_typer(data_app, name="data")
 
 # ---- data / generate commands ----
 
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="World directory to create.")],
+    items: Annotated[int, typer.Option(help="Knowledge items to inject (and hold out).")] = 36,
+    seed: Annotated[int, typer.Option(help="Everything follows from the seed.")] = 0,
+    corpus_mb: Annotated[float, typer.Option(help="Background corpus size in MB.")] = 20.0,
+    entities: Annotated[int, typer.Option(help="Background entities in the corpus.")] = 2000,
+    paraphrases: Annotated[int, typer.Option(help="Paraphrases per item.")] = 9,
+    vocab_size: Annotated[int, typer.Option(help="BPE vocabulary size.")] = 2048,
+) -> None:
+    """Generate the offline fictional world: knowledge.json, corpus/, tokenizer/, world.json."""
+    from factdyn.data.generator import generate_world
+
+    path = generate_world(
+        out,
+        n_items=items,
+        seed=seed,
+        corpus_mb=corpus_mb,
+        entities=entities,
+        n_paraphrases=paraphrases,
+        vocab_size=vocab_size,
+    )
+    typer.echo(f"world written to {path} ({items} items, {corpus_mb:g} MB corpus)")
+
+
 # ---- score commands ----
+
+
+@app.command()
+def score(
+    model: Annotated[str, typer.Option(help="Model: a local directory or a hub id.")],
+    data: Annotated[Path, typer.Option(help="Knowledge items (.json/.jsonl, dataset dir or id).")],
+    out: Annotated[Path, typer.Option(help="Parquet file to write (one row per probe).")],
+    revision: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Hub revision (branch, tag, commit)."),
+    ] = None,
+    dtype: Annotated[str, typer.Option(help="fp32 or bf16.")] = "fp32",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    batch_tokens: Annotated[int, typer.Option(help="Token budget per forward pass.")] = 16384,
+) -> None:
+    """Score every probe: target_mean, target_sum, first, full (natural-log probabilities)."""
+    import os
+
+    import torch
+
+    from factdyn.data.items import load_items
+    from factdyn.score.loading import load_model_and_tokenizer
+    from factdyn.score.probes import score_items
+
+    if dtype not in ("fp32", "bf16"):
+        raise DataError(f"--dtype: expected fp32 or bf16, got '{dtype}'")
+    if device not in ("auto", "cpu", "cuda"):
+        raise DataError(f"--device: expected auto, cpu or cuda, got '{device}'")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    items = load_items(data)
+    lm, tokenizer = load_model_and_tokenizer(model, revision, dtype, device)
+    table = score_items(lm, tokenizer, items, batch_tokens=batch_tokens, progress=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    table.to_parquet(tmp, index=False)
+    os.replace(tmp, out)
+    typer.echo(f"{len(table):,} rows written to {out}")
+
+
+def _min_med_max(values) -> str:
+    import numpy as np
+
+    if len(values) == 0:
+        return "none"
+    v = np.asarray(values)
+    return f"min {v.min():g}, median {np.median(v):g}, max {v.max():g}"
+
+
+@data_app.command("validate")
+def data_validate(
+    file: Annotated[Path, typer.Argument(help="Knowledge items (.json/.jsonl or dataset dir).")],
+    tokenizer: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Tokenizer (local dir or hub id) for token lengths."),
+    ] = None,
+) -> None:
+    """Check knowledge data; print items, probes per depth, paraphrases (and token lengths)."""
+    from factdyn.data.items import DEPTHS, load_items
+
+    items = load_items(file)
+    per_depth = {d: sum(len(it.probes.get(d, ())) for it in items) for d in DEPTHS}
+    typer.echo(f"{file}: valid")
+    typer.echo(f"items: {len(items)}")
+    typer.echo(
+        "probes: "
+        + ", ".join(f"{d} {n}" for d, n in per_depth.items())
+        + f" (total {sum(per_depth.values())})"
+    )
+    typer.echo(f"paraphrases per item: {_min_med_max([len(it.paraphrases) for it in items])}")
+    if tokenizer is None:
+        return
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(tokenizer)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{tokenizer}: cannot load tokenizer ({str(e).splitlines()[0]})") from None
+
+    def lengths(texts: list[str]) -> list[int]:
+        return [len(x) for x in tok(texts, add_special_tokens=True)["input_ids"]] if texts else []
+
+    groups = {
+        "train_context": [it.train_context for it in items],
+        "paraphrases": [p for it in items for p in it.paraphrases],
+        "probes": [p.text for it in items for d in DEPTHS for p in it.probes.get(d, ())],
+    }
+    for name, texts in groups.items():
+        typer.echo(f"tokens {name}: {_min_med_max(lengths(texts))}")
+
 
 # ---- train commands ----
 
@@ -128,7 +244,134 @@ def _echo_main(msg: str) -> None:
 
 # ---- analyze commands ----
 
+
+@app.command()
+def analyze(
+    run_dir: Annotated[Optional[Path], typer.Argument(help="A run directory.")] = None,  # noqa: UP045
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Output dir (default: RUN_DIR/analysis, or LOG-analysis/)."),
+    ] = None,
+    window: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="Acquisition window t_w (default: the run's window, else 50)."),
+    ] = None,
+    iqr: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(help="IQR outlier factor (default 1.5; 2.0 with --reference)."),
+    ] = None,
+    stat: Annotated[str, typer.Option(help="target_mean or target_sum.")] = "target_mean",
+    no_drift_correction: Annotated[
+        bool,
+        typer.Option(
+            "--no-drift-correction",
+            help="Use raw ℓ even when the run has control probes (default: subtract their mean).",
+        ),
+    ] = False,
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference",
+            help="The published code's choices: IQR 2.0, retainability in %, only zero "
+            "gains excluded, no drift correction.",
+        ),
+    ] = False,
+    reference_log: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--reference-log", help="Analyse a log in the paper's published JSON format."),
+    ] = None,
+) -> None:
+    """Effectivity, retainability and the power-law forgetting fit per scenario × depth."""
+    from factdyn.analyze.pipeline import (
+        analyze_reference_log,
+        analyze_run,
+        format_summary,
+        write_analysis,
+    )
+
+    if stat not in ("target_mean", "target_sum"):
+        raise DataError(f"analyze: --stat must be target_mean or target_sum, not {stat!r}")
+    options = dict(
+        window=window,
+        iqr=iqr,
+        stat=stat,
+        drift_correct=False if no_drift_correction else None,
+        reference=reference,
+    )
+    if reference_log is not None:
+        if run_dir is not None:
+            raise DataError("analyze: give RUN_DIR or --reference-log, not both")
+        analysis = analyze_reference_log(reference_log, **options)
+        out = out or reference_log.with_name(reference_log.stem + "-analysis")
+    elif run_dir is not None:
+        analysis = analyze_run(run_dir, **options)
+        out = out or run_dir / "analysis"
+    else:
+        raise DataError("analyze: give a RUN_DIR (or --reference-log LOG.json)")
+    path = write_analysis(analysis, out)
+    typer.echo(format_summary(analysis))
+    typer.echo(f"analysis written to {path}")
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to put side by side.")],
+    out: Annotated[Path, typer.Option(help="Directory for compare.csv.")] = Path("."),
+) -> None:
+    """Several runs in one table, with the config fields that differ between them."""
+    import pandas as pd
+
+    from factdyn.analyze.pipeline import compare as compare_runs
+
+    table = compare_runs(run_dirs, out)
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        typer.echo(table.to_string(index=False))
+    typer.echo(f"table written to {out / 'compare.csv'}")
+
+
 # ---- report commands ----
+
+
+@app.command()
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (one or more).")],
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            help="Output dir (default: RUN_DIR/report for one run, ./report for several)."
+        ),
+    ] = None,
+) -> None:
+    """Write an HTML report (figures embedded) and every figure as PNG and PDF."""
+    from factdyn.report.html import write_report
+
+    if out is None:
+        out = run_dirs[0] / "report" if len(run_dirs) == 1 else Path("report")
+    typer.echo(f"report written to {write_report(run_dirs, out)}")
+
+
+# ---- demo ----
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the run and the report go.")] = Path(
+        "factdyn-demo"
+    ),
+    quick: Annotated[bool, typer.Option("--quick", help="A one-minute smoke version.")] = False,
+) -> None:
+    """The main job: world → base model → three-scenario run → analysis → HTML report."""
+    import time
+
+    from factdyn.demo import run_demo
+
+    t0 = time.perf_counter()
+    result = run_demo(out, quick=quick)
+    typer.echo(result.summary)
+    _echo_main(
+        f"demo done in {time.perf_counter() - t0:.0f} s; report: {result.report}\n"
+        f"run: {result.run_dir}  analysis: {result.analysis_dir}"
+    )
 
 
 def main() -> None:

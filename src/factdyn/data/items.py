@@ -67,7 +67,7 @@ class KnowledgeItem:
 
 
 def _str_list(obj: dict, key: str, where: str, required: bool = True) -> list[str]:
-    if key not in obj:
+    if obj.get(key) is None:  # a hub dataset row has None where a record lacks the field
         if required:
             raise DataError(f"{where}: missing field '{key}'")
         return []
@@ -163,16 +163,23 @@ def _read_json_records(path: Path) -> list[object]:
 
 
 def _read_hub(source: str, split: str) -> list[object]:
-    """A hub dataset id, or a local dataset directory, read through ``datasets``."""
+    """A hub dataset id, or a local dataset directory (data files, or ``save_to_disk``
+    output), read through ``datasets``. Columns a record lacks come back as None: dropped."""
     import datasets
 
+    path = Path(source)
     try:
-        ds = datasets.load_dataset(source, split=split)
+        if (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
+            ds = datasets.load_from_disk(str(path))
+            if isinstance(ds, datasets.DatasetDict):
+                ds = ds[split]
+        else:
+            ds = datasets.load_dataset(source, split=split)
     except Exception as e:  # datasets raises many types; the user needs the one line
         raise DataError(
             f"{source}: cannot load as a dataset ({type(e).__name__}: {e})".splitlines()[0]
         ) from None
-    return [dict(row) for row in ds]
+    return [{k: v for k, v in dict(row).items() if v is not None} for row in ds]
 
 
 def load_items(source: str | Path, split: str = "train") -> list[KnowledgeItem]:
@@ -180,7 +187,8 @@ def load_items(source: str | Path, split: str = "train") -> list[KnowledgeItem]:
     path = Path(source)
     if path.is_file():
         return parse_items(_read_json_records(path), str(path))
-    if path.is_dir() or (isinstance(source, str) and "/" in source and not path.exists()):
+    hub_like = path.suffix not in (".json", ".jsonl") and not path.exists()
+    if path.is_dir() or (isinstance(source, str) and "/" in source and hub_like):
         return parse_items(_read_hub(str(source), split), str(source))
     raise DataError(f"{source}: no such file")
 

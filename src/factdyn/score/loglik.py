@@ -40,10 +40,18 @@ def _pad(reqs: Requests, idx: np.ndarray, pad_id: int) -> tuple[torch.Tensor, to
 
 
 def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """log p(token k | tokens < k) for k ≥ 1, shape (B, L-1), in fp32."""
-    logits = logits[:, :-1].float()
-    target = ids[:, 1:].unsqueeze(-1)
-    return logits.gather(-1, target).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    """log p(token k | tokens < k) for k ≥ 1, shape (B, L-1), in fp32.
+
+    One fused log-softmax + gather (``cross_entropy``) over the whole contiguous logits, each
+    position paired with the next token (the last position with a dummy, dropped): a shifted
+    slice would be a strided view that log-softmax/logsumexp walk several times slower.
+    """
+    b, length, vocab = logits.shape
+    nxt = torch.nn.functional.pad(ids[:, 1:], (0, 1))
+    nll = torch.nn.functional.cross_entropy(
+        logits.float().reshape(b * length, vocab), nxt.reshape(-1), reduction="none"
+    )
+    return nll.view(b, length)[:, :-1].neg()
 
 
 def batch_stats(lp: torch.Tensor, span: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,45 @@
+"""Score knowledge items with any causal LM: one row per probe, and per-item context scores.
+
+Thin glue over :mod:`factdyn.score.requests` (encoding, offset-mapping spans) and
+:mod:`factdyn.score.loglik` (length-batched, one forward pass per batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from factdyn.data.items import KnowledgeItem
+from factdyn.score.loglik import score_requests
+from factdyn.score.requests import encode_probes, encode_texts, probe_table
+
+STAT_COLUMNS: tuple[str, ...] = ("target_mean", "target_sum", "first", "full")
+PROBE_COLUMNS: tuple[str, ...] = ("item", "depth", "probe", *STAT_COLUMNS)
+
+
+def score_items(
+    model,
+    tokenizer,
+    items: Sequence[KnowledgeItem],
+    batch_tokens: int = 16384,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """One row per probe (canonical order): item, depth, probe, target_mean, target_sum,
+    first, full; natural-log probabilities."""
+    table = probe_table(items)
+    stats = score_requests(
+        model, encode_probes(tokenizer, items), batch_tokens=batch_tokens, progress=progress
+    )
+    out = table[["item", "depth", "probe"]].copy()
+    out[list(STAT_COLUMNS)] = stats
+    return out
+
+
+def score_contexts(
+    model, tokenizer, items: Sequence[KnowledgeItem], batch_tokens: int = 16384
+) -> pd.Series:
+    """Per item, the mean log probability of the tokens of ``train_context`` (index: item)."""
+    reqs = encode_texts(tokenizer, [it.train_context for it in items])
+    stats = score_requests(model, reqs, batch_tokens=batch_tokens)
+    return pd.Series(stats[:, 0], index=pd.RangeIndex(len(items), name="item"), name="context")
