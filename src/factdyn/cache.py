@@ -11,7 +11,7 @@ from pathlib import Path
 from factdyn.config import BaseConfig
 
 # The demo world: enough items for three scenarios plus controls, see README "The offline world".
-DEFAULT_WORLD = {"items": 36, "seed": 0, "corpus_mb": 40.0}
+DEFAULT_WORLD = {"items": 21, "seed": 0, "corpus_mb": 20.0, "entities": 2000}
 
 
 def root() -> Path:
@@ -29,7 +29,13 @@ def default_world(**overrides: object) -> Path:
     spec = {**DEFAULT_WORLD, **overrides}
     out = root() / f"world-{_key(spec)}"
     if not (out / "knowledge.json").is_file():
-        generate_world(out, n_items=spec["items"], seed=spec["seed"], corpus_mb=spec["corpus_mb"])
+        generate_world(
+            out,
+            n_items=spec["items"],
+            seed=spec["seed"],
+            corpus_mb=spec["corpus_mb"],
+            entities=spec["entities"],
+        )
     return out
 
 
@@ -43,7 +49,8 @@ def default_base(world: Path, cfg: BaseConfig | None = None) -> Path:
         if (world / "corpus" / "manifest.json").is_file()
         else str(world)
     )
-    out = root() / f"base-{_key([manifest, cfg.model_dump()])}"
+    settings = cfg.model_dump(exclude={"threads"})  # threads change speed, not the model
+    out = root() / f"base-{_key([manifest, settings])}"
     if not (out / "state.json").is_file():
         pretrain(world, out, cfg)
     return out

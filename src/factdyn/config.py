@@ -60,7 +60,7 @@ class DataConfig(_Section):
     )
     hf_split: str = "train"
     text_field: str = "text"
-    seq_len: int = Field(128, ge=2)
+    seq_len: int = Field(256, ge=2)
     start: int | None = Field(None, description="first sequence position; null = after the base's")
     seed: int = 0
 
@@ -98,7 +98,7 @@ class InjectionConfig(_Section):
 
 
 class EvalConfig(_Section):
-    schedule: Literal["every", "sparse"] = "every"
+    schedule: Literal["every", "sparse"] = "sparse"
     window: int = Field(10, ge=1, description="t_w: steps after each injection (LAM window)")
     log_points: int = Field(30, ge=1, description="sparse: log-spaced steps after the last window")
     batch_tokens: int = Field(16384, ge=64)
@@ -106,7 +106,7 @@ class EvalConfig(_Section):
 
 
 class TrainConfig(_Section):
-    steps: int = Field(200, ge=1)
+    steps: int = Field(250, ge=1)
     batch_size: int = Field(16, ge=1, description="global batch in sequences")
     micro_batch_size: int | None = Field(None, ge=1, description="per process; null = whole batch")
     seed: int = 0
@@ -196,13 +196,13 @@ class BaseConfig(_Section):
     layers: int = 4
     heads: int = 4
     intermediate_size: int = 512
-    seq_len: int = 128
+    seq_len: int = 256
     batch_size: int = 16
-    steps: int = 1200
-    lr: float = 2e-3
+    steps: int = 600
+    lr: float = 4e-3
     warmup_steps: int = 50
     schedule: Literal["constant", "linear", "cosine"] = "cosine"
-    min_lr_ratio: float = 0.25
+    min_lr_ratio: float = 0.5
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     seed: int = 0

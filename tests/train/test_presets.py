@@ -64,3 +64,11 @@ def test_dry_run_cli_prints_without_weights(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert f"{expected:,}" in r.output and "memory per device" in r.output
+
+
+def test_tiny_yaml_is_the_defaults():
+    """The shipped tiny.yaml and the config defaults are one and the same run."""
+    from factdyn.config import RunConfig, load_config
+
+    assert load_config("tiny") == RunConfig()
+    assert load_config("tiny").model_dump() == RunConfig().model_dump()

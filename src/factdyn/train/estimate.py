@@ -9,13 +9,19 @@ from __future__ import annotations
 import torch
 
 from factdyn.config import RunConfig
+from factdyn.data.items import DataError
 
 
 def count_parameters(name: str, revision: str | None = None) -> tuple[int, object]:
     """Exact parameter count of a model from its config (no weights read)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(name, revision=revision)
+    try:
+        config = AutoConfig.from_pretrained(name, revision=revision)
+    except OSError as e:
+        raise DataError(
+            f"{name}: cannot read the model config ({str(e).splitlines()[0]})"
+        ) from None
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     return sum(p.numel() for p in model.parameters()), config

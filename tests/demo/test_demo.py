@@ -1,0 +1,30 @@
+"""The main job end to end, in its --quick form, as a new user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_quick_demo_writes_report_and_summary(tmp_path):
+    env = {**os.environ, "FACTDYN_CACHE": str(tmp_path / "cache")}
+    out = tmp_path / "demo"
+    cmd = [sys.executable, "-m", "factdyn", "demo", "--quick", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "report:" in r.stdout and "effectivity" in r.stdout
+    html = (out / "report" / "report.html").read_text()
+    assert "data:image/png;base64," in html
+    summary = json.loads((out / "run" / "analysis" / "summary.json").read_text())
+    assert {"paraphrase", "duplicate", "once"} <= set(summary)
+    for depth in ("memorization", "semantic", "composition"):
+        assert summary["duplicate"][depth]["n_probes"] > 0
+    # a second call reuses the finished run and the cached world and base
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "pretrain" not in again.stderr and "train:" not in again.stderr
