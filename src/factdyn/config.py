@@ -90,7 +90,7 @@ class InjectionConfig(_Section):
         ScenarioConfig(name="duplicate", variant="duplicate", count=5),
         ScenarioConfig(name="once", variant="duplicate", count=1),
     ]
-    n_controls: int = Field(6, ge=0, description="items never injected, to measure drift")
+    n_controls: int = Field(15, ge=0, description="items never injected, to measure drift")
     max_items: int | None = Field(None, ge=1, description="use only the first N items")
     schedule: list[ScheduleEntry] | None = Field(None, description="explicit; replaces scenarios")
     placement: Literal["prepend", "replace"] = "prepend"

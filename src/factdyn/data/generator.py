@@ -215,7 +215,10 @@ def generate_world(
         raise DataError(f"{out}: output directory exists and is not empty")
     if n_items < 1 or entities < 1 or corpus_mb <= 0 or n_paraphrases < 1:
         raise DataError("generate: --items, --entities, --corpus-mb must be positive")
+    # separate streams: the corpus (and so the tokenizer and a cached base model) does not
+    # change with the number of items drawn
     rng = random.Random(f"factdyn-world-{seed}")
+    item_rng = random.Random(f"factdyn-items-{seed}")
     taken: set[str] = set()
     pools: dict[str, list[str]] = {k: list(v) for k, v in VALUES.items()}
     for pool, (n, syl, words) in NAME_POOLS.items():
@@ -227,10 +230,10 @@ def generate_world(
     lexicon = "\n".join([*taken, *(v for vs in VALUES.values() for v in vs)])
     injected: list[Entity] = []
     while len(injected) < n_items:
-        nm = _names(rng, 1, (3, 3), 1, taken)[0]
+        nm = _names(item_rng, 1, (3, 3), 1, taken)[0]
         if nm not in lexicon and not any(nm in e.name for e in injected):
-            injected.append(_entity(rng, nm, kinds[len(injected) % len(kinds)], pools))
-    items, facts = zip(*(make_item(rng, e, n_paraphrases) for e in injected), strict=True)
+            injected.append(_entity(item_rng, nm, kinds[len(injected) % len(kinds)], pools))
+    items, facts = zip(*(make_item(item_rng, e, n_paraphrases) for e in injected), strict=True)
 
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
