@@ -43,6 +43,7 @@ def test_two_processes_match_one(toy_world, toy_base, tmp_path, mode):
         "injection.interval=10",
         "injection.n_controls=3",
         "eval.window=5",
+        "eval.schedule=every",
         "train.steps=45",
         "train.threads=1",
         "train.checkpoint_every=20",

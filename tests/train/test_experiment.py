@@ -24,6 +24,7 @@ COMMON = [
     "injection.interval=10",
     "injection.n_controls=3",
     "eval.window=5",
+    "eval.schedule=every",
     "train.checkpoint_every=10",
     "train.threads=2",
 ]

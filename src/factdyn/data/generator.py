@@ -135,7 +135,8 @@ def make_item(
     also the facts the paragraph states."""
     attrs = list(e.facts)
     n_facts = rng.randint(8, len(attrs))
-    chosen_attrs = [a for a in attrs if a in set(rng.sample(attrs, n_facts))]
+    picked = set(rng.sample(attrs, n_facts))
+    chosen_attrs = [a for a in attrs if a in picked]
     context, forms = _render(rng, e, chosen_attrs)
     probed = rng.sample(chosen_attrs, PROBES_PER_DEPTH)
     mem = [Probe(_prefix(ATTRIBUTES[a].forms[forms[a]], e.name), e.facts[a]) for a in probed]
