@@ -149,6 +149,7 @@ def main() -> None:
                 *(fd, "train", "--out", str(tmp / f"run{r}"), "--world", str(world)),
                 *("--model", str(base), "--steps", "3", "-s", f"train.threads={THREADS}"),
                 *("-s", "injection.interval=1", "-s", "injection.allow_truncation=true"),
+                *("-s", "injection.n_controls=3"),
                 *("-s", scenarios),
             ]
 

@@ -186,6 +186,7 @@ def run_interleaved(
             "injection.scenarios=[{name: paraphrase, variant: paraphrase, count: 3},"
             " {name: duplicate, variant: duplicate, count: 3}, {name: once, count: 1}]",
             "injection.allow_truncation=true",
+            "injection.n_controls=3",
             "eval.schedule=sparse",
             "eval.window=1",
             "eval.log_points=1",
