@@ -190,3 +190,28 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(
     ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert ckpts == ["step_0000010"]
     assert load_run(tmp_path / "run").meta["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_gradient_checkpointing_changes_nothing_and_bf16_stays_close(toy_world, toy_base, tmp_path):
+    """Recomputing activations must give the same updates; bf16 autocast approximately so."""
+    runs = {}
+    for name, extra in {
+        "plain": [],
+        "ckpt": ["model.gradient_checkpointing=true"],
+        "bf16": ["model.dtype=bf16"],
+    }.items():
+        cfg = _cfg(
+            toy_world,
+            toy_base,
+            "train.steps=15",
+            "injection.interval=3",
+            "train.checkpoint_every=100",
+            *extra,
+        )
+        runs[name] = load_run(train(cfg, tmp_path / name))
+    plain, ckpt, bf16 = runs["plain"], runs["ckpt"], runs["bf16"]
+    np.testing.assert_allclose(ckpt.train.loss, plain.train.loss, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(ckpt.logprobs, plain.logprobs, rtol=0, atol=1e-4)
+    assert np.isfinite(bf16.train.loss).all()
+    np.testing.assert_allclose(bf16.train.loss, plain.train.loss, rtol=0.05)

@@ -216,7 +216,9 @@ def _run(
 ) -> Path:
     cfg = plan.cfg
     if cfg.model.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        # transformers renamed it; the old name still exists on older releases we support
+        enable = getattr(model, "activation_checkpointing_enable", None)
+        (enable or model.gradient_checkpointing_enable)()
     model.train()
     wrapped = wrap(model, world, fsdp=cfg.model.fsdp)
     net = torch.compile(wrapped) if cfg.model.compile else wrapped
