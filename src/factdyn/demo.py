@@ -56,5 +56,5 @@ def run_demo(out: Path, quick: bool = False) -> DemoResult:
         train(cfg, run_dir, resume=status is not None)
     analysis = analyze_run(run_dir)
     analysis_dir = write_analysis(analysis, run_dir / "analysis")
-    report = write_report([run_dir], out / "report")
+    report = write_report([run_dir], out / "report", analyses=[analysis])
     return DemoResult(run_dir, analysis_dir, report, format_summary(analysis))

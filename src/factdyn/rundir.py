@@ -21,6 +21,7 @@ killed at any point leaves valid files; a resume rewrites the rows after its che
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,20 @@ def write_json_atomic(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
     tmp.replace(path)
+
+
+def replace_dir(tmp: Path, dest: Path) -> Path:
+    """Put a fully written directory ``tmp`` in place of ``dest``: readers see the old or the
+    new one whole, never a mix (the old one is moved aside, then removed)."""
+    if dest.exists():
+        old = dest.with_name(dest.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        dest.rename(old)
+        tmp.rename(dest)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(dest)
+    return dest
 
 
 def _json_default(o: object) -> object:

@@ -32,7 +32,7 @@ from factdyn.analyze.metrics import (
 )
 from factdyn.data.items import DEPTHS, DataError
 from factdyn.inject.schedule import CONTROL
-from factdyn.rundir import STATS, Run, load_run
+from factdyn.rundir import STATS, Run, load_run, replace_dir
 
 IQR_PAPER = 1.5
 IQR_REFERENCE = 2.0
@@ -501,15 +501,7 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> Path:
     (tmp / "summary.json").write_text(json.dumps(doc, indent=1, allow_nan=False))
     for name in TABLES:
         getattr(analysis, name).to_csv(tmp / f"{name}.csv", index=False)
-    if out_dir.exists():
-        old = out_dir.with_name(out_dir.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        out_dir.rename(old)
-        tmp.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out_dir)
-    return out_dir
+    return replace_dir(tmp, out_dir)
 
 
 def _fmt(v: float, spec: str = ".4g") -> str:

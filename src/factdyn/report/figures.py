@@ -196,6 +196,16 @@ def _ret_label(analysis: Analysis) -> str:
     return "mean retainability R̄(t)" + (" (%)" if percent else "")
 
 
+def _fitted_points(analysis: Analysis, scenario: str):
+    """(depth, summary entry, R̄(t) rows with t ≥ 1) for each depth of ``scenario``."""
+    ret = analysis.retainability
+    ret_s, ret_d = ret["scenario"].astype(str), ret["depth"].astype(str)
+    for d in depths_of(analysis):
+        entry = analysis.summary[scenario].get(d)
+        if entry is not None:
+            yield d, entry, ret[(ret_s == scenario) & (ret_d == d) & (ret["t"] >= 1)]
+
+
 def retainability_figure(analysis: Analysis, title: str | None = None) -> Figure:
     """Per scenario, R̄(t) for t ≥ 1 on a log axis with the fitted R̄ = b − a·log10 t per
     depth; the decay constant a and R² in the legend."""
@@ -203,14 +213,8 @@ def retainability_figure(analysis: Analysis, title: str | None = None) -> Figure
     fig, axes = _figure(len(scen), width=4.8)
     if not scen:
         return _empty(fig, axes[0], "no injected probes in this run")
-    ret = analysis.retainability
-    ret_s, ret_d = ret["scenario"].astype(str), ret["depth"].astype(str)
     for ax, s in zip(axes, scen, strict=False):
-        for d in depths_of(analysis):
-            entry = analysis.summary[s].get(d)
-            if entry is None:
-                continue
-            pts = ret[(ret_s == s) & (ret_d == d) & (ret["t"] >= 1)]
+        for d, entry, pts in _fitted_points(analysis, s):
             color = depth_color(d)
             ax.plot(pts["t"], pts["retainability"], ".", ms=3, color=color, alpha=0.45)
             line = _fit_line(entry, float(pts["t"].max()) if len(pts) else 0.0)
@@ -246,14 +250,8 @@ def retainability_tokens_figure(
             if s not in a.summary:
                 continue
             tps = int(a.meta.get("tokens_per_step", 1) or 1)
-            ret = a.retainability
-            ret_s, ret_d = ret["scenario"].astype(str), ret["depth"].astype(str)
             style, marker = RUN_STYLES[k % len(RUN_STYLES)], RUN_MARKERS[k % len(RUN_MARKERS)]
-            for d in depths_of(a):
-                entry = a.summary[s].get(d)
-                if entry is None:
-                    continue
-                pts = ret[(ret_s == s) & (ret_d == d) & (ret["t"] >= 1)]
+            for d, entry, pts in _fitted_points(a, s):
                 color = depth_color(d)
                 ax.plot(pts["t"] * tps, pts["retainability"], marker, ms=2, color=color, alpha=0.3)
                 line = _fit_line(entry, float(pts["t"].max()) if len(pts) else 0.0)

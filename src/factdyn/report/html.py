@@ -24,7 +24,7 @@ from factdyn.analyze.pipeline import Analysis, analyze_run
 from factdyn.data.items import DataError
 from factdyn.report import figures as F
 from factdyn.report.findings import Finding, compute_findings
-from factdyn.rundir import Run, load_run
+from factdyn.rundir import Run, load_run, replace_dir
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1250px;
@@ -92,38 +92,37 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], left: int = 0) ->
     return f"<table>\n<tr>{cells(head, 'th')}</tr>\n{body}\n</table>"
 
 
+def _entries(analyses: Sequence[Analysis], labels: Sequence[str]):
+    """(label, scenario, depth, summary entry) of every run, in display order."""
+    for a, lab in zip(analyses, labels, strict=True):
+        for s in F.scenarios(a):
+            for d in F.depths_of(a):
+                if (e := a.summary[s].get(d)) is not None:
+                    yield lab, s, d, e
+
+
 def _fit_table(analyses: Sequence[Analysis], labels: Sequence[str]) -> str:
     head = ("run", "scenario", "depth", "a", "± se", "b", "R²", "τ steps", "τ tokens",
             "probes", "excluded", "outliers")  # fmt: skip
     rows = []
-    for a, lab in zip(analyses, labels, strict=True):
-        for s in F.scenarios(a):
-            for d in F.depths_of(a):
-                e = a.summary[s].get(d)
-                if e is None:
-                    continue
-                rows.append((
-                    lab, s, d, _fmt(e["decay_constant"]), _fmt(e["decay_constant_se"], ".2g"),
-                    _fmt(e["intercept"]), _fmt(e["r2"], ".3f"), _fmt(e["x_intercept_steps"]),
-                    _fmt(e["x_intercept_tokens"], ".3g"), str(e["n_probes"]),
-                    str(e["n_excluded"]), str(e["n_outliers"]),
-                ))  # fmt: skip
+    for lab, s, d, e in _entries(analyses, labels):
+        rows.append((
+            lab, s, d, _fmt(e["decay_constant"]), _fmt(e["decay_constant_se"], ".2g"),
+            _fmt(e["intercept"]), _fmt(e["r2"], ".3f"), _fmt(e["x_intercept_steps"]),
+            _fmt(e["x_intercept_tokens"], ".3g"), str(e["n_probes"]),
+            str(e["n_excluded"]), str(e["n_outliers"]),
+        ))  # fmt: skip
     return _table(head, rows, left=3)
 
 
 def _effectivity_table(analyses: Sequence[Analysis], labels: Sequence[str]) -> str:
     head = ("run", "scenario", "depth", "effectivity", "per injection")
     rows = []
-    for a, lab in zip(analyses, labels, strict=True):
-        for s in F.scenarios(a):
-            for d in F.depths_of(a):
-                e = a.summary[s].get(d)
-                if e is None:
-                    continue
-                per = e.get("effectivity_per_injection") or []
-                shown = ", ".join(_fmt(v, ".3g") for v in per[:12])
-                shown += f", … ({len(per)} in all)" if len(per) > 12 else ""
-                rows.append((lab, s, d, _fmt(e["effectivity"]), shown))
+    for lab, s, d, e in _entries(analyses, labels):
+        per = e.get("effectivity_per_injection") or []
+        shown = ", ".join(_fmt(v, ".3g") for v in per[:12])
+        shown += f", … ({len(per)} in all)" if len(per) > 12 else ""
+        rows.append((lab, s, d, _fmt(e["effectivity"]), shown))
     return _table(head, rows, left=3)
 
 
@@ -298,30 +297,27 @@ gain is lost; in tokens the learnability threshold).</p>
 """
 
 
-def write_report(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
-    """Analyse ``run_dirs`` and write ``out_dir/report.html`` and ``out_dir/figures/``."""
+def write_report(
+    run_dirs: Sequence[str | Path],
+    out_dir: str | Path,
+    analyses: Sequence[Analysis] | None = None,
+) -> Path:
+    """Write ``out_dir/report.html`` and ``out_dir/figures/`` for ``run_dirs``, analysing them
+    unless their ``analyses`` are given (the demo has just computed them)."""
     paths = [Path(p) for p in run_dirs]
     if not paths:
         raise DataError("report: give at least one run directory")
     runs = [_load(p) for p in paths]
-    analyses = [analyze_run(r) for r in runs]
+    analyses = list(analyses) if analyses is not None else [analyze_run(r) for r in runs]
     labels = _labels(paths)
     found = compute_findings(analyses, labels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fig_dir = out_dir / "figures"
     tmp_dir = out_dir / ".figures.tmp"
     shutil.rmtree(tmp_dir, ignore_errors=True)
     figs = make_figures(runs, analyses, labels, tmp_dir)
     page = render(analyses, labels, paths, figs, found)  # reads the PNGs from tmp_dir
-    if fig_dir.exists():
-        old = out_dir / ".figures.old"
-        shutil.rmtree(old, ignore_errors=True)
-        fig_dir.rename(old)
-        tmp_dir.rename(fig_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp_dir.rename(fig_dir)
+    replace_dir(tmp_dir, out_dir / "figures")
     target = out_dir / "report.html"
     tmp = out_dir / ".report.html.tmp"
     tmp.write_text(page, encoding="utf-8")

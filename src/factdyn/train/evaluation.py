@@ -61,7 +61,9 @@ class ProbeLogger:
         self.n_items = len(contexts) if contexts is not None else 0
         self.probes = probes.subset(self.p_idx)
         self.contexts = contexts.subset(self.c_idx) if contexts is not None else None
-        self.run_dir = run_dir
+        # the preallocated logs, opened once; only rank 0 writes
+        self.log = open_log(run_dir, "logprobs.npy") if self.main else None
+        self.clog = open_log(run_dir, "context.npy") if self.main and contexts is not None else None
 
     def maybe_log(self, step: int, model) -> bool:
         row = self.row_of.get(step)
@@ -78,12 +80,10 @@ class ProbeLogger:
                 model, self.contexts, batch_tokens=self.batch_tokens, device=dev
             )
             ctx = gather_rows(local_c, self.c_idx, self.n_items, self.world)
-        if self.main:
-            log = open_log(self.run_dir, "logprobs.npy")
-            log[row] = scores
-            log.flush()
+        if self.log is not None:
+            self.log[row] = scores
+            self.log.flush()
             if ctx is not None:
-                clog = open_log(self.run_dir, "context.npy")
-                clog[row] = ctx[:, 3]  # mean log prob over the whole paragraph ("full")
-                clog.flush()
+                self.clog[row] = ctx[:, 3]  # mean log prob over the whole paragraph ("full")
+                self.clog.flush()
         return True

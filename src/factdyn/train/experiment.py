@@ -287,11 +287,12 @@ def _run(
                 _update_meta(run_dir, steps_done=step)
             barrier(world)
 
+    train_log = open_log(run_dir, "train.npy") if world.main else None  # once, not per step
+
     def on_end(step: int, loss: float, lr: float) -> None:
-        if world.main:
-            log = open_log(run_dir, "train.npy")
-            log[step] = (loss, lr, (step + 1) * tps)
-            log.flush()
+        if train_log is not None:
+            train_log[step] = (loss, lr, (step + 1) * tps)
+            train_log.flush()
 
     try:
         run_loop(
