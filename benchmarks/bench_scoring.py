@@ -31,19 +31,12 @@ from factdyn.score.requests import Requests
 
 
 def make_model(vocab: int = 2048):
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """The project's own tiny-Llama builder, at a size where the forward pass dominates."""
+    from factdyn.config import BaseConfig
+    from factdyn.train.base import build_model
 
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=256,
-        intermediate_size=688,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=256,
-    )
-    return LlamaForCausalLM(cfg).eval()
+    cfg = BaseConfig(hidden_size=256, layers=4, heads=4, intermediate_size=688, seq_len=256)
+    return build_model(cfg, vocab, eos_id=0).eval()
 
 
 def make_requests(n: int, vocab: int, seed: int = 0) -> Requests:

@@ -196,6 +196,15 @@ def _ret_label(analysis: Analysis) -> str:
     return "mean retainability R̄(t)" + (" (%)" if percent else "")
 
 
+def _retainability_axis(ax, title: str, xlabel: str, legend_size: int) -> None:
+    ax.set_xscale("log")
+    ax.axhline(0.0, color="black", lw=0.5, alpha=0.4)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.grid(alpha=0.25, which="both")
+    ax.legend(fontsize=legend_size, loc="lower left")
+
+
 def _fitted_points(analysis: Analysis, scenario: str):
     """(depth, summary entry, R̄(t) rows with t ≥ 1) for each depth of ``scenario``."""
     ret = analysis.retainability
@@ -223,12 +232,7 @@ def retainability_figure(analysis: Analysis, title: str | None = None) -> Figure
                 ax.plot(*line, color=color, lw=1.6, label=label)
             else:
                 ax.plot([], [], color=color, label=f"{d}: no fit")
-        ax.set_xscale("log")
-        ax.axhline(0.0, color="black", lw=0.5, alpha=0.4)
-        ax.set_title(s)
-        ax.set_xlabel("t (steps after the last acquisition maximum)")
-        ax.grid(alpha=0.25, which="both")
-        ax.legend(fontsize=7, loc="lower left")
+        _retainability_axis(ax, s, "t (steps after the last acquisition maximum)", 7)
     axes[0].set_ylabel(_ret_label(analysis))
     if title:
         fig.suptitle(title)
@@ -265,12 +269,7 @@ def retainability_tokens_figure(
                         lw=1.5,
                         label=f"{label} · {d}: {_fit_label(entry, tokens=True)}",
                     )
-        ax.set_xscale("log")
-        ax.axhline(0.0, color="black", lw=0.5, alpha=0.4)
-        ax.set_title(s)
-        ax.set_xlabel("tokens after the last acquisition maximum")
-        ax.grid(alpha=0.25, which="both")
-        ax.legend(fontsize=6, loc="lower left")
+        _retainability_axis(ax, s, "tokens after the last acquisition maximum", 6)
     axes[0].set_ylabel(_ret_label(analyses[0]))
     return fig
 
