@@ -70,18 +70,16 @@ def score(
     """Score every probe: target_mean, target_sum, first, full (natural-log probabilities)."""
     import os
 
-    import torch
-
     from factdyn.data.items import load_items
     from factdyn.score.loading import load_model_and_tokenizer
     from factdyn.score.probes import score_items
+    from factdyn.train.distributed import resolve_device
 
     if dtype not in ("fp32", "bf16"):
         raise DataError(f"--dtype: expected fp32 or bf16, got '{dtype}'")
     if device not in ("auto", "cpu", "cuda"):
         raise DataError(f"--device: expected auto, cpu or cuda, got '{device}'")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(resolve_device(device))
     items = load_items(data)
     lm, tokenizer = load_model_and_tokenizer(model, revision, dtype, device)
     table = score_items(lm, tokenizer, items, batch_tokens=batch_tokens, progress=True)

@@ -11,11 +11,9 @@ from collections.abc import Sequence
 import pandas as pd
 
 from factdyn.data.items import KnowledgeItem
+from factdyn.rundir import STATS
 from factdyn.score.loglik import score_requests
 from factdyn.score.requests import encode_probes, encode_texts, probe_table
-
-STAT_COLUMNS: tuple[str, ...] = ("target_mean", "target_sum", "first", "full")
-PROBE_COLUMNS: tuple[str, ...] = ("item", "depth", "probe", *STAT_COLUMNS)
 
 
 def score_items(
@@ -32,7 +30,7 @@ def score_items(
         model, encode_probes(tokenizer, items), batch_tokens=batch_tokens, progress=progress
     )
     out = table[["item", "depth", "probe"]].copy()
-    out[list(STAT_COLUMNS)] = stats
+    out[list(STATS)] = stats
     return out
 
 
