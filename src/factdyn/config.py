@@ -101,6 +101,10 @@ class EvalConfig(_Section):
     schedule: Literal["every", "sparse"] = "sparse"
     window: int = Field(10, ge=1, description="t_w: steps after each injection (LAM window)")
     log_points: int = Field(30, ge=1, description="sparse: log-spaced steps after the last window")
+    per_item: bool = Field(
+        True,
+        description="sparse: score each item only at its own windows and tail (controls always)",
+    )
     batch_tokens: int = Field(16384, ge=64)
     contexts: bool = Field(True, description="also score each item's train_context")
 

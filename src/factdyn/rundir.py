@@ -149,7 +149,7 @@ def load_run(run_dir: str | Path) -> Run:
 
 
 def export_long(run: Run) -> pd.DataFrame:
-    """The probe log as a long table: one row per (logged step, probe)."""
+    """The probe log as a long table: one row per (logged step, probe) that was scored."""
     n_steps, n_probes = run.logprobs.shape[:2]
     probes = run.probes
     out = pd.DataFrame(
@@ -164,4 +164,5 @@ def export_long(run: Run) -> pd.DataFrame:
     )
     for k, name in enumerate(STATS):
         out[name] = run.logprobs[:, :, k].reshape(-1)
-    return out
+    scored = ~np.isnan(run.logprobs).all(axis=2).reshape(-1)  # sparse: items off their steps
+    return out[scored].reset_index(drop=True)

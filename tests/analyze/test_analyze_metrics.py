@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from factdyn.analyze.fit import fit_power_law, x_intercept
+from factdyn.analyze.fit import fit_power_law, step_weights, x_intercept
 from factdyn.analyze.metrics import (
     NO_ROW,
     acquisition,
@@ -146,6 +146,38 @@ def test_fit_three_points_by_hand():
     assert fit.se_a == pytest.approx(np.sqrt((1 / 600) / 1 / 2))
     assert fit.r2 == pytest.approx(1 - (1 / 600) / 0.1266667, abs=1e-6)
     assert fit.x_intercept_steps == pytest.approx(10 ** (0.983333 / 0.25), rel=1e-5)
+
+
+def test_step_weights_by_hand():
+    np.testing.assert_array_equal(step_weights(np.arange(3, 9)), np.ones(6))
+    # midpoints of the neighbours, with t − 1 and t + 1 beyond the ends: 0, 1, 2, 4, 8, 9
+    np.testing.assert_allclose(step_weights(np.array([1, 2, 4, 8])), [1.0, 1.5, 3.0, 2.5])
+
+
+def test_weighted_fit_is_the_fit_of_repeated_points():
+    rng = np.random.default_rng(0)
+    t = np.array([1, 2, 5, 20, 90, 400])
+    r = 0.8 - 0.2 * np.log10(t) + rng.normal(0, 0.05, len(t))
+    w = np.array([1, 3, 2, 5, 1, 4])
+    fit = fit_power_law(t, r, w)
+    rep = fit_power_law(np.repeat(t, w), np.repeat(r, w))  # integer weights = copies
+    assert (fit.a, fit.b, fit.r2) == pytest.approx((rep.a, rep.b, rep.r2))
+    slope, intercept = np.polyfit(np.log10(t), r, 1, w=np.sqrt(w))  # numpy weights residuals
+    assert (fit.a, fit.b) == pytest.approx((-slope, intercept))
+
+
+def test_sparse_points_weighted_by_their_steps_reproduce_the_every_step_fit():
+    # a retainability that bends in log t: the every-step least squares is the reference
+    t = np.arange(1, 2001)
+    r = 1.0 - 0.4 * np.log10(t) + 0.05 * np.log10(t) ** 2  # every-step fit: a ≈ 0.154
+    slope, intercept = np.polyfit(np.log10(t), r, 1)
+    dense = np.arange(1, 51)  # a window logged at every step, then 30 log-spaced steps
+    sparse = np.unique(np.concatenate([dense, 50 + np.geomspace(1, 1950, 30).round()]))
+    rs = 1.0 - 0.4 * np.log10(sparse) + 0.05 * np.log10(sparse) ** 2
+    weighted = fit_power_law(sparse, rs, step_weights(sparse))
+    assert weighted.a == pytest.approx(-slope, abs=0.002)
+    assert weighted.b == pytest.approx(intercept, abs=0.01)
+    assert abs(fit_power_law(sparse, rs).a + slope) > 0.05  # unweighted: the windows dominate
 
 
 def test_fit_exact_line_and_degenerate_cases():

@@ -13,6 +13,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from factdyn import load_items, load_run
+from factdyn.analyze.pipeline import analyze_run
 from factdyn.config import load_config
 from factdyn.data.items import DataError
 from factdyn.train import loop
@@ -111,10 +112,21 @@ def test_sparse_evaluation_logs_exactly_the_promised_steps(toy_world, toy_base, 
             tmp_path / "run",
         )
     )
+    # paraphrase and duplicate items: injected at 0, 10, ..., 40; once items: at 0 only
     windows = {s for t in (0, 10, 20, 30, 40) for s in range(t, t + 6)}
-    tail = {45 + int(round(x)) for x in np.geomspace(1, 75, 6)}
-    assert run.steps.tolist() == sorted(windows | tail | {0, 120})
-    assert not np.isnan(run.logprobs).any()
+    repeated = windows | {45 + int(round(x)) for x in np.geomspace(1, 75, 6)} | {0, 120}
+    once = set(range(6)) | {5 + int(round(x)) for x in np.geomspace(1, 115, 6)} | {0, 120}
+    assert run.steps.tolist() == sorted(repeated | once)
+    scored = ~np.isnan(run.logprobs[:, :, 0])  # (steps, probes): what was actually scored
+    for scenario, expected in (("paraphrase", repeated), ("duplicate", repeated), ("once", once)):
+        cols = (run.probes.scenario == scenario).to_numpy()
+        assert (scored[:, cols] == scored[:, cols][:, :1]).all()  # a scenario's probes together
+        assert set(run.steps[scored[:, cols][:, 0]].tolist()) == expected, scenario
+    assert scored[:, (run.probes.scenario == "control").to_numpy()].all()
+    # the analysis reads the gaps as "not logged": every scenario still gets its numbers
+    summary = analyze_run(run).summary
+    for scenario in ("paraphrase", "duplicate", "once"):
+        assert np.isfinite(summary[scenario]["memorization"]["effectivity"])
 
 
 def test_bad_input_leaves_no_run_directory(toy_world, toy_base, tmp_path):

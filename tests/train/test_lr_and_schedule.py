@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 
-from factdyn.train.evaluation import eval_steps
+from factdyn.train.evaluation import eval_schedule
 from factdyn.train.lr import lr_at
 
 
@@ -17,12 +17,14 @@ def test_lr_schedules_resume_mid_way():
     assert lr_at(500, schedule="constant", **kw) == 1.0
 
 
-def test_every_logs_all_steps_including_final():
-    assert eval_steps("every", [0, 5], 2, 8, 3).tolist() == list(range(9))
+def test_every_logs_all_steps_and_items_including_final():
+    steps, mask = eval_schedule("every", [[0, 5], []], 2, 8, 3)
+    assert steps.tolist() == list(range(9))
+    assert mask.shape == (9, 2) and mask.all()
 
 
 def test_sparse_logs_windows_and_log_spaced_tail():
-    steps = eval_steps("sparse", [0, 20], window=5, total=1000, log_points=10)
+    steps, mask = eval_schedule("sparse", [[0, 20]], window=5, total=1000, log_points=10)
     s = set(steps.tolist())
     assert set(range(0, 6)) <= s and set(range(20, 26)) <= s
     assert 1000 in s and 6 not in s and 19 not in s
@@ -30,3 +32,22 @@ def test_sparse_logs_windows_and_log_spaced_tail():
     assert len(tail) <= 10 and tail[0] == 1 and tail[-1] == 975
     ratios = tail[1:] / tail[:-1]  # log-spaced: roughly constant ratio
     assert np.allclose(ratios[3:], ratios[-1], rtol=0.2)
+    assert mask.all()
+
+
+def test_sparse_scores_each_item_at_its_own_steps_and_controls_everywhere():
+    # item 0 injected at 0 and 20, item 1 once at 0, item 2 never (a control)
+    steps, mask = eval_schedule("sparse", [[0, 20], [0], []], window=5, total=1000, log_points=10)
+    own = {
+        0: set(range(0, 6))
+        | set(range(20, 26))
+        | {25 + int(x) for x in np.geomspace(1, 975, 10).round()},
+        1: set(range(0, 6)) | {5 + int(x) for x in np.geomspace(1, 995, 10).round()},
+    }
+    own = {i: v | {0, 1000} for i, v in own.items()}
+    assert steps.tolist() == sorted(own[0] | own[1])
+    for i in (0, 1):
+        assert set(steps[mask[:, i]].tolist()) == own[i]
+    assert mask[:, 2].all()
+    _, all_items = eval_schedule("sparse", [[0, 20], [0], []], 5, 1000, 10, per_item=False)
+    assert all_items.all()

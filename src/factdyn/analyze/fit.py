@@ -33,28 +33,51 @@ def x_intercept(a: float, b: float) -> float:
     return math.inf if e > 308 else 10.0**e
 
 
-def fit_power_law(t: np.ndarray, r: np.ndarray) -> PowerLawFit:
-    """Ordinary least squares of ``r`` on log10(t) over the finite points with t ≥ 1.
+def step_weights(t: np.ndarray) -> np.ndarray:
+    """How many integer intervals each of the increasing ``t`` stands for: the distance
+    between its neighbours' midpoints (1 for every t when t is consecutive).
 
-    Needs two distinct t for a line (else all NaN) and three for the standard error of ``a``.
+    Weighting a sparse log's points by them makes its least squares a quadrature of the
+    every-step sum, so the sparse fit estimates the fit every step would give instead of
+    one dominated by the dense windows.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    if len(t) == 0:
+        return t
+    edges = np.concatenate([[t[0] - 1], t, [t[-1] + 1]])
+    return (edges[2:] - edges[:-2]) / 2
+
+
+def fit_power_law(t: np.ndarray, r: np.ndarray, weights: np.ndarray | None = None) -> PowerLawFit:
+    """(Weighted) least squares of ``r`` on log10(t) over the finite points with t ≥ 1.
+
+    ``weights`` default to 1 (ordinary least squares, the paper's fit). The standard error
+    of ``a`` assumes equal noise at every point (with unequal weights it is the sandwich
+    form, which reduces to the usual σ²/Sxx for equal ones). Needs two distinct t for a
+    line (else all NaN) and three for the standard error.
     """
     t = np.asarray(t, dtype=np.float64)
     r = np.asarray(r, dtype=np.float64)
-    use = (t >= 1) & np.isfinite(r)
+    w = np.ones_like(t) if weights is None else np.asarray(weights, dtype=np.float64)
+    use = (t >= 1) & np.isfinite(r) & (w > 0)
     x = np.log10(t[use])
     y = r[use]
+    w = w[use]
     n = len(x)
     nan = math.nan
     if n < 2 or np.ptp(x) == 0:
         return PowerLawFit(nan, nan, nan, nan, nan, n)
-    xm, ym = x.mean(), y.mean()
-    sxx = float(((x - xm) ** 2).sum())
-    slope = float(((x - xm) * (y - ym)).sum()) / sxx
+    total = float(w.sum())
+    xm, ym = float(w @ x) / total, float(w @ y) / total
+    dx = x - xm
+    sxx = float(w @ dx**2)
+    slope = float(w @ (dx * (y - ym))) / sxx
     a = -slope
-    b = float(ym - slope * xm)
+    b = ym - slope * xm
     resid = y - (b - a * x)
-    sse = float((resid**2).sum())
-    sst = float(((y - ym) ** 2).sum())
+    sse = float(w @ resid**2)
+    sst = float(w @ (y - ym) ** 2)
     r2 = 1.0 - sse / sst if sst > 0 else nan
-    se_a = math.sqrt(sse / (n - 2) / sxx) if n > 2 else nan
+    sigma2 = sse / total * n / (n - 2) if n > 2 else nan  # the noise of one point
+    se_a = math.sqrt(sigma2 * float(w**2 @ dx**2)) / sxx if n > 2 else nan
     return PowerLawFit(a, b, r2, se_a, x_intercept(a, b), n)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from factdyn.analyze.fit import fit_power_law
+from factdyn.analyze.fit import fit_power_law, step_weights
 from factdyn.analyze.metrics import (
     NO_ROW,
     Acquisition,
@@ -330,7 +330,8 @@ def _group(
         "n": r_n[have],
         "n_outliers": r_out[have],
     }
-    fit = fit_power_law(t, r_mean)
+    fitted = np.isfinite(r_mean) & (t >= 1)  # a sparse log's points weighted by the steps
+    fit = fit_power_law(t[fitted], r_mean[fitted], step_weights(t[fitted]))  # they stand for
     finite = e_mean[np.isfinite(e_mean)]
     entry = {
         "effectivity": float(finite.mean()) if len(finite) else math.nan,
@@ -358,15 +359,17 @@ def _long(
     n: np.ndarray,
 ) -> pd.DataFrame:
     """(L, G) per-group series as a long table: step, tokens, the group's label columns
-    (G labels each), delta, n."""
+    (G labels each), delta, n; only where the group had probes scored (n > 0), so that a
+    sparse log's per-item gaps are absent rows rather than NaN."""
     g = delta.shape[1]
-    codes = np.tile(np.arange(g), len(steps))
+    have = n.reshape(-1) > 0
+    codes = np.tile(np.arange(g), len(steps))[have]
     columns = {
-        "step": np.repeat(steps, g),
-        "tokens": np.repeat(steps * tokens_per_step, g),
+        "step": np.repeat(steps, g)[have],
+        "tokens": np.repeat(steps * tokens_per_step, g)[have],
         **{k: _labels(v)[codes] if g else [] for k, v in labels.items()},
-        "delta": delta.reshape(-1),
-        "n": n.reshape(-1),
+        "delta": delta.reshape(-1)[have],
+        "n": n.reshape(-1)[have],
     }
     return pd.DataFrame(columns, columns=list(columns))
 
@@ -428,6 +431,8 @@ def _meta(
         "n_outliers_counts": "retainability values (probe, t) removed by the IQR rule, summed over t",
         "retainability_horizon": "R̄(t) for t ≤ last logged step − latest t_LAM(q, N) of the population",
         "effectivity_is": "mean over injections of the IQR-filtered mean gain of each injection",
+        "fit": "R̄(t) = b − a·log10(t), least squares over t ≥ 1, each logged t weighted by the "
+        "steps it stands for (all 1 when every step is logged: ordinary least squares)",
         "tokens_per_step": run.tokens_per_step,
         "n_logged_steps": len(steps),
         "first_step": int(steps[0]),

@@ -74,12 +74,13 @@ def all_reduce_sum(x: float, world: World) -> float:
 
 
 def gather_rows(local: np.ndarray, index: np.ndarray, n: int, world: World) -> np.ndarray:
-    """Reassemble rows scored on different ranks (``index`` = this rank's row ids)."""
-    if world.size == 1:
-        return local
-    parts: list = [None] * world.size
-    dist.all_gather_object(parts, (index, local))
-    out = np.empty((n, *local.shape[1:]), dtype=local.dtype)
+    """Reassemble rows scored on different ranks (``index`` = this rank's row ids) into
+    ``n`` rows; rows no rank scored are NaN."""
+    parts: list = [(index, local)]
+    if world.size > 1:
+        parts = [None] * world.size
+        dist.all_gather_object(parts, (index, local))
+    out = np.full((n, *local.shape[1:]), np.nan, dtype=local.dtype)
     for idx, arr in parts:
         out[idx] = arr
     return out

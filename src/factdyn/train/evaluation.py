@@ -1,4 +1,4 @@
-"""Probe evaluation during training: which steps are logged, and the logger that writes them.
+"""Probe evaluation during training: which steps (and items) are logged, and the logger.
 
 Evaluation is a side concern of the loop (OLMo-core's callback idea): the loop calls
 :meth:`ProbeLogger.maybe_log` with θ_t before update t, and the logger decides.
@@ -6,6 +6,7 @@ Evaluation is a side concern of the loop (OLMo-core's callback idea): the loop c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,56 +15,96 @@ from factdyn.rundir import open_log
 from factdyn.train.distributed import World, gather_rows
 
 
-def eval_steps(
-    kind: str, injection_steps: list[int], window: int, total: int, log_points: int
-) -> np.ndarray:
-    """Logged steps in ``[0, total]``.
-
-    ``every``: all of them. ``sparse``: θ_0, every step of each window ``[t_i, t_i + t_w]``,
-    then ``log_points`` log-spaced steps from the end of the last window to ``total``
-    (retainability is fitted in log t, so later steps carry less new information).
-    """
-    if kind == "every":
-        return np.arange(total + 1, dtype=np.int64)
+def _own_steps(injections: Sequence[int], window: int, total: int, log_points: int) -> set[int]:
+    """θ_0, the last step, every step of each window [t_i, t_i + t_w], then ``log_points``
+    log-spaced steps from the end of the last window to ``total``."""
     steps = {0, total}
-    for t in injection_steps:
+    for t in injections:
         steps.update(range(t, min(t + window, total) + 1))
-    last = min(max(injection_steps, default=0) + window, total)
+    last = min(max(injections, default=0) + window, total)
     if total > last:
         tail = np.geomspace(1, total - last, num=log_points)
         steps.update((last + np.round(tail)).astype(int).tolist())
-    return np.array(sorted(s for s in steps if 0 <= s <= total), dtype=np.int64)
+    return {s for s in steps if 0 <= s <= total}
+
+
+def eval_schedule(
+    kind: str,
+    item_injections: Sequence[Sequence[int]],
+    window: int,
+    total: int,
+    log_points: int,
+    per_item: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logged steps in ``[0, total]`` (L,) and which items are scored at each (L, I).
+
+    ``item_injections[i]`` are item i's injection steps (empty: never injected, a control).
+    ``every``: all steps, all items. ``sparse``: each injected item at its own steps —
+    θ_0, every step of each of its windows, log-spaced steps after its last window
+    (retainability is fitted in log t, so later steps carry less new information) and the
+    last step; items never injected at every logged step, as the drift correction needs
+    them wherever any probe is read. With ``per_item=False`` every item is scored at every
+    logged step (full trajectories, at the cost of scoring items outside their windows).
+    """
+    n_items = len(item_injections)
+    if kind == "every":
+        steps = np.arange(total + 1, dtype=np.int64)
+        return steps, np.ones((len(steps), n_items), dtype=bool)
+    patterns = {tuple(sorted(set(s))) for s in item_injections if len(s)} or {()}
+    own = {p: _own_steps(p, window, total, log_points) for p in patterns}
+    steps = np.array(sorted(set().union(*own.values())), dtype=np.int64)
+    mask = np.ones((len(steps), n_items), dtype=bool)
+    if per_item:
+        for i, inj in enumerate(item_injections):
+            if len(inj):
+                mask[:, i] = np.isin(steps, sorted(own[tuple(sorted(set(inj)))]))
+    return steps, mask
 
 
 class ProbeLogger:
-    """Scores all probes (and item contexts) at the logged steps into the run's ``.npy`` logs."""
+    """Scores the scheduled items' probes (and contexts) at the logged steps into the run's
+    ``.npy`` logs; what is not scored at a step stays NaN."""
 
     def __init__(
         self,
         run_dir: Path,
         steps: np.ndarray,
+        mask: np.ndarray,
         probes,
+        probe_item: np.ndarray,
         contexts,
         world: World,
         batch_tokens: int,
         split: bool = True,
     ):
         self.row_of = {int(s): i for i, s in enumerate(steps)}
+        self.mask = mask
+        self.probe_item = np.asarray(probe_item, dtype=np.int64)
         self.world = world if split else World(0, 1, world.device)
         self.main = world.main
         self.batch_tokens = batch_tokens
-        # Each rank scores an interleaved share; rank 0 gathers and writes. Sharded (FSDP)
-        # models need every rank in every forward pass, so then each rank scores everything.
-        w = self.world
-        self.p_idx = np.arange(w.rank, len(probes), w.size)
-        self.c_idx = np.arange(w.rank, len(contexts), w.size) if contexts is not None else None
+        self.probes, self.contexts = probes, contexts
         self.n_probes = len(probes)
         self.n_items = len(contexts) if contexts is not None else 0
-        self.probes = probes.subset(self.p_idx)
-        self.contexts = contexts.subset(self.c_idx) if contexts is not None else None
+        self._subsets: dict[bytes, tuple] = {}
         # the preallocated logs, opened once; only rank 0 writes
         self.log = open_log(run_dir, "logprobs.npy") if self.main else None
         self.clog = open_log(run_dir, "context.npy") if self.main and contexts is not None else None
+
+    def requests_at(self, row: int) -> tuple:
+        """This rank's (probe ids, probe requests, item ids, context requests) for a logged
+        row. Each rank scores an interleaved share of the scheduled rows and rank 0 gathers;
+        sharded (FSDP) models need every rank in every forward pass, so then each rank scores
+        them all. Few distinct item sets occur, so they are built once each."""
+        items = self.mask[row]
+        key = np.packbits(items).tobytes()
+        if key not in self._subsets:
+            w = self.world
+            p_idx = np.flatnonzero(items[self.probe_item])[w.rank :: w.size]
+            c_idx = np.flatnonzero(items)[w.rank :: w.size]
+            ctx = self.contexts.subset(c_idx) if self.contexts is not None else None
+            self._subsets[key] = (p_idx, self.probes.subset(p_idx), c_idx, ctx)
+        return self._subsets[key]
 
     def maybe_log(self, step: int, model) -> bool:
         row = self.row_of.get(step)
@@ -72,14 +113,13 @@ class ProbeLogger:
         from factdyn.score.loglik import score_requests
 
         dev = self.world.device
-        local = score_requests(model, self.probes, batch_tokens=self.batch_tokens, device=dev)
-        scores = gather_rows(local, self.p_idx, self.n_probes, self.world)
+        p_idx, probes, c_idx, contexts = self.requests_at(row)
+        local = score_requests(model, probes, batch_tokens=self.batch_tokens, device=dev)
+        scores = gather_rows(local, p_idx, self.n_probes, self.world)
         ctx = None
-        if self.contexts is not None:
-            local_c = score_requests(
-                model, self.contexts, batch_tokens=self.batch_tokens, device=dev
-            )
-            ctx = gather_rows(local_c, self.c_idx, self.n_items, self.world)
+        if contexts is not None:
+            local_c = score_requests(model, contexts, batch_tokens=self.batch_tokens, device=dev)
+            ctx = gather_rows(local_c, c_idx, self.n_items, self.world)
         if self.log is not None:
             self.log[row] = scores
             self.log.flush()

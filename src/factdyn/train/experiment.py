@@ -21,9 +21,10 @@ from factdyn.data.items import DataError, KnowledgeItem, load_items
 from factdyn.inject.placement import plan_placements
 from factdyn.inject.schedule import build_schedule
 from factdyn.rundir import init_logs, open_log, write_json_atomic
+from factdyn.score.requests import probe_table
 from factdyn.train import checkpoint as ckpt
 from factdyn.train.distributed import World, barrier, setup, teardown, wrap
-from factdyn.train.evaluation import ProbeLogger, eval_steps
+from factdyn.train.evaluation import ProbeLogger, eval_schedule
 from factdyn.train.loop import Batcher, TrainingError, make_optimizer, run_loop
 
 
@@ -36,7 +37,8 @@ class Plan:
     scenarios: list[str]
     placements: pd.DataFrame
     tokens: dict
-    steps: np.ndarray
+    steps: np.ndarray  # logged steps (L,)
+    mask: np.ndarray  # (L, items): which items' probes are scored at each logged step
     model_path: str
     base_state: dict
 
@@ -85,12 +87,16 @@ def make_plan(cfg: RunConfig, tokenizer) -> Plan:
     placements = plan_placements(
         schedule, tokens, cfg.train.batch_size, cfg.data.seq_len, inj.allow_truncation
     )
-    steps = eval_steps(
+    injected: list[list[int]] = [[] for _ in items]
+    for i in schedule:
+        injected[i.item].append(i.step)
+    steps, mask = eval_schedule(
         cfg.eval.schedule,
-        sorted({i.step for i in schedule}),
+        injected,
         cfg.eval.window,
         cfg.train.steps,
         cfg.eval.log_points,
+        cfg.eval.per_item,
     )
     return Plan(
         cfg,
@@ -99,6 +105,7 @@ def make_plan(cfg: RunConfig, tokenizer) -> Plan:
         placements,
         tokens,
         steps,
+        mask,
         str(cfg.model.name),
         ckpt.read_state(Path(cfg.model.name)),
     )
@@ -106,8 +113,6 @@ def make_plan(cfg: RunConfig, tokenizer) -> Plan:
 
 def _write_run_dir(plan: Plan, run_dir: Path, probes, world: World) -> None:
     """Create the run directory (config, tables, preallocated logs) atomically."""
-    from factdyn.score.requests import probe_table
-
     tmp = run_dir.with_name(run_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -261,7 +266,9 @@ def _run(
     logger = ProbeLogger(
         run_dir,
         plan.steps,
+        plan.mask,
         probes,
+        probe_table(plan.items)["item"].to_numpy(),
         contexts,
         world,
         cfg.eval.batch_tokens,
