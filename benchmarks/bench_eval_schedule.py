@@ -5,26 +5,25 @@ The same short run (tiny generated world and base as in bench_training.py; 7 ite
 paraphrase, 2 duplicate, 2 once, 1 control; batch 2 × 256 tokens, so every injected paragraph
 fits its row untruncated; injections at steps 0 (once), 1, 6, 11 (paraphrase) and 2, 7, 12
 (duplicate); window t_w = 2; ``--steps`` updates) is trained twice in this process, once with
-``eval.schedule=every`` and once with ``sparse`` (``--log-points`` log-spaced steps after the
-last window). Training is deterministic and evaluation does not touch the weights, so the two
-runs see the same model at every step they share (checked below).
+``eval.schedule=every`` and once with ``sparse`` (each item scored at θ_0, in its own
+windows, at ``--log-points`` log-spaced steps after its last window and at the last step;
+the control at every logged step). Training is deterministic and evaluation does not touch
+the weights, so the two runs see the same model at every step they share (checked below).
 
 Evaluation compute is measured by wrapping ``ProbeLogger.maybe_log`` (the only place the loop
-scores probes): the number of logged steps, the forward tokens each evaluation runs (probes
-and item contexts, as ``score_requests`` batches and pads them) and the wall time of every
-evaluation (per-evaluation median and total). Both runs are then analysed with
-``factdyn.analyze.pipeline.analyze_run`` and the decay constants ``a`` compared over every
-scenario × depth.
+scores probes; its wall time per evaluation) and the ``score_requests`` it calls (the forward
+tokens of the probes and item contexts actually scored, padded as ``score_requests`` batches
+them). Both runs are then analysed with ``factdyn.analyze.pipeline.analyze_run`` and the decay
+constants ``a`` compared over every scenario × depth.
 
 The tiny model barely learns in 100 updates, so its decay constants are mostly noise (their
 standard errors are printed). The schedule's effect on ``a`` is therefore also measured where
 the dynamics are clean: bench_analysis.py's paper-scale synthetic log (1,800 probes, 2,500
-steps, injections every 100 steps, t_w 50), analysed at every step and at only the steps
-``sparse`` would log for it (30 log points).
+steps, injections every 100 steps, t_w 50), analysed at every step and as ``sparse`` would
+have logged it (30 log points).
 
-For scale, the logged-step ratio of the paper's schedule (2,000 updates, injections every 100
-steps, 10 per item, t_w = 50, 30 log points) is printed too: evaluation compute per logged
-step is fixed, so it is the compute ratio.
+For scale, the probe-evaluation ratio of the paper's schedule (2,000 updates, 120 items,
+injections every 100 steps, 10 per item, t_w = 50, 30 log points) is printed too.
 
     python benchmarks/bench_eval_schedule.py [--steps 100] [--log-points 10] [--quick]
 
@@ -54,9 +53,10 @@ from bench_training import THREADS, machine_info, tiny_setup  # noqa: E402
 from factdyn.analyze.pipeline import analyze_run  # noqa: E402
 from factdyn.config import load_config  # noqa: E402
 from factdyn.rundir import Run, load_run  # noqa: E402
+from factdyn.score import loglik  # noqa: E402
 from factdyn.score.loglik import length_batches  # noqa: E402
 from factdyn.train import evaluation  # noqa: E402
-from factdyn.train.evaluation import eval_steps  # noqa: E402
+from factdyn.train.evaluation import eval_schedule  # noqa: E402
 from factdyn.train.experiment import train  # noqa: E402
 
 SEQ_LEN, BATCH, WINDOW = 256, 2, 2
@@ -69,31 +69,34 @@ def forward_tokens(requests, batch_tokens: int) -> int:
 
 
 class EvalMeter:
-    """Wraps ProbeLogger.maybe_log: counts evaluations, forward tokens and wall time."""
+    """Wraps ProbeLogger.maybe_log (counts evaluations and their wall time) and the
+    ``score_requests`` it calls (counts the forward tokens of what is actually scored)."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
         self.tokens = 0
 
     def __enter__(self) -> EvalMeter:
-        self.saved = evaluation.ProbeLogger.maybe_log
-        meter, original = self, self.saved
+        self.saved = evaluation.ProbeLogger.maybe_log, loglik.score_requests
+        meter, (original, score) = self, self.saved
 
         def maybe_log(logger, step: int, model) -> bool:
             t0 = time.perf_counter()
             logged = original(logger, step, model)
             if logged:
                 meter.times.append(time.perf_counter() - t0)
-                meter.tokens += forward_tokens(logger.probes, logger.batch_tokens)
-                if logger.contexts is not None:
-                    meter.tokens += forward_tokens(logger.contexts, logger.batch_tokens)
             return logged
 
+        def score_requests(model, requests, batch_tokens: int, **kw):
+            meter.tokens += forward_tokens(requests, batch_tokens)
+            return score(model, requests, batch_tokens=batch_tokens, **kw)
+
         evaluation.ProbeLogger.maybe_log = maybe_log
+        loglik.score_requests = score_requests
         return self
 
     def __exit__(self, *exc: object) -> None:
-        evaluation.ProbeLogger.maybe_log = self.saved
+        evaluation.ProbeLogger.maybe_log, loglik.score_requests = self.saved
 
 
 def run_once(world: Path, base: Path, out: Path, schedule: str, steps: int, log_points: int):
@@ -135,8 +138,9 @@ def compare_decay(every, sparse, label: str) -> tuple[float, tuple[str, str] | N
             a_e, a_s = e["decay_constant"], f.get("decay_constant", math.nan)
             d = abs(a_s - a_e)
             print(
-                f"  {scen:>10} {depth:>13}: {a_e:+.4f} → {a_s:+.4f}  |Δa| {d:.4f}  (every: "
-                f"s.e. {e['decay_constant_se']:.4f}, r² {e['r2']:.3f}; R̄ at "
+                f"  {scen:>10} {depth:>13}: {a_e:+.4f} → {a_s:+.4f}  |Δa| {d:.4f}  (s.e. "
+                f"{e['decay_constant_se']:.4f} → {f.get('decay_constant_se', math.nan):.4f}; "
+                f"every: r² {e['r2']:.3f}; R̄ at "
                 f"{len(e['retainability_steps'])} → {len(f.get('retainability_steps', []))} t)"
             )
             if not d <= worst:
@@ -144,24 +148,37 @@ def compare_decay(every, sparse, label: str) -> tuple[float, tuple[str, str] | N
     return worst, worst_at
 
 
+def item_injections(run: Run) -> list[list[int]]:
+    by_item = run.injections.groupby("item").step.apply(sorted).to_dict()
+    return [list(by_item.get(i, [])) for i in range(len(run.items))]
+
+
 def synthetic_pair() -> tuple[Run, Run]:
-    """bench_analysis.py's paper-scale synthetic log at every step, and at the steps that
-    ``sparse`` would log for its schedule (t_w 50, 30 log points)."""
+    """bench_analysis.py's paper-scale synthetic log at every step, and as ``sparse`` would
+    have logged it for its schedule (t_w 50, 30 log points): only its steps, and at each
+    only the items it scores there (the rest NaN, as in a real sparse run)."""
     from bench_analysis import synthetic_run
 
     run = synthetic_run()
-    injections = sorted(set(run.injections.step.tolist()))
-    keep = eval_steps("sparse", injections, run.window, int(run.steps[-1]), 30)
+    keep, mask = eval_schedule("sparse", item_injections(run), run.window, int(run.steps[-1]), 30)
     rows = np.searchsorted(run.steps, keep)
+    logprobs = run.logprobs[rows].copy()
+    logprobs[~mask[:, run.probes["item"].to_numpy()]] = np.nan
     sub = dataclasses.replace(
-        run, steps=run.steps[rows], logprobs=run.logprobs[rows], context=run.context[rows]
+        run, steps=run.steps[rows], logprobs=logprobs, context=run.context[rows]
     )
     return run, sub
 
 
-def paper_ratio() -> tuple[int, int]:
-    total, injections = 2000, list(range(0, 1000, 100))
-    return total + 1, len(eval_steps("sparse", injections, 50, total, 30))
+def paper_ratio(n_controls: int) -> float:
+    """Probe evaluations every / sparse for the paper's schedule (2,000 updates; 120 items, a
+    third each paraphrase and duplicate injected every 100 steps from 0 to 900 and once at
+    0; t_w 50; 30 log points), with ``n_controls`` never-injected items; every item has
+    the same probes, so this is the compute ratio."""
+    total = 2000
+    items = [list(range(0, 1000, 100))] * 80 + [[0]] * 40 + [[]] * n_controls
+    steps, mask = eval_schedule("sparse", items, 50, total, 30)
+    return (total + 1) * len(items) / mask.sum()
 
 
 def main() -> None:
@@ -204,16 +221,28 @@ def main() -> None:
     worst_synth = compare_decay(
         analyze_run(synth_every), analyze_run(synth_sparse), "paper-scale synthetic log"
     )
-    total, sparse = paper_ratio()
+    n_every = np.isfinite(synth_every.logprobs[:, :, 0]).sum()
+    n_sparse = np.isfinite(synth_sparse.logprobs[:, :, 0]).sum()
     print(
-        f"paper schedule (2,000 updates, t_w 50, 10 injections every 100, 30 log points): "
-        f"{total:,} → {sparse} logged steps, {total / sparse:.1f}× less evaluation; synthetic "
-        f"log: {len(synth_every.steps):,} → {len(synth_sparse.steps)} logged steps, "
-        f"{len(synth_every.steps) / len(synth_sparse.steps):.1f}×"
+        f"paper schedule (2,000 updates, 120 items, t_w 50, 10 injections every 100, 30 log "
+        f"points): {paper_ratio(0):.1f}× fewer probe evaluations without controls, "
+        f"{paper_ratio(15):.1f}× with 15 controls; synthetic log (2,500 steps): "
+        f"{len(synth_every.steps):,} → {len(synth_sparse.steps)} logged steps, "
+        f"{n_every / n_sparse:.1f}× fewer probe evaluations"
     )
     ratio_tokens = m_e.tokens / m_s.tokens
     ratio_time = sum(m_e.times) / sum(m_s.times)
     ratio_median = len(m_e.times) * np.median(m_e.times) / (len(m_s.times) * np.median(m_s.times))
+    in_se = [
+        abs(an_s.summary[s][d]["decay_constant"] - e["decay_constant"]) / e["decay_constant_se"]
+        for s, by_depth in an_e.summary.items()
+        for d, e in by_depth.items()
+    ]
+    print(
+        f"tiny run: its decay constants are noise (every-step s.e. up to "
+        f"{max(e['decay_constant_se'] for b in an_e.summary.values() for e in b.values()):.2f}); "
+        f"|Δa| is a median {np.median(in_se):.1f} of those standard errors"
+    )
     for label, (d, at) in (("tiny run", worst), ("paper-scale synthetic log", worst_synth)):
         ok = "met" if d <= 0.01 else "MISSED"
         print(f"max |Δa| over scenario × depth, {label}: {d:.4f} at {at} (target ≤ 0.01: {ok})")

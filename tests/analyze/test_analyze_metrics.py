@@ -149,9 +149,16 @@ def test_fit_three_points_by_hand():
 
 
 def test_step_weights_by_hand():
-    np.testing.assert_array_equal(step_weights(np.arange(3, 9)), np.ones(6))
-    # midpoints of the neighbours, with t − 1 and t + 1 beyond the ends: 0, 1, 2, 4, 8, 9
-    np.testing.assert_allclose(step_weights(np.array([1, 2, 4, 8])), [1.0, 1.5, 3.0, 2.5])
+    one = np.ones((6, 1), bool)
+    np.testing.assert_array_equal(step_weights(np.arange(3, 9), one), np.ones(6))
+    np.testing.assert_array_equal(step_weights(np.arange(3, 9), np.ones((6, 4), bool)), 4.0)
+    # one probe: midpoints of the neighbours, t − 1 and t + 1 beyond the ends: 0, 1, 2, 4, 8, 9
+    t = np.array([1, 2, 4, 8])
+    np.testing.assert_allclose(step_weights(t, np.ones((4, 1), bool)), [1.0, 1.5, 3.0, 2.5])
+    # two probes at interleaved t: probe A at 1, 4; probe B at 2, 8. Each covers the whole
+    # range 0.5 … 8.5: A splits it at 2.5 (2 + 6), B at 5 (4.5 + 3.5)
+    seen = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], bool)
+    np.testing.assert_allclose(step_weights(t, seen), [2.0, 4.5, 6.0, 3.5])
 
 
 def test_weighted_fit_is_the_fit_of_repeated_points():
@@ -174,7 +181,7 @@ def test_sparse_points_weighted_by_their_steps_reproduce_the_every_step_fit():
     dense = np.arange(1, 51)  # a window logged at every step, then 30 log-spaced steps
     sparse = np.unique(np.concatenate([dense, 50 + np.geomspace(1, 1950, 30).round()]))
     rs = 1.0 - 0.4 * np.log10(sparse) + 0.05 * np.log10(sparse) ** 2
-    weighted = fit_power_law(sparse, rs, step_weights(sparse))
+    weighted = fit_power_law(sparse, rs, step_weights(sparse, np.ones((len(sparse), 1), bool)))
     assert weighted.a == pytest.approx(-slope, abs=0.002)
     assert weighted.b == pytest.approx(intercept, abs=0.01)
     assert abs(fit_power_law(sparse, rs).a + slope) > 0.05  # unweighted: the windows dominate

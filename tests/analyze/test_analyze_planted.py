@@ -7,12 +7,15 @@ x-intercept follows from a and b (within 10 %).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from analyze_synth import DEPTHS, planted_run
 
 from factdyn.analyze.pipeline import analyze_run, format_summary
 from factdyn.data.items import DataError
+from factdyn.train.evaluation import eval_schedule
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +150,27 @@ def test_trajectories_average_delta_over_probes(planted, analysis):
     want = (ell[:, cols] - ell[0, cols]).mean(axis=1)
     got = raw[(raw.scenario == "once") & (raw.depth == "semantic")].delta.to_numpy()
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_per_item_sparse_log_gives_the_every_step_decay_constants():
+    """A log as ``sparse`` writes it (each item only at its own steps, NaN elsewhere; the
+    controls everywhere) must give the decay constants of the every-step log."""
+    planted = planted_run(total=600, window=10, noise=0.01, n_controls=2)
+    run = planted.run
+    by_item = run.injections.groupby("item").step.apply(sorted).to_dict()
+    items = [by_item.get(i, []) for i in range(int(run.probes["item"].max()) + 1)]
+    steps, mask = eval_schedule("sparse", items, 10, 600, 25)
+    rows = np.searchsorted(run.steps, steps)
+    logprobs = np.array(run.logprobs[rows])
+    logprobs[~mask[:, run.probes["item"].to_numpy()]] = np.nan
+    assert (
+        np.isnan(logprobs[:, :, 0]).any()
+        and not np.isnan(logprobs[:, run.probes.scenario == "control", 0]).any()
+    )
+    sparse = dataclasses.replace(run, steps=steps, logprobs=logprobs, context=run.context[rows])
+    every, thin = analyze_run(run), analyze_run(sparse)
+    for scenario in planted.decay:
+        for depth in DEPTHS:
+            a, b = every.summary[scenario][depth], thin.summary[scenario][depth]
+            assert b["decay_constant"] == pytest.approx(a["decay_constant"], abs=0.01)
+            assert b["effectivity"] == pytest.approx(a["effectivity"], abs=1e-6)

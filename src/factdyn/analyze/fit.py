@@ -33,19 +33,33 @@ def x_intercept(a: float, b: float) -> float:
     return math.inf if e > 308 else 10.0**e
 
 
-def step_weights(t: np.ndarray) -> np.ndarray:
-    """How many integer intervals each of the increasing ``t`` stands for: the distance
-    between its neighbours' midpoints (1 for every t when t is consecutive).
+def step_weights(t: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Per interval t (U,), how many (integer interval, probe) pairs its observations stand
+    for: each probe's observation at t covers the steps from the midpoint with that probe's
+    previous observed t to the midpoint with its next; a probe's first and last observations
+    reach to the ends of the range, t[0] − ½ and t[-1] + ½.
 
-    Weighting a sparse log's points by them makes its least squares a quadrature of the
-    every-step sum, so the sparse fit estimates the fit every step would give instead of
-    one dominated by the dense windows.
+    ``observed`` (U, P) says which probe has a value at which t. With every t observed by
+    every probe the weights are all P, and the weighted fit is ordinary least squares. On a
+    sparse log the weighted least squares is a quadrature of the every-step sum, so it
+    estimates the fit every step would give, not one dominated by the densely logged
+    windows; probes whose t_LAM differ are logged at shifted t, and spreading the weight
+    per probe keeps one thinly populated t from standing for a whole gap.
     """
     t = np.asarray(t, dtype=np.float64)
-    if len(t) == 0:
+    seen = np.asarray(observed, dtype=bool)
+    n = len(t)
+    if n == 0:
         return t
-    edges = np.concatenate([[t[0] - 1], t, [t[-1] + 1]])
-    return (edges[2:] - edges[:-2]) / 2
+    pos = np.arange(n)[:, None]
+    last_seen = np.maximum.accumulate(np.where(seen, pos, -1), axis=0)
+    next_seen = np.minimum.accumulate(np.where(seen, pos, n)[::-1], axis=0)[::-1]
+    before = np.vstack([np.full((1, seen.shape[1]), -1), last_seen[:-1]])  # strictly before
+    after = np.vstack([next_seen[1:], np.full((1, seen.shape[1]), n)])  # strictly after
+    # a probe's first and last observations reach out to the ends of the whole range
+    lo = np.where(before >= 0, t[np.maximum(before, 0)], 2 * t[0] - 1 - t[:, None])
+    hi = np.where(after < n, t[np.minimum(after, n - 1)], 2 * t[-1] + 1 - t[:, None])
+    return np.where(seen, (hi - lo) / 2, 0.0).sum(axis=1)
 
 
 def fit_power_law(t: np.ndarray, r: np.ndarray, weights: np.ndarray | None = None) -> PowerLawFit:

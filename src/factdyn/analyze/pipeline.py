@@ -330,8 +330,13 @@ def _group(
         "n": r_n[have],
         "n_outliers": r_out[have],
     }
-    fitted = np.isfinite(r_mean) & (t >= 1)  # a sparse log's points weighted by the steps
-    fit = fit_power_law(t[fitted], r_mean[fitted], step_weights(t[fitted]))  # they stand for
+    fitted = np.isfinite(r_mean) & (t >= 1)
+    observed = ~np.isnan(block[have])
+    if observed.all() and (len(t) == 0 or t[-1] - t[0] == len(t) - 1):
+        weights = None  # every t of every probe: ordinary least squares, as the paper
+    else:  # a sparse log: each point weighted by the (step, probe) pairs it stands for
+        weights = step_weights(t, observed)[fitted]
+    fit = fit_power_law(t[fitted], r_mean[fitted], weights)
     finite = e_mean[np.isfinite(e_mean)]
     entry = {
         "effectivity": float(finite.mean()) if len(finite) else math.nan,
