@@ -234,14 +234,16 @@ def main() -> None:
     ratio_time = sum(m_e.times) / sum(m_s.times)
     ratio_median = len(m_e.times) * np.median(m_e.times) / (len(m_s.times) * np.median(m_s.times))
     in_se = [
-        abs(an_s.summary[s][d]["decay_constant"] - e["decay_constant"]) / e["decay_constant_se"]
-        for s, by_depth in an_e.summary.items()
-        for d, e in by_depth.items()
+        abs(f["decay_constant"] - e["decay_constant"])
+        / math.hypot(e["decay_constant_se"], f["decay_constant_se"])
+        for scen, by_depth in an_e.summary.items()
+        for depth, e in by_depth.items()
+        for f in [an_s.summary[scen][depth]]
     ]
     print(
         f"tiny run: its decay constants are noise (every-step s.e. up to "
         f"{max(e['decay_constant_se'] for b in an_e.summary.values() for e in b.values()):.2f}); "
-        f"|Δa| is a median {np.median(in_se):.1f} of those standard errors"
+        f"|Δa| is a median {np.median(in_se):.1f}× the two fits' combined standard error"
     )
     for label, (d, at) in (("tiny run", worst), ("paper-scale synthetic log", worst_synth)):
         ok = "met" if d <= 0.01 else "MISSED"
