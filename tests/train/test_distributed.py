@@ -32,8 +32,8 @@ def _run(args: list[str], out, nproc: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
-def test_two_processes_match_one(toy_world, toy_base, tmp_path, mode):
+@pytest.mark.parametrize(("mode", "schedule"), [("ddp", "sparse"), ("fsdp", "every")])
+def test_two_processes_match_one(toy_world, toy_base, tmp_path, mode, schedule):
     sets = [
         f"data.path={toy_world}",
         f"model.name={toy_base}",
@@ -43,7 +43,8 @@ def test_two_processes_match_one(toy_world, toy_base, tmp_path, mode):
         "injection.interval=10",
         "injection.n_controls=3",
         "eval.window=5",
-        "eval.schedule=every",
+        f"eval.schedule={schedule}",
+        "eval.log_points=4",
         "train.steps=45",
         "train.threads=1",
         "train.checkpoint_every=20",
@@ -53,7 +54,11 @@ def test_two_processes_match_one(toy_world, toy_base, tmp_path, mode):
     _run(args, tmp_path / "one", 1)
     _run(args, tmp_path / "two", 2)
     a, b = load_run(tmp_path / "one"), load_run(tmp_path / "two")
-    assert a.steps.tolist() == b.steps.tolist() == list(range(46))
+    assert a.steps.tolist() == b.steps.tolist()
+    assert (a.steps.tolist() == list(range(46))) == (schedule == "every")
+    # sparse: the ranks split only the items scheduled at each step; the gaps stay NaN
+    assert np.array_equal(np.isnan(a.logprobs), np.isnan(b.logprobs))
+    assert np.isnan(a.logprobs[:, :, 0]).any() == (schedule == "sparse")
     assert b.meta["world_size"] == 2 and b.meta["status"] == "done"
     np.testing.assert_allclose(b.logprobs, a.logprobs, atol=1e-4, rtol=0)
     np.testing.assert_allclose(b.train.loss, a.train.loss, atol=1e-5, rtol=0)
