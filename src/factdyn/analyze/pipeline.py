@@ -436,8 +436,9 @@ def _meta(
         "n_outliers_counts": "retainability values (probe, t) removed by the IQR rule, summed over t",
         "retainability_horizon": "R̄(t) for t ≤ last logged step − latest t_LAM(q, N) of the population",
         "effectivity_is": "mean over injections of the IQR-filtered mean gain of each injection",
-        "fit": "R̄(t) = b − a·log10(t), least squares over t ≥ 1, each logged t weighted by the "
-        "steps it stands for (all 1 when every step is logged: ordinary least squares)",
+        "fit": "R̄(t) = b − a·log10(t), least squares over t ≥ 1; on a sparse log each t is "
+        "weighted by the (step, probe) pairs its observations stand for (every step logged: "
+        "ordinary least squares)",
         "tokens_per_step": run.tokens_per_step,
         "n_logged_steps": len(steps),
         "first_step": int(steps[0]),
