@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,7 +89,7 @@ def train_step(
         sync = (
             model.no_sync()
             if (world.size > 1 and not last and hasattr(model, "no_sync"))
-            else _null()
+            else nullcontext()
         )
         with (
             sync,
@@ -112,14 +113,6 @@ def train_step(
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return loss_mean
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *a: object) -> None:
-        return None
 
 
 def make_optimizer(
