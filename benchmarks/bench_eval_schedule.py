@@ -53,7 +53,6 @@ from bench_training import THREADS, machine_info, tiny_setup  # noqa: E402
 from factdyn.analyze.pipeline import analyze_run  # noqa: E402
 from factdyn.config import load_config  # noqa: E402
 from factdyn.rundir import Run, load_run  # noqa: E402
-from factdyn.score import loglik  # noqa: E402
 from factdyn.score.loglik import length_batches  # noqa: E402
 from factdyn.train import evaluation  # noqa: E402
 from factdyn.train.evaluation import eval_schedule  # noqa: E402
@@ -77,7 +76,7 @@ class EvalMeter:
         self.tokens = 0
 
     def __enter__(self) -> EvalMeter:
-        self.saved = evaluation.ProbeLogger.maybe_log, loglik.score_requests
+        self.saved = evaluation.ProbeLogger.maybe_log, evaluation.score_requests
         meter, (original, score) = self, self.saved
 
         def maybe_log(logger, step: int, model) -> bool:
@@ -92,11 +91,11 @@ class EvalMeter:
             return score(model, requests, batch_tokens=batch_tokens, **kw)
 
         evaluation.ProbeLogger.maybe_log = maybe_log
-        loglik.score_requests = score_requests
+        evaluation.score_requests = score_requests
         return self
 
     def __exit__(self, *exc: object) -> None:
-        evaluation.ProbeLogger.maybe_log, loglik.score_requests = self.saved
+        evaluation.ProbeLogger.maybe_log, evaluation.score_requests = self.saved
 
 
 def run_once(world: Path, base: Path, out: Path, schedule: str, steps: int, log_points: int):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from factdyn.rundir import open_log
+from factdyn.score.loglik import score_requests
 from factdyn.train.distributed import World, gather_rows
 
 
@@ -110,8 +111,6 @@ class ProbeLogger:
         row = self.row_of.get(step)
         if row is None:
             return False
-        from factdyn.score.loglik import score_requests
-
         dev = self.world.device
         p_idx, probes, c_idx, contexts = self.requests_at(row)
         local = score_requests(model, probes, batch_tokens=self.batch_tokens, device=dev)
