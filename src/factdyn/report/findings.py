@@ -281,13 +281,19 @@ def _stage_groups(analyses, labels) -> list[tuple[float, Analysis, str]]:
     return best if len({k for k, _, _ in best}) > 1 else []
 
 
+def _stage_series(runs, key: str) -> tuple[list[tuple], str]:
+    """(stage step, mean ``key`` over the scenario × depth pairs all runs share, label) per
+    run, and the same as text."""
+    pairs = _pairs([a for _, a, _ in runs])
+    series = [(k, _mean(a, key, pairs), lab) for k, a, lab in runs]
+    return series, ", ".join(f"{lab} (step {k}): {_f(v)}" for k, v, lab in series)
+
+
 def _stage_effectivity(analyses, labels) -> Verdict:
     runs = _stage_groups(analyses, labels)
     if not runs:
         return None, "needs runs of one model from ≥ 2 pretraining stages (model.revision stepN)"
-    pairs = _pairs([a for _, a, _ in runs])
-    e = [(k, _mean(a, "effectivity", pairs), lab) for k, a, lab in runs]
-    text = ", ".join(f"{lab} (step {k}): {_f(v)}" for k, v, lab in e)
+    e, text = _stage_series(runs, "effectivity")
     if not _ok(e[0][1], e[-1][1]):
         return None, text
     return e[-1][1] <= (1 + STAGE_TOLERANCE) * e[0][1], f"mean effectivity {text}"
@@ -314,9 +320,7 @@ def _constant_lr_decay(analyses, labels) -> Verdict:
     lrs = {(_get(a.config, "optim", "lr"), _get(a.config, "optim", "schedule")) for _, a, _ in runs}
     if not runs or len(lrs) != 1 or next(iter(lrs))[1] != "constant":
         return None, "needs runs of one model from ≥ 2 stages at the same constant learning rate"
-    pairs = _pairs([a for _, a, _ in runs])
-    dc = [(k, _mean(a, "decay_constant", pairs), lab) for k, a, lab in runs]
-    text = ", ".join(f"{lab} (step {k}): {_f(v)}" for k, v, lab in dc)
+    dc, text = _stage_series(runs, "decay_constant")
     if not _ok(dc[0][1], dc[-1][1]):
         return None, text
     return dc[-1][1] >= (1 - DECAY_TOLERANCE) * dc[0][1], f"mean decay constant {text}"
