@@ -1,6 +1,7 @@
 """factdyn: measure how language models acquire and forget factual knowledge in pretraining."""
 
-from factdyn.data.items import DEPTHS, DataError, KnowledgeItem, Probe, load_items, save_items
+from factdyn.data.items import DEPTHS, KnowledgeItem, Probe, load_items, save_items
+from factdyn.errors import DataError
 from factdyn.rundir import Run, load_run
 
 __all__ = [

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from factdyn.data.items import DataError
+from factdyn.errors import DataError
 
 app = typer.Typer(
     help="Measure how language models acquire and forget factual knowledge during pretraining.",
@@ -68,9 +68,8 @@ def score(
     batch_tokens: Annotated[int, typer.Option(help="Token budget per forward pass.")] = 16384,
 ) -> None:
     """Score every probe: target_mean, target_sum, first, full (natural-log probabilities)."""
-    import os
-
     from factdyn.data.items import load_items
+    from factdyn.files import atomic_file
     from factdyn.score.loading import load_model_and_tokenizer
     from factdyn.score.probes import score_items
     from factdyn.train.distributed import resolve_device
@@ -83,10 +82,8 @@ def score(
     items = load_items(data)
     lm, tokenizer = load_model_and_tokenizer(model, revision, dtype, device)
     table = score_items(lm, tokenizer, items, batch_tokens=batch_tokens, progress=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    table.to_parquet(tmp, index=False)
-    os.replace(tmp, out)
+    with atomic_file(out) as tmp:
+        table.to_parquet(tmp, index=False)
     typer.echo(f"{len(table):,} rows written to {out}")
 
 
@@ -203,8 +200,8 @@ def train(
 
         typer.echo(describe(cfg, devices))
         return
+    from factdyn.errors import TrainingError
     from factdyn.train.experiment import train as run_train
-    from factdyn.train.loop import TrainingError
 
     if resume is None and out is None:
         raise DataError("train: give --out RUN_DIR (or --resume RUN_DIR)")
@@ -224,11 +221,12 @@ def export(
     out: Annotated[Path, typer.Option(help="Parquet file to write.")],
 ) -> None:
     """Write a run's probe log as one long table (step, tokens, item, scenario, depth, probe, stats)."""
+    from factdyn.files import atomic_file
     from factdyn.rundir import export_long, load_run
 
     table = export_long(load_run(run_dir))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(out, index=False)
+    with atomic_file(out) as tmp:
+        table.to_parquet(tmp, index=False)
     typer.echo(f"{len(table):,} rows written to {out}")
 
 

@@ -12,7 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from factdyn.data.items import DataError
+from factdyn.errors import DataError
 
 
 class _Section(BaseModel):

@@ -21,7 +21,6 @@ killed at any point leaves valid files; a resume rewrites the rows after its che
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from factdyn.errors import DataError
+
+# The scenario name of the never-injected items whose probes measure drift (SPEC §8).
+CONTROL = "control"
 STATS: tuple[str, ...] = ("target_mean", "target_sum", "first", "full")
 TRAIN_COLUMNS: tuple[str, ...] = ("loss", "lr", "tokens")
 
@@ -61,36 +64,6 @@ class Run:
         return self.logprobs[:, :, STATS.index(name)]
 
 
-def write_json_atomic(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
-    tmp.replace(path)
-
-
-def replace_dir(tmp: Path, dest: Path) -> Path:
-    """Put a fully written directory ``tmp`` in place of ``dest``: readers see the old or the
-    new one whole, never a mix (the old one is moved aside, then removed)."""
-    if dest.exists():
-        old = dest.with_name(dest.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        dest.rename(old)
-        tmp.rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(dest)
-    return dest
-
-
-def _json_default(o: object) -> object:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o).__name__)
-
-
 def init_logs(
     run_dir: Path, steps: np.ndarray, n_probes: int, n_items: int, total_steps: int
 ) -> None:
@@ -116,8 +89,6 @@ def load_run(run_dir: str | Path) -> Run:
     """Read a run directory (finished or not) into a :class:`Run`."""
     run_dir = Path(run_dir)
     if not (run_dir / "meta.json").is_file():
-        from factdyn.data.items import DataError
-
         raise DataError(f"{run_dir}: not a factdyn run directory (no meta.json)")
     meta = json.loads((run_dir / "meta.json").read_text())
     config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}

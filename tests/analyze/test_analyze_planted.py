@@ -14,7 +14,7 @@ import pytest
 from analyze_synth import DEPTHS, planted_run
 
 from factdyn.analyze.pipeline import analyze_run, format_summary
-from factdyn.data.items import DataError
+from factdyn.errors import DataError
 from factdyn.train.evaluation import eval_schedule
 
 

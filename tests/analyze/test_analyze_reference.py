@@ -9,7 +9,7 @@ import pytest
 
 from factdyn.analyze.pipeline import analyze_reference_log
 from factdyn.analyze.reference import read_reference_log
-from factdyn.data.items import DataError
+from factdyn.errors import DataError
 
 PREFIX = {"mem": 0.0, "gen": 0.01, "gen_hard": 0.02}
 

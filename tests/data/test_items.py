@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from factdyn.data.items import DataError, KnowledgeItem, Probe, load_items, save_items
+from factdyn.data.items import KnowledgeItem, Probe, load_items, save_items
+from factdyn.errors import DataError
 
 PAPER_FIELDS = {
     "train_context",

@@ -7,8 +7,8 @@ import pytest
 
 from factdyn.config import DataConfig
 from factdyn.data.corpus import PackedTokens
-from factdyn.data.items import DataError
 from factdyn.data.sources import build_source
+from factdyn.errors import DataError
 
 
 class CharTok:

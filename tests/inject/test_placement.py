@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from factdyn.data.items import DataError
+from factdyn.errors import DataError
 from factdyn.inject.placement import IGNORE, apply_placements, plan_placements
 from factdyn.inject.schedule import Injection
 

@@ -1,7 +1,8 @@
 import pytest
 
 from factdyn.config import InjectionConfig, ScenarioConfig, ScheduleEntry
-from factdyn.data.items import DataError, KnowledgeItem, Probe
+from factdyn.data.items import KnowledgeItem, Probe
+from factdyn.errors import DataError
 from factdyn.inject.schedule import build_schedule, split_items
 
 

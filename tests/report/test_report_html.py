@@ -11,7 +11,7 @@ import sys
 import pytest
 from matplotlib.image import imread
 
-from factdyn.data.items import DataError
+from factdyn.errors import DataError
 from factdyn.report.html import write_report
 
 

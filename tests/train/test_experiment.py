@@ -15,7 +15,7 @@ from transformers import AutoTokenizer
 from factdyn import load_items, load_run
 from factdyn.analyze.pipeline import analyze_run
 from factdyn.config import load_config
-from factdyn.data.items import DataError
+from factdyn.errors import DataError, TrainingError
 from factdyn.train import loop
 from factdyn.train.experiment import train
 
@@ -197,7 +197,7 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(
         return real(model, opt, ids, labels, **kw)
 
     monkeypatch.setattr(loop, "train_step", poisoned)
-    with pytest.raises(loop.TrainingError, match="step 13"):
+    with pytest.raises(TrainingError, match="step 13"):
         train(_cfg(toy_world, toy_base, "train.steps=60"), tmp_path / "run")
     ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert ckpts == ["step_0000010"]

@@ -30,9 +30,10 @@ from factdyn.analyze.metrics import (
     last_index,
     retainability,
 )
-from factdyn.data.items import DEPTHS, DataError
-from factdyn.inject.schedule import CONTROL
-from factdyn.rundir import STATS, Run, load_run, replace_dir
+from factdyn.data.items import DEPTHS
+from factdyn.errors import DataError
+from factdyn.files import replace_dir
+from factdyn.rundir import CONTROL, STATS, Run, load_run
 
 IQR_PAPER = 1.5
 IQR_REFERENCE = 2.0

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from factdyn.data.items import DEPTHS, DataError
+from factdyn.data.items import DEPTHS
+from factdyn.errors import DataError
 from factdyn.rundir import STATS, TRAIN_COLUMNS, Run
 
 # prefix in the log -> factdyn depth

@@ -18,7 +18,8 @@ from typing import Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
-from factdyn.data.items import DataError
+from factdyn.errors import DataError
+from factdyn.files import atomic_file
 
 
 class SequenceSource(Protocol):
@@ -131,7 +132,6 @@ def cached_tokens(
     if not cache.is_file():
         cache_dir.mkdir(parents=True, exist_ok=True)
         tokens = tokenize_documents(tokenizer, iter_documents(files, text_field))
-        tmp = cache.with_suffix(".tmp.npy")
-        np.save(tmp, tokens)
-        tmp.replace(cache)
+        with atomic_file(cache) as tmp, open(tmp, "wb") as f:
+            np.save(f, tokens)
     return np.load(cache, mmap_mode="r")

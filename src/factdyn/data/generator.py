@@ -12,14 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from factdyn.data.items import DataError, KnowledgeItem, Probe, save_items
+from factdyn.data.items import KnowledgeItem, Probe, save_items
 from factdyn.data.templates import (
     ATTRIBUTES,
     CODAS,
@@ -29,6 +28,8 @@ from factdyn.data.templates import (
     VALUES,
     VOWELS,
 )
+from factdyn.errors import DataError
+from factdyn.files import atomic_dir, write_json_atomic
 
 PROBES_PER_DEPTH = 5
 SHARD_BYTES = 8_000_000
@@ -236,10 +237,7 @@ def generate_world(
             injected.append(_entity(item_rng, nm, kinds[len(injected) % len(kinds)], pools))
     items, facts = zip(*(make_item(item_rng, e, n_paraphrases) for e in injected), strict=True)
 
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(out) as tmp:
         save_items(items, tmp / "knowledge.json")
         manifest = _write_corpus(_documents(rng, background, zipf), tmp / "corpus", corpus_mb)
         train_bpe(sorted((tmp / "corpus").glob("shard-*.jsonl")), tmp / "tokenizer", vocab_size)
@@ -256,11 +254,5 @@ def generate_world(
                 for k, (e, f) in enumerate(zip(injected, facts, strict=True))
             ],
         }
-        (tmp / "world.json").write_text(json.dumps(world, indent=1, ensure_ascii=False))
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_json_atomic(tmp / "world.json", world)
     return out

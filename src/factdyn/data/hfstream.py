@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from factdyn.data.items import DataError
+from factdyn.errors import DataError
 
 
 @dataclass

@@ -12,6 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factdyn.errors import DataError
+from factdyn.files import write_text_atomic
+
 DEPTHS: tuple[str, ...] = ("memorization", "semantic", "composition")
 
 # depth -> (input field, target field) in the paper's JSON.
@@ -20,10 +23,6 @@ DEPTH_FIELDS: dict[str, tuple[str, str]] = {
     "semantic": ("gen_input", "gen_target"),
     "composition": ("hard_gen_input", "hard_gen_target"),
 }
-
-
-class DataError(ValueError):
-    """Invalid knowledge data; the message is one line naming file, item and field."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +201,4 @@ def save_items(items: Iterable[KnowledgeItem], path: str | Path) -> None:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     else:
         text = json.dumps(records, ensure_ascii=False, indent=1)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, text)

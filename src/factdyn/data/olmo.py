@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from factdyn.data.items import DataError
+from factdyn.errors import DataError
 
 _NPY_MAGIC = b"\x93NUMPY"
 

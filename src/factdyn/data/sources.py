@@ -6,7 +6,7 @@ from pathlib import Path
 
 from factdyn.config import DataConfig
 from factdyn.data.corpus import PackedTokens, SequenceSource, cached_tokens, corpus_files
-from factdyn.data.items import DataError
+from factdyn.errors import DataError
 
 
 def build_source(cfg: DataConfig, tokenizer) -> SequenceSource:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from factdyn.data.items import DataError
+from factdyn.errors import DataError
 from factdyn.inject.schedule import Injection
 
 IGNORE = -100  # label of positions that carry no loss (torch's cross_entropy default)

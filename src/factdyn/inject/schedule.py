@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from factdyn.config import InjectionConfig
-from factdyn.data.items import DataError, KnowledgeItem
-
-CONTROL = "control"
+from factdyn.data.items import KnowledgeItem
+from factdyn.errors import DataError
+from factdyn.rundir import CONTROL
 
 
 @dataclass(frozen=True)

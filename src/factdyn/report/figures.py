@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from factdyn.analyze.pipeline import Analysis
 from factdyn.data.items import DEPTHS
-from factdyn.inject.schedule import CONTROL
+from factdyn.rundir import CONTROL
 
 DPI = 110
 DEPTH_COLORS = {"memorization": "#1b6ca8", "semantic": "#e07b00", "composition": "#2a9d3c"}

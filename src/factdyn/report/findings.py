@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from factdyn.analyze.pipeline import Analysis
-from factdyn.inject.schedule import CONTROL
+from factdyn.rundir import CONTROL
 
 MEM, SEM, COMP = "memorization", "semantic", "composition"
 PARA, DUP = "paraphrase", "duplicate"

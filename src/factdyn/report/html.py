@@ -21,10 +21,11 @@ from pathlib import Path
 import yaml
 
 from factdyn.analyze.pipeline import Analysis, analyze_run
-from factdyn.data.items import DataError
+from factdyn.errors import DataError
+from factdyn.files import replace_dir
 from factdyn.report import figures as F
 from factdyn.report.findings import Finding, compute_findings
-from factdyn.rundir import Run, load_run, replace_dir
+from factdyn.rundir import Run, load_run
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1250px;

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from factdyn.data.items import DataError
+from factdyn.errors import DataError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from factdyn.data.items import DEPTHS, DataError, KnowledgeItem
+from factdyn.data.items import DEPTHS, KnowledgeItem
+from factdyn.errors import DataError
 
 
 @dataclass

@@ -8,13 +8,12 @@ learning rate, no re-read text (SPEC §8).
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import torch
 
 from factdyn.config import BaseConfig, DataConfig
+from factdyn.files import atomic_dir, write_json_atomic
 from factdyn.train import checkpoint as ckpt
 from factdyn.train.distributed import World
 from factdyn.train.loop import make_optimizer, run_loop
@@ -98,11 +97,7 @@ def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
         "config": cfg.model_dump(),
         "final_loss": sum(losses[-20:]) / max(len(losses[-20:]), 1),
     }
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    ckpt.save_model(tmp, model, ckpt.full_state(model, opt), state, tokenizer)
-    (tmp / "pretrain_loss.json").write_text(json.dumps(losses))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    with atomic_dir(out) as tmp:
+        ckpt.save_model(tmp, model, ckpt.full_state(model, opt), state, tokenizer)
+        write_json_atomic(tmp / "pretrain_loss.json", losses, indent=None)
     return out

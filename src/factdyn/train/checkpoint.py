@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from factdyn.files import atomic_dir, write_json_atomic
+
 STATE = "state.json"
 OPTIMIZER = "optimizer.pt"
 
@@ -21,7 +23,7 @@ def checkpoint_dirs(root: Path) -> list[Path]:
     """Complete checkpoints under ``root``, oldest first."""
     if not root.is_dir():
         return []
-    done = [d for d in root.glob("step_*") if (d / STATE).is_file() and not d.name.endswith(".tmp")]
+    done = [d for d in root.glob("step_*") if (d / STATE).is_file()]
     return sorted(done, key=lambda d: int(d.name.split("_")[1]))
 
 
@@ -50,12 +52,8 @@ def save_checkpoint(
 ) -> Path:
     """Save θ_t with its optimizer and loop state; keep only the newest ``keep``."""
     final = root / f"step_{state['step']:07d}"
-    tmp = root / (final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_model(tmp, model, states, state, tokenizer)
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+    with atomic_dir(final) as tmp:
+        save_model(tmp, model, states, state, tokenizer)
     for old in checkpoint_dirs(root)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -71,7 +69,7 @@ def save_model(
         tokenizer.save_pretrained(out)
     if osd is not None:
         torch.save(osd, out / OPTIMIZER)
-    (out / STATE).write_text(json.dumps(state, indent=1))
+    write_json_atomic(out / STATE, state)
 
 
 def read_state(path: Path) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from factdyn.config import RunConfig
-from factdyn.data.items import DataError
+from factdyn.errors import DataError
 
 
 def count_parameters(name: str, revision: str | None = None) -> tuple[int, object]:

@@ -7,7 +7,6 @@ before the run directory is created, so bad input never leaves a half-written ru
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,15 +16,17 @@ import torch
 import yaml
 
 from factdyn.config import RunConfig, dump_config
-from factdyn.data.items import DataError, KnowledgeItem, load_items
+from factdyn.data.items import KnowledgeItem, load_items
+from factdyn.errors import DataError, TrainingError
+from factdyn.files import atomic_dir, write_json_atomic
 from factdyn.inject.placement import plan_placements
 from factdyn.inject.schedule import build_schedule
-from factdyn.rundir import init_logs, open_log, write_json_atomic
+from factdyn.rundir import init_logs, open_log
 from factdyn.score.requests import probe_table
 from factdyn.train import checkpoint as ckpt
 from factdyn.train.distributed import World, barrier, setup, teardown, wrap
 from factdyn.train.evaluation import ProbeLogger, eval_schedule
-from factdyn.train.loop import Batcher, TrainingError, make_optimizer, run_loop
+from factdyn.train.loop import Batcher, make_optimizer, run_loop
 
 
 @dataclass
@@ -113,9 +114,11 @@ def make_plan(cfg: RunConfig, tokenizer) -> Plan:
 
 def _write_run_dir(plan: Plan, run_dir: Path, probes, world: World) -> None:
     """Create the run directory (config, tables, preallocated logs) atomically."""
-    tmp = run_dir.with_name(run_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    with atomic_dir(run_dir) as tmp:
+        _fill_run_dir(plan, tmp, probes, world)
+
+
+def _fill_run_dir(plan: Plan, tmp: Path, probes, world: World) -> None:
     cfg = plan.cfg
     (tmp / "config.yaml").write_text(dump_config(cfg))
     table = probe_table(plan.items).reset_index(drop=True)
@@ -147,7 +150,6 @@ def _write_run_dir(plan: Plan, run_dir: Path, probes, world: World) -> None:
             "base_state": plan.base_state,
         },
     )
-    tmp.rename(run_dir)
 
 
 def train(cfg: RunConfig, run_dir: Path, resume: bool = False) -> Path:

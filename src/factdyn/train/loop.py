@@ -18,13 +18,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from factdyn.errors import TrainingError
 from factdyn.inject.placement import IGNORE, apply_placements
 from factdyn.train.distributed import World, all_reduce_sum
 from factdyn.train.lr import lr_at
-
-
-class TrainingError(RuntimeError):
-    """The run cannot go on (a non-finite loss); the last good checkpoint is kept."""
 
 
 @dataclass
