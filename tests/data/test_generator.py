@@ -127,3 +127,56 @@ def test_tokenizer_loads_with_eos(world):
 def test_existing_output_is_refused(world):
     r = CliRunner().invoke(app, ["generate", "--out", str(world), "--items", "2"])
     assert r.exit_code != 0
+
+
+def test_same_world_as_before_for_a_seed(world):
+    """The wording tables are package data: an edit to them (or to the generator's draws)
+    changes every world, so it must be deliberate; update these hashes when it is."""
+    import hashlib
+
+    expected = {
+        "knowledge.json": "348c0d4b3c10f7918d745d9f06405a7f9c65d3dd44131000999909dac3e1d35e",
+        "world.json": "63f863fd72e13eaa4c8f1de683f13df4d427c5bea2cccf86ea0387666fe76069",
+        "corpus/shard-00000.jsonl": "cd90b5dcd0c6fd249cbd37b01ced11b18fa96cc756a73794d17e10832d2c9a78",
+    }
+    for rel, digest in expected.items():
+        assert hashlib.sha256((world / rel).read_bytes()).hexdigest() == digest, rel
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda w: w["attributes"]["founded"]["forms"].append("In {v} {s} was founded"),
+            "at the end",
+        ),
+        (
+            lambda w: w["attributes"]["founded"].update(forms=["{s} was founded in {v}"]),
+            "at least 2",
+        ),
+        (lambda w: w["attributes"]["founded"].update(clue="founded"), "clue"),
+        (lambda w: w["attributes"]["founded"].update(pool="weekday"), "unknown pool"),
+        (lambda w: w["kinds"]["place"]["attributes"].append("colour"), "repeated"),
+        (lambda w: w["kinds"]["place"]["attributes"].append("altitude"), "altitude"),
+        (lambda w: w["kinds"]["place"].update(attributes=["founded", "river"]), "at least 8"),
+        (lambda w: w["values"]["colour"].append(False), "string"),  # an unquoted YAML `no`
+        (lambda w: w["intros"].append("{s} is a thing"), "noun"),
+        (lambda w: w["name_pools"]["city"].update(syllables=[3, 2]), "(min, max)"),
+        (lambda w: w.update(values={**w["values"], "city": ["Rome"]}), "used twice"),
+    ],
+)
+def test_wording_file_is_validated(edit, message):
+    """Mistakes in wording.yaml that would break generation (or silently change it) fail on
+    load, naming the entry."""
+    from importlib.resources import files
+
+    import yaml
+    from pydantic import ValidationError
+
+    from factdyn.data.templates import WORDING_FILE, Wording
+
+    raw = yaml.safe_load(files("factdyn.data").joinpath(WORDING_FILE).read_text())
+    Wording.model_validate(raw)  # the packaged file is valid
+    edit(raw)
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        Wording.model_validate(raw)

@@ -24,6 +24,7 @@ from factdyn.data.templates import (
     CODAS,
     INTROS,
     KINDS,
+    NAME_POOLS,
     ONSETS,
     VALUES,
     VOWELS,
@@ -33,14 +34,6 @@ from factdyn.files import atomic_dir, write_json_atomic
 
 PROBES_PER_DEPTH = 5
 SHARD_BYTES = 8_000_000
-# invented-name pools: (how many, syllables per word, words per name)
-NAME_POOLS = {
-    "person": (900, (2, 3), 2),
-    "city": (300, (2, 3), 1),
-    "river": (80, (2, 2), 1),
-    "region": (60, (3, 3), 1),
-    "language": (30, (2, 2), 1),
-}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Score knowledge items with any causal LM: one row per probe, and per-item context scores.
+"""Score knowledge items with any causal LM: one row per probe (``factdyn score``).
 
 Thin glue over :mod:`factdyn.score.requests` (encoding, offset-mapping spans) and
 :mod:`factdyn.score.loglik` (length-batched, one forward pass per batch).
@@ -13,7 +13,7 @@ import pandas as pd
 from factdyn.data.items import KnowledgeItem
 from factdyn.rundir import STATS
 from factdyn.score.loglik import score_requests
-from factdyn.score.requests import encode_probes, encode_texts, probe_table
+from factdyn.score.requests import encode_probes, probe_table
 
 
 def score_items(
@@ -32,12 +32,3 @@ def score_items(
     out = table[["item", "depth", "probe"]].copy()
     out[list(STATS)] = stats
     return out
-
-
-def score_contexts(
-    model, tokenizer, items: Sequence[KnowledgeItem], batch_tokens: int = 16384
-) -> pd.Series:
-    """Per item, the mean log probability of the tokens of ``train_context`` (index: item)."""
-    reqs = encode_texts(tokenizer, [it.train_context for it in items])
-    stats = score_requests(model, reqs, batch_tokens=batch_tokens)
-    return pd.Series(stats[:, 0], index=pd.RangeIndex(len(items), name="item"), name="context")
