@@ -2,7 +2,7 @@
 
 A synthetic log at the paper's scale (120 items × 15 probes = 1,800 probes, 2,500 logged
 steps, paraphrase/duplicate/once, 10 injections every 100 steps from step 0, once-items only
-at step 0) is analysed completely by ``factdyn.analyze.pipeline.analyze_run`` (median of
+at step 0) is analysed completely by ``factdyn.analyze.populations.analyze_run`` (median of
 several repetitions after a warm-up). The baseline is what one writes without vectorising:
 effectivity in Python loops over probes and injections, then, once per retainability
 interval t, a loop over every probe that finds its local acquisition maximum, computes
@@ -29,7 +29,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from factdyn.analyze.pipeline import analyze_run  # noqa: E402
+from factdyn.analyze.populations import analyze_run  # noqa: E402
 from factdyn.rundir import STATS, Run  # noqa: E402
 
 DEPTHS = ("memorization", "semantic", "composition")

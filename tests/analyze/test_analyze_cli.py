@@ -10,10 +10,19 @@ import pytest
 from analyze_synth import planted_run, write_run_dir
 from typer.testing import CliRunner
 
-from factdyn.analyze.pipeline import analyze_run, compare, write_analysis
+from factdyn.analyze.compare import compare
+from factdyn.analyze.populations import analyze_run
+from factdyn.analyze.write import write_analysis
 from factdyn.cli import app, main
 
 runner = CliRunner()
+
+# the keys of one summary.json entry, in the order the README documents them
+DOCUMENTED_KEYS = [
+    *("effectivity", "effectivity_per_injection", "retainability", "retainability_steps"),
+    *("decay_constant", "intercept", "r2", "decay_constant_se", "x_intercept_steps"),
+    *("x_intercept_tokens", "n_probes", "n_excluded", "n_outliers"),
+]
 
 
 def strict_json(text: str) -> dict:
@@ -35,13 +44,16 @@ def test_analyze_writes_summary_and_tables_and_prints_the_table(run_dir):
     assert f"analysis written to {out}" in result.output
     assert "duplicate" in result.output and "τ steps" in result.output
     summary = strict_json((out / "summary.json").read_text())
-    assert list(summary) == ["duplicate", "once", "_settings"]
+    assert list(summary) == ["schema_version", "duplicate", "once", "_settings"]
+    assert summary["schema_version"] == 1
     assert summary["_settings"]["drift_corrected"] is True
     assert summary["_settings"]["window"] == 10  # the run's own window
     assert summary["once"]["memorization"]["decay_constant"] == pytest.approx(0.15, abs=0.01)
+    for s in ("duplicate", "once"):
+        assert all(list(e) == DOCUMENTED_KEYS for e in summary[s].values())
     for name in ("trajectories", "control_drift", "effectivity", "retainability", "settings"):
         assert (out / f"{name}.csv").stat().st_size > 0
-    assert not (run_dir / "analysis.tmp").exists()
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]  # no temporary left
 
 
 def test_analyze_options_reach_the_analysis(run_dir, tmp_path):
@@ -82,11 +94,11 @@ def test_unfinished_run_windows_past_the_log_end_are_reported(tmp_path):
     run = planted_run().run  # injections at 0..160, window 10
     path = write_run_dir(run, tmp_path / "killed", unfinished_after=165)
     analysis = analyze_run(path)
-    assert analysis.meta["last_step"] == 164
-    assert analysis.meta["incomplete_windows"] == {"duplicate": 8}  # 8 items, last injection
+    assert analysis.settings.last_step == 164
+    assert analysis.settings.incomplete_windows == {"duplicate": 8}  # 8 items, last injection
     assert "past the end of the log" in runner.invoke(app, ["analyze", str(path)]).output
-    e = analysis.summary["duplicate"]["memorization"]
-    assert len(e["effectivity_per_injection"]) == 5  # the partial window still counts
+    e = analysis.get("duplicate", "memorization")
+    assert len(e.effectivity_per_injection) == 5  # the partial window still counts
 
 
 def test_reference_log_on_the_command_line(tmp_path):
@@ -97,7 +109,7 @@ def test_reference_log_on_the_command_line(tmp_path):
     result = runner.invoke(app, ["analyze", "--reference-log", str(log), "--reference"])
     assert result.exit_code == 0, result.output
     summary = strict_json((tmp_path / "log-analysis" / "summary.json").read_text())
-    assert set(summary) == {"paraphrase", "duplicate", "once", "_settings"}
+    assert set(summary) == {"schema_version", "paraphrase", "duplicate", "once", "_settings"}
     assert summary["_settings"]["unlogged_injection_steps"] == 80 * 8  # steps 200..900
 
 
@@ -130,7 +142,7 @@ def test_rewriting_an_analysis_replaces_it_whole(tmp_path):
 
 def test_analysis_modules_do_not_import_torch():
     code = (
-        "import sys, factdyn.analyze.pipeline, factdyn.analyze.reference, factdyn.analyze.fit;"
-        "sys.exit('torch' in sys.modules)"
+        "import sys, factdyn.analyze.populations, factdyn.analyze.write, factdyn.analyze.compare,"
+        " factdyn.analyze.reference, factdyn.report.text; sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from analyze_synth import DEPTHS, planted_run
 
-from factdyn.analyze.pipeline import analyze_run, format_summary
+from factdyn.analyze.populations import analyze_run
 from factdyn.errors import DataError
+from factdyn.report.text import format_summary
 from factdyn.train.evaluation import eval_schedule
 
 
@@ -29,25 +30,31 @@ def analysis(planted):
 
 
 def test_summary_has_the_issue_shape(analysis):
-    assert list(analysis.summary) == ["duplicate", "once"]  # controls are not a scenario
+    assert analysis.scenarios() == ["duplicate", "once"]  # controls are not a scenario
+    assert [(p.scenario, p.depth) for p in analysis.populations] == [
+        (s, d) for s in ("duplicate", "once") for d in DEPTHS
+    ]
     keys = {
         *("effectivity", "effectivity_per_injection", "retainability", "retainability_steps"),
         *("decay_constant", "intercept", "r2", "decay_constant_se", "x_intercept_steps"),
         *("x_intercept_tokens", "n_probes", "n_excluded", "n_outliers"),
     }
-    for by_depth in analysis.summary.values():
-        assert list(by_depth) == list(DEPTHS)
-        for entry in by_depth.values():
+    for s, by_depth in analysis.summary.items():
+        assert list(by_depth) == list(DEPTHS) == analysis.depths(s)
+        for d, entry in by_depth.items():
             assert set(entry) == keys
-            assert entry["retainability_steps"][0] == 0 and entry["retainability"][0] == 1.0
-            assert len(entry["retainability"]) == len(entry["retainability_steps"])
+            p = analysis.get(s, d)
+            assert entry == p.as_dict() and (p.scenario, p.depth) == (s, d)
+            assert p.retainability_steps[0] == 0 and p.retainability[0] == 1.0
+            assert len(p.retainability) == len(p.retainability_steps)
+    assert analysis.get("control", "semantic") is None
 
 
 def test_planted_gains_are_recovered_per_injection_despite_outliers(planted, analysis):
     for (scenario, depth), gains in planted.gains.items():
-        entry = analysis.summary[scenario][depth]
-        np.testing.assert_allclose(entry["effectivity_per_injection"], gains, atol=1e-3)
-        assert entry["effectivity"] == pytest.approx(np.mean(gains), abs=1e-3)
+        entry = analysis.get(scenario, depth)
+        np.testing.assert_allclose(entry.effectivity_per_injection, gains, atol=1e-3)
+        assert entry.effectivity == pytest.approx(np.mean(gains), abs=1e-3)
     eff = analysis.effectivity
     first = eff[eff.injection == 1]
     assert (first.n_outliers >= 8).all()  # the 8 planted 30× gains (one per item) are removed
@@ -57,29 +64,29 @@ def test_planted_gains_are_recovered_per_injection_despite_outliers(planted, ana
 def test_planted_power_law_is_recovered(planted, analysis):
     for scenario, (a, b) in planted.decay.items():
         for depth in DEPTHS:
-            e = analysis.summary[scenario][depth]
-            assert e["decay_constant"] == pytest.approx(a, abs=0.01)
-            assert e["intercept"] == pytest.approx(b, abs=0.01)
-            assert e["r2"] > 0.98
-            assert e["decay_constant_se"] < 0.005
-            assert e["x_intercept_steps"] == pytest.approx(10 ** (b / a), rel=0.1)
-            assert e["x_intercept_tokens"] == pytest.approx(e["x_intercept_steps"] * 1000)
-            assert e["n_probes"] == 40 and e["n_excluded"] == 0
+            e = analysis.get(scenario, depth)
+            assert e.decay_constant == pytest.approx(a, abs=0.01)
+            assert e.intercept == pytest.approx(b, abs=0.01)
+            assert e.r2 > 0.98
+            assert e.decay_constant_se < 0.005
+            assert e.x_intercept_steps == pytest.approx(10 ** (b / a), rel=0.1)
+            assert e.x_intercept_tokens == pytest.approx(e.x_intercept_steps * 1000)
+            assert e.n_probes == 40 and e.n_excluded == 0
             # 8 retention outliers per t ≥ 1 are removed at every interval
-            assert e["n_outliers"] >= 8 * (len(e["retainability_steps"]) - 1)
+            assert e.n_outliers >= 8 * (len(e.retainability_steps) - 1)
 
 
 def test_drift_correction_removes_planted_drift(planted, analysis):
     clean = analyze_run(planted_run(effect_outliers=1, retention_outliers=1).run)
     raw = analyze_run(planted.run, drift_correct=False)
-    assert analysis.meta["drift_corrected"] and not raw.meta["drift_corrected"]
-    for s in clean.summary:
+    assert analysis.settings.drift_corrected and not raw.settings.drift_corrected
+    for s in clean.scenarios():
         for d in DEPTHS:
-            want = clean.summary[s][d]
-            got = analysis.summary[s][d]
-            assert got["decay_constant"] == pytest.approx(want["decay_constant"], abs=1e-3)
-            assert got["effectivity"] == pytest.approx(want["effectivity"], abs=1e-3)
-            assert abs(raw.summary[s][d]["decay_constant"] - want["decay_constant"]) > 0.05
+            want = clean.get(s, d)
+            got = analysis.get(s, d)
+            assert got.decay_constant == pytest.approx(want.decay_constant, abs=1e-3)
+            assert got.effectivity == pytest.approx(want.effectivity, abs=1e-3)
+            assert abs(raw.get(s, d).decay_constant - want.decay_constant) > 0.05
     drift = analysis.control_drift
     last = drift[drift.step == drift.step.max()]
     np.testing.assert_allclose(last.delta, -0.002 * 600, atol=1e-4)
@@ -89,13 +96,13 @@ def test_drift_correction_removes_planted_drift(planted, analysis):
 
 def test_reference_mode_turns_drift_off_and_keeps_percent(planted):
     ref = analyze_run(planted.run, reference=True)
-    assert not ref.meta["drift_corrected"]
-    assert ref.meta["iqr_factor"] == 2.0 and ref.meta["retainability_unit"] == "percent"
+    assert not ref.settings.drift_corrected
+    assert ref.settings.iqr_factor == 2.0 and ref.settings.retainability_unit == "percent"
     clean = analyze_run(planted_run().run, reference=True)
-    e = clean.summary["once"]["memorization"]
-    assert e["retainability"][0] == 100.0
-    assert e["decay_constant"] == pytest.approx(15.0, abs=1.0)
-    assert e["x_intercept_steps"] == pytest.approx(10 ** (0.8 / 0.15), rel=0.1)
+    e = clean.get("once", "memorization")
+    assert e.retainability[0] == 100.0
+    assert e.decay_constant == pytest.approx(15.0, abs=1.0)
+    assert e.x_intercept_steps == pytest.approx(10 ** (0.8 / 0.15), rel=0.1)
     with pytest.raises(DataError, match="control probes"):
         analyze_run(planted_run().run, drift_correct=True)
 
@@ -110,12 +117,12 @@ def test_sparse_log_is_fitted_on_the_logged_intervals_only():
     keep = np.array(sorted(keep))
     planted = planted_run(keep_steps=keep, total=total, window=window, noise=0.01)
     analysis = analyze_run(planted.run)
-    assert not analysis.meta["every_step_logged"]
+    assert not analysis.settings.every_step_logged
     for scenario, (a, b) in planted.decay.items():
         for depth in DEPTHS:
-            e = analysis.summary[scenario][depth]
-            assert e["decay_constant"] == pytest.approx(a, abs=0.02)
-            assert e["intercept"] == pytest.approx(b, abs=0.02)
+            e = analysis.get(scenario, depth)
+            assert e.decay_constant == pytest.approx(a, abs=0.02)
+            assert e.intercept == pytest.approx(b, abs=0.02)
             ts = analysis.retainability
             ts = ts[(ts.scenario == scenario) & (ts.depth == depth)]
             # every interval is a logged step minus some probe's t_LAM (never interpolated)
@@ -128,11 +135,11 @@ def test_sparse_log_is_fitted_on_the_logged_intervals_only():
 
 def test_sum_statistic_scales_gains_but_not_retainability(analysis, planted):
     total = analyze_run(planted.run, stat="target_sum")
-    for s in analysis.summary:
+    for s in analysis.scenarios():
         for d in DEPTHS:
-            a, b = analysis.summary[s][d], total.summary[s][d]
-            assert b["effectivity"] == pytest.approx(3 * a["effectivity"], rel=1e-4)
-            assert b["decay_constant"] == pytest.approx(a["decay_constant"], abs=1e-4)
+            a, b = analysis.get(s, d), total.get(s, d)
+            assert b.effectivity == pytest.approx(3 * a.effectivity, rel=1e-4)
+            assert b.decay_constant == pytest.approx(a.decay_constant, abs=1e-4)
     with pytest.raises(DataError, match="not logged"):
         analyze_run(planted.run, stat="first")
 
@@ -171,6 +178,6 @@ def test_per_item_sparse_log_gives_the_every_step_decay_constants():
     every, thin = analyze_run(run), analyze_run(sparse)
     for scenario in planted.decay:
         for depth in DEPTHS:
-            a, b = every.summary[scenario][depth], thin.summary[scenario][depth]
-            assert b["decay_constant"] == pytest.approx(a["decay_constant"], abs=0.01)
-            assert b["effectivity"] == pytest.approx(a["effectivity"], abs=1e-6)
+            a, b = every.get(scenario, depth), thin.get(scenario, depth)
+            assert b.decay_constant == pytest.approx(a.decay_constant, abs=0.01)
+            assert b.effectivity == pytest.approx(a.effectivity, abs=1e-6)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from factdyn.analyze.pipeline import analyze_reference_log
+from factdyn.analyze.populations import analyze_reference_log
 from factdyn.analyze.reference import read_reference_log
 from factdyn.errors import DataError
 
@@ -121,20 +121,21 @@ def test_reference_log_analysis_recovers_the_plant_in_both_modes(ref_log):
     path, planted = ref_log
     paper = analyze_reference_log(path)
     ref = analyze_reference_log(path, reference=True)
-    assert paper.meta["iqr_factor"] == 1.5 and ref.meta["iqr_factor"] == 2.0
-    assert not paper.meta["drift_corrected"] and not ref.meta["drift_corrected"]
-    assert list(paper.summary) == ["paraphrase", "duplicate", "once"]
+    assert paper.settings.iqr_factor == 1.5 and ref.settings.iqr_factor == 2.0
+    assert not paper.settings.drift_corrected and not ref.settings.drift_corrected
+    assert paper.run_info.tokens_per_step == 2048 * 2048 and paper.run_info.n_parameters is None
+    assert paper.scenarios() == ["paraphrase", "duplicate", "once"]
     for depth in ("memorization", "semantic", "composition"):
-        e = paper.summary["duplicate"][depth]
-        assert e["effectivity_per_injection"] == pytest.approx([0.3] * 10, abs=1e-9)
-        assert e["decay_constant"] == pytest.approx(planted["a"], abs=1e-6)
-        assert e["x_intercept_steps"] == pytest.approx(10**4.5, rel=1e-5)
-        assert e["x_intercept_tokens"] == pytest.approx(10**4.5 * 2048 * 2048, rel=1e-5)
-        r = ref.summary["duplicate"][depth]
-        assert r["retainability"][0] == 100.0
-        assert r["decay_constant"] == pytest.approx(100 * planted["a"], abs=1e-4)
-        assert r["x_intercept_steps"] == pytest.approx(e["x_intercept_steps"], rel=1e-6)
+        e = paper.get("duplicate", depth)
+        assert e.effectivity_per_injection == pytest.approx([0.3] * 10, abs=1e-9)
+        assert e.decay_constant == pytest.approx(planted["a"], abs=1e-6)
+        assert e.x_intercept_steps == pytest.approx(10**4.5, rel=1e-5)
+        assert e.x_intercept_tokens == pytest.approx(10**4.5 * 2048 * 2048, rel=1e-5)
+        r = ref.get("duplicate", depth)
+        assert r.retainability[0] == 100.0
+        assert r.decay_constant == pytest.approx(100 * planted["a"], abs=1e-4)
+        assert r.x_intercept_steps == pytest.approx(e.x_intercept_steps, rel=1e-6)
         # item 0 (zero gain) is excluded in both; item 1 (negative gain) only by the text
-        assert paper.summary["paraphrase"][depth]["n_excluded"] == 2
-        assert ref.summary["paraphrase"][depth]["n_excluded"] == 1
-        assert paper.summary["once"][depth]["effectivity"] == pytest.approx(0.3, abs=1e-9)
+        assert paper.get("paraphrase", depth).n_excluded == 2
+        assert ref.get("paraphrase", depth).n_excluded == 1
+        assert paper.get("once", depth).effectivity == pytest.approx(0.3, abs=1e-9)

@@ -20,7 +20,8 @@ TOTAL = 300
 
 
 def planted(batch_size: int = 16, tokens_per_step: int = 1000, seed: int = 0, **kw):
-    """A paper-like planted run (three scenarios, controls), its batch size in the config."""
+    """A paper-like planted run (three scenarios, controls); its batch size (sequences) in the
+    config and, as training writes it, in meta.json with tokens_per_step."""
     kw.setdefault("schedules", SCHEDULES)
     kw.setdefault("decay", DECAY)
     config = {
@@ -31,5 +32,5 @@ def planted(batch_size: int = 16, tokens_per_step: int = 1000, seed: int = 0, **
     run = planted_run(
         items_per_scenario=4, probes_per_depth=4, total=TOTAL, seed=seed, config=config, **kw
     ).run
-    run.meta["tokens_per_step"] = tokens_per_step
+    run.meta.update(tokens_per_step=tokens_per_step, batch_size=batch_size)
     return run

@@ -10,7 +10,7 @@ import pytest
 from matplotlib.image import imread
 from report_synth import DECAY, SCHEDULES, planted
 
-from factdyn.analyze.pipeline import analyze_run
+from factdyn.analyze.populations import analyze_run
 from factdyn.report import figures as F
 
 SINGLE = ("fig2-trajectories", "fig3-effectivity", "fig4-retainability")
@@ -85,7 +85,7 @@ def test_retainability_legend_carries_the_fitted_decay_constant(analysis):
     fig = F.retainability_figure(analysis)
     for ax, scenario in zip(fig.get_axes(), SCHEDULES, strict=True):
         assert ax.get_xscale() == "log"
-        a = analysis.summary[scenario]["memorization"]["decay_constant"]
+        a = analysis.get(scenario, "memorization").decay_constant
         assert abs(a - DECAY[scenario][0]) < 0.02
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
         assert any(lab.startswith(f"memorization: a = {a:.3g}") for lab in labels), labels
@@ -100,5 +100,6 @@ def test_effectivity_bars_have_the_summary_heights_and_depth_colours(analysis):
     bars = axes[0].patches
     assert len(bars) == 3 * 3
     heights = sorted(b.get_height() for b in bars)
-    want = sorted(e["effectivity"] for s in SCHEDULES for e in analysis.summary[s].values())
+    want = sorted(p.effectivity for p in analysis.populations)
+    assert len(want) == len(SCHEDULES) * 3
     assert np.allclose(heights, want)

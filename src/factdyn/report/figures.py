@@ -1,4 +1,4 @@
-"""The paper's figures from :class:`~factdyn.analyze.pipeline.Analysis` objects.
+"""The paper's figures from :class:`~factdyn.analyze.result.Analysis` objects.
 
 Every function returns a :class:`matplotlib.figure.Figure` drawn on an Agg canvas; no pyplot
 state is touched, so figures can be made in a loop, from threads or under a GUI backend
@@ -13,7 +13,7 @@ without leaking windows. :func:`save` writes a figure as PNG and PDF.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +21,9 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from factdyn.analyze.pipeline import Analysis
-from factdyn.data.items import DEPTHS
-from factdyn.rundir import CONTROL
+from factdyn.analyze.result import Analysis, Population
+from factdyn.files import atomic_file
+from factdyn.report.numbers import fmt
 
 DPI = 110
 DEPTH_COLORS = {"memorization": "#1b6ca8", "semantic": "#e07b00", "composition": "#2a9d3c"}
@@ -53,16 +53,6 @@ def _empty(fig: Figure, ax, text: str) -> Figure:
     return fig
 
 
-def scenarios(analysis: Analysis) -> list[str]:
-    """The injected scenarios, in the analysis's order (controls left out)."""
-    return [s for s in analysis.summary if s != CONTROL]
-
-
-def depths_of(analysis: Analysis) -> list[str]:
-    seen = [d for by_depth in analysis.summary.values() for d in by_depth]
-    return [d for d in DEPTHS if d in seen] + [d for d in dict.fromkeys(seen) if d not in DEPTHS]
-
-
 def injection_steps(
     analysis: Analysis, injections: pd.DataFrame | None = None
 ) -> dict[str, list[int]]:
@@ -87,17 +77,16 @@ def trajectory_figure(
 ) -> Figure:
     """Per scenario, the mean Δℓ = ℓ_t − ℓ_0 of each depth over steps (or ``x="tokens"``),
     the injection steps as dotted vertical lines and the control probes' drift in grey."""
-    scen = scenarios(analysis)
+    scen = analysis.scenarios()
     fig, axes = _figure(len(scen), width=5.0)
     if not scen:
         return _empty(fig, axes[0], "no injected probes in this run")
     traj = analysis.trajectories
     traj_s = traj["scenario"].astype(str)
     inj = injection_steps(analysis, injections)
-    tps = int(analysis.meta.get("tokens_per_step", 1) or 1)
-    scale = tps if x == "tokens" else 1
+    scale = analysis.settings.tokens_per_step if x == "tokens" else 1
     drift = analysis.control_drift
-    corrected = bool(analysis.meta.get("drift_corrected"))
+    corrected = analysis.settings.drift_corrected
     for ax, s in zip(axes, scen, strict=False):
         for k, t in enumerate(inj.get(s, [])):
             ax.axvline(
@@ -109,7 +98,7 @@ def trajectory_figure(
                 zorder=0,
                 label="injection" if k == 0 else None,
             )
-        for d in depths_of(analysis):
+        for d in analysis.depths():
             part = traj[(traj_s == s) & (traj["depth"].astype(str) == d)]
             if len(part):
                 ax.plot(part[x], part["delta"], color=depth_color(d), lw=1.4, label=d)
@@ -137,15 +126,16 @@ def effectivity_figure(analyses: Sequence[Analysis], labels: Sequence[str] | Non
         return _empty(fig, axes[0], "no runs")
     lo, hi = 0.0, 0.0
     for ax, a, label in zip(axes, analyses, labels, strict=False):
-        scen, depths = scenarios(a), depths_of(a)
+        scen, depths = a.scenarios(), a.depths()
         if not scen:
             _empty(fig, ax, "no injected probes")
             continue
         width = 0.8 / max(len(depths), 1)
         xs = np.arange(len(scen))
         for j, d in enumerate(depths):
-            vals = [a.summary[s].get(d, {}).get("effectivity", math.nan) for s in scen]
-            errs = [_spread(a.summary[s].get(d, {}).get("effectivity_per_injection")) for s in scen]
+            pops = [a.get(s, d) for s in scen]
+            vals = [p.effectivity if p else math.nan for p in pops]
+            errs = [_spread(p.effectivity_per_injection) if p else 0.0 for p in pops]
             pos = xs - 0.4 + width * (j + 0.5)
             ax.bar(pos, vals, width, color=depth_color(d), label=d, yerr=errs, capsize=2)
             finite = [v for v in vals if math.isfinite(v)]
@@ -162,29 +152,22 @@ def effectivity_figure(analyses: Sequence[Analysis], labels: Sequence[str] | Non
     return fig
 
 
-def _spread(values) -> float:
+def _spread(values: Sequence[float]) -> float:
     """Standard deviation over injections (0 with one injection)."""
-    v = np.asarray([x for x in (values or []) if x is not None], dtype=float)
+    v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     return float(v.std()) if len(v) > 1 else 0.0
 
 
-def _fit_label(entry: dict, tokens: bool = False) -> str:
-    a, r2 = entry.get("decay_constant", math.nan), entry.get("r2", math.nan)
-    text = f"a = {_g(a)}, R² = {_g(r2, '.2f')}"
+def _fit_label(p: Population, tokens: bool = False) -> str:
+    text = f"a = {fmt(p.decay_constant)}, R² = {fmt(p.r2, '.2f')}"
     if tokens:
-        text += f", τ = {_g(entry.get('x_intercept_tokens', math.nan), '.3g')} tok"
+        text += f", τ = {fmt(p.x_intercept_tokens)} tok"
     return text
 
 
-def _g(v, spec: str = ".3g") -> str:
-    if v is None or not math.isfinite(float(v)):
-        return "–" if v is None or math.isnan(float(v)) else ("∞" if v > 0 else "−∞")
-    return format(float(v), spec)
-
-
-def _fit_line(entry: dict, t_max: float) -> tuple[np.ndarray, np.ndarray] | None:
-    a, b = entry.get("decay_constant", math.nan), entry.get("intercept", math.nan)
+def _fit_line(p: Population, t_max: float) -> tuple[np.ndarray, np.ndarray] | None:
+    a, b = p.decay_constant, p.intercept
     if not (math.isfinite(a) and math.isfinite(b)) or t_max < 1:
         return None
     t = np.logspace(0, math.log10(max(t_max, 1.0)), 100)
@@ -192,7 +175,7 @@ def _fit_line(entry: dict, t_max: float) -> tuple[np.ndarray, np.ndarray] | None
 
 
 def _ret_label(analysis: Analysis) -> str:
-    percent = analysis.meta.get("retainability_unit") == "percent"
+    percent = analysis.settings.retainability_unit == "percent"
     return "mean retainability R̄(t)" + (" (%)" if percent else "")
 
 
@@ -205,33 +188,31 @@ def _retainability_axis(ax, title: str, xlabel: str, legend_size: int) -> None:
     ax.legend(fontsize=legend_size, loc="lower left")
 
 
-def _fitted_points(analysis: Analysis, scenario: str):
-    """(depth, summary entry, R̄(t) rows with t ≥ 1) for each depth of ``scenario``."""
+def _fitted_points(analysis: Analysis, scenario: str) -> Iterator[tuple[Population, pd.DataFrame]]:
+    """(population, its R̄(t) rows with t ≥ 1) for each depth of ``scenario``."""
     ret = analysis.retainability
     ret_s, ret_d = ret["scenario"].astype(str), ret["depth"].astype(str)
-    for d in depths_of(analysis):
-        entry = analysis.summary[scenario].get(d)
-        if entry is not None:
-            yield d, entry, ret[(ret_s == scenario) & (ret_d == d) & (ret["t"] >= 1)]
+    for p in analysis.populations:
+        if p.scenario == scenario:
+            yield p, ret[(ret_s == scenario) & (ret_d == p.depth) & (ret["t"] >= 1)]
 
 
 def retainability_figure(analysis: Analysis, title: str | None = None) -> Figure:
     """Per scenario, R̄(t) for t ≥ 1 on a log axis with the fitted R̄ = b − a·log10 t per
     depth; the decay constant a and R² in the legend."""
-    scen = scenarios(analysis)
+    scen = analysis.scenarios()
     fig, axes = _figure(len(scen), width=4.8)
     if not scen:
         return _empty(fig, axes[0], "no injected probes in this run")
     for ax, s in zip(axes, scen, strict=False):
-        for d, entry, pts in _fitted_points(analysis, s):
-            color = depth_color(d)
+        for p, pts in _fitted_points(analysis, s):
+            color = depth_color(p.depth)
             ax.plot(pts["t"], pts["retainability"], ".", ms=3, color=color, alpha=0.45)
-            line = _fit_line(entry, float(pts["t"].max()) if len(pts) else 0.0)
-            label = f"{d}: {_fit_label(entry)}"
+            line = _fit_line(p, float(pts["t"].max()) if len(pts) else 0.0)
             if line is not None:
-                ax.plot(*line, color=color, lw=1.6, label=label)
+                ax.plot(*line, color=color, lw=1.6, label=f"{p.depth}: {_fit_label(p)}")
             else:
-                ax.plot([], [], color=color, label=f"{d}: no fit")
+                ax.plot([], [], color=color, label=f"{p.depth}: no fit")
         _retainability_axis(ax, s, "t (steps after the last acquisition maximum)", 7)
     axes[0].set_ylabel(_ret_label(analysis))
     if title:
@@ -245,20 +226,18 @@ def retainability_tokens_figure(
     """Several runs' fitted forgetting curves over tokens (t × tokens_per_step), per scenario
     (paper Fig. 5): colour = depth, line style = run; τ in tokens in the legend."""
     labels = list(labels) if labels is not None else [f"run {k + 1}" for k in range(len(analyses))]
-    scen = list(dict.fromkeys(s for a in analyses for s in scenarios(a)))
+    scen = list(dict.fromkeys(s for a in analyses for s in a.scenarios()))
     fig, axes = _figure(len(scen), width=5.2, height=4.2)
     if not scen:
         return _empty(fig, axes[0], "no injected probes")
     for ax, s in zip(axes, scen, strict=False):
         for k, (a, label) in enumerate(zip(analyses, labels, strict=True)):
-            if s not in a.summary:
-                continue
-            tps = int(a.meta.get("tokens_per_step", 1) or 1)
+            tps = a.settings.tokens_per_step
             style, marker = RUN_STYLES[k % len(RUN_STYLES)], RUN_MARKERS[k % len(RUN_MARKERS)]
-            for d, entry, pts in _fitted_points(a, s):
-                color = depth_color(d)
+            for p, pts in _fitted_points(a, s):
+                color = depth_color(p.depth)
                 ax.plot(pts["t"] * tps, pts["retainability"], marker, ms=2, color=color, alpha=0.3)
-                line = _fit_line(entry, float(pts["t"].max()) if len(pts) else 0.0)
+                line = _fit_line(p, float(pts["t"].max()) if len(pts) else 0.0)
                 if line is not None:
                     t, r = line
                     ax.plot(
@@ -267,7 +246,7 @@ def retainability_tokens_figure(
                         style,
                         color=color,
                         lw=1.5,
-                        label=f"{label} · {d}: {_fit_label(entry, tokens=True)}",
+                        label=f"{label} · {p.depth}: {_fit_label(p, tokens=True)}",
                     )
         _retainability_axis(ax, s, "tokens after the last acquisition maximum", 6)
     axes[0].set_ylabel(_ret_label(analyses[0]))
@@ -275,12 +254,12 @@ def retainability_tokens_figure(
 
 
 def save(fig: Figure, out_dir: str | Path, name: str) -> tuple[Path, Path]:
-    """Write ``out_dir/name.png`` (dpi 110) and ``out_dir/name.pdf``; returns both paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write ``out_dir/name.png`` (dpi 110) and ``out_dir/name.pdf``, each atomically;
+    returns both paths."""
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
-    png, pdf = out_dir / f"{name}.png", out_dir / f"{name}.pdf"
-    fig.savefig(png, dpi=DPI)
-    fig.savefig(pdf)
-    return png, pdf
+    paths = Path(out_dir) / f"{name}.png", Path(out_dir) / f"{name}.pdf"
+    for path, dpi in zip(paths, (DPI, None), strict=True):
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=path.suffix[1:])
+    return paths

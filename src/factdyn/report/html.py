@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import base64
 import html
-import math
-import os
 import re
-import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
 
-from factdyn.analyze.pipeline import Analysis, analyze_run
+from factdyn.analyze.populations import analyze_run
+from factdyn.analyze.result import Analysis, Population
 from factdyn.errors import DataError
-from factdyn.files import replace_dir
+from factdyn.files import atomic_dir, write_text_atomic
 from factdyn.report import figures as F
 from factdyn.report.findings import Finding, compute_findings
+from factdyn.report.numbers import MISSING, fmt
+from factdyn.report.text import logged_steps
 from factdyn.rundir import Run, load_run
 
 CSS = """
@@ -69,17 +69,6 @@ def _load(path: Path) -> Run:
         raise DataError(f"{path}: cannot read the run ({type(e).__name__}: {e})") from None
 
 
-def _fmt(v, spec: str = ".4g") -> str:
-    if v is None:
-        return "–"
-    v = float(v)
-    if math.isnan(v):
-        return "–"
-    if math.isinf(v):
-        return "∞" if v > 0 else "−∞"
-    return format(v, spec)
-
-
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], left: int = 0) -> str:
     """An HTML table; the first ``left`` columns are text (left-aligned), values escaped."""
 
@@ -93,25 +82,25 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], left: int = 0) ->
     return f"<table>\n<tr>{cells(head, 'th')}</tr>\n{body}\n</table>"
 
 
-def _entries(analyses: Sequence[Analysis], labels: Sequence[str]):
-    """(label, scenario, depth, summary entry) of every run, in display order."""
+def _entries(
+    analyses: Sequence[Analysis], labels: Sequence[str]
+) -> Iterator[tuple[str, Population]]:
+    """(run label, population) of every run, in display order."""
     for a, lab in zip(analyses, labels, strict=True):
-        for s in F.scenarios(a):
-            for d in F.depths_of(a):
-                if (e := a.summary[s].get(d)) is not None:
-                    yield lab, s, d, e
+        for p in a.populations:
+            yield lab, p
 
 
 def _fit_table(analyses: Sequence[Analysis], labels: Sequence[str]) -> str:
     head = ("run", "scenario", "depth", "a", "± se", "b", "R²", "τ steps", "τ tokens",
             "probes", "excluded", "outliers")  # fmt: skip
     rows = []
-    for lab, s, d, e in _entries(analyses, labels):
+    for lab, p in _entries(analyses, labels):
         rows.append((
-            lab, s, d, _fmt(e["decay_constant"]), _fmt(e["decay_constant_se"], ".2g"),
-            _fmt(e["intercept"]), _fmt(e["r2"], ".3f"), _fmt(e["x_intercept_steps"]),
-            _fmt(e["x_intercept_tokens"], ".3g"), str(e["n_probes"]),
-            str(e["n_excluded"]), str(e["n_outliers"]),
+            lab, p.scenario, p.depth, fmt(p.decay_constant, ".4g"),
+            fmt(p.decay_constant_se, ".2g"), fmt(p.intercept, ".4g"), fmt(p.r2, ".3f"),
+            fmt(p.x_intercept_steps, ".4g"), fmt(p.x_intercept_tokens), str(p.n_probes),
+            str(p.n_excluded), str(p.n_outliers),
         ))  # fmt: skip
     return _table(head, rows, left=3)
 
@@ -119,39 +108,38 @@ def _fit_table(analyses: Sequence[Analysis], labels: Sequence[str]) -> str:
 def _effectivity_table(analyses: Sequence[Analysis], labels: Sequence[str]) -> str:
     head = ("run", "scenario", "depth", "effectivity", "per injection")
     rows = []
-    for lab, s, d, e in _entries(analyses, labels):
-        per = e.get("effectivity_per_injection") or []
-        shown = ", ".join(_fmt(v, ".3g") for v in per[:12])
+    for lab, p in _entries(analyses, labels):
+        per = p.effectivity_per_injection
+        shown = ", ".join(fmt(v) for v in per[:12])
         shown += f", … ({len(per)} in all)" if len(per) > 12 else ""
-        rows.append((lab, s, d, _fmt(e["effectivity"]), shown))
+        rows.append((lab, p.scenario, p.depth, fmt(p.effectivity, ".4g"), shown))
     return _table(head, rows, left=3)
 
 
 def _settings(a: Analysis) -> str:
-    m = a.meta
-    drift = "applied" if m.get("drift_corrected") else "not applied"
-    if m.get("drift_corrected"):
+    m = a.settings
+    drift = "applied" if m.drift_corrected else "not applied"
+    if m.drift_corrected:
         drift += " (control probes' mean ℓ subtracted, depths: "
-        drift += ", ".join(m.get("drift_corrected_depths") or []) + ")"
-    elif not (a.control_drift is not None and len(a.control_drift)):
+        drift += ", ".join(m.drift_corrected_depths) + ")"
+    elif not len(a.control_drift):
         drift += " (the run has no control probes)"
-    last = m.get("control_drift_last") or {}
+    last = m.control_drift_last
     rows = [
         ("drift correction", drift),
         ("control drift at the last step (mean Δℓ)",
-         ", ".join(f"{d} {_fmt(v, '+.3f')}" for d, v in last.items()) or "–"),
-        ("statistic", m.get("stat")),
-        ("window t_w", m.get("window")),
-        ("IQR factor", m.get("iqr_factor")),
-        ("tokens per step", f"{m.get('tokens_per_step'):,}"),
-        ("logged steps", f"{m.get('n_logged_steps')} ({m.get('first_step')}..{m.get('last_step')}"
-         + (", every step)" if m.get("every_step_logged") else ", sparse)")),
-        ("run status", m.get("status")),
+         ", ".join(f"{d} {fmt(v, '+.3f')}" for d, v in last.items()) or MISSING),
+        ("statistic", m.stat),
+        ("window t_w", m.window),
+        ("IQR factor", m.iqr_factor),
+        ("tokens per step", f"{m.tokens_per_step:,}"),
+        ("logged steps", logged_steps(m)),
+        ("run status", m.status),
     ]  # fmt: skip
-    if m.get("incomplete_windows"):
-        rows.append(("windows past the log end", str(m["incomplete_windows"])))
-    if m.get("unlogged_injection_steps"):
-        rows.append(("injections at unlogged steps", m["unlogged_injection_steps"]))
+    if m.incomplete_windows:
+        rows.append(("windows past the log end", str(dict(m.incomplete_windows))))
+    if m.unlogged_injection_steps:
+        rows.append(("injections at unlogged steps", m.unlogged_injection_steps))
     return _table(("setting", "value"), [(k, str(v)) for k, v in rows], left=2)
 
 
@@ -213,7 +201,7 @@ def make_figures(
             "retainability",
             f"Retainability R̄(t) on a log axis with the fit R̄ = b − a·log10 t ({lab}).",
         )
-    if len({a.meta.get("tokens_per_step") for a in analyses}) > 1:
+    if len({a.settings.tokens_per_step for a in analyses}) > 1:
         keep(
             F.retainability_tokens_figure(analyses, labels),
             "fig5-retainability-tokens",
@@ -313,14 +301,9 @@ def write_report(
     labels = _labels(paths)
     found = compute_findings(analyses, labels)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp_dir = out_dir / ".figures.tmp"
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    figs = make_figures(runs, analyses, labels, tmp_dir)
-    page = render(analyses, labels, paths, figs, found)  # reads the PNGs from tmp_dir
-    replace_dir(tmp_dir, out_dir / "figures")
+    with atomic_dir(out_dir / "figures") as fig_dir:
+        figs = make_figures(runs, analyses, labels, fig_dir)
+        page = render(analyses, labels, paths, figs, found)  # reads the PNGs from fig_dir
     target = out_dir / "report.html"
-    tmp = out_dir / ".report.html.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, target)
+    write_text_atomic(target, page)
     return target

@@ -1,0 +1,260 @@
+"""A run's log -> the paper's quantities per scenario × depth.
+
+:func:`analyze_run` groups the probes into scenario × depth populations, corrects drift, and
+wires the array functions of :mod:`factdyn.analyze.metrics` and :mod:`factdyn.analyze.fit`
+over a :class:`~factdyn.rundir.Run` (a factdyn run directory, or the paper's published log
+read by :mod:`factdyn.analyze.reference`). Two option sets exist: the paper's definitions as
+written (default), and ``reference=True``, the choices of the published analysis code (IQR
+factor 2.0, retainability in percent, only exactly-zero gains excluded, no drift correction),
+so numbers from the original scripts can be checked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from factdyn.analyze.metrics import NO_ROW, acquisition, last_index, retainability
+from factdyn.analyze.result import Analysis, RunInfo, Settings, ordered
+from factdyn.analyze.summary import (
+    EFF_COLUMNS,
+    RET_COLUMNS,
+    acquisition_table,
+    log_gaps,
+    long_table,
+    population,
+    series_table,
+)
+from factdyn.data.items import DEPTHS
+from factdyn.errors import DataError
+from factdyn.rundir import CONTROL, STATS, Run, load_run
+
+IQR_PAPER = 1.5
+IQR_REFERENCE = 2.0
+
+
+def injection_matrix(run: Run) -> np.ndarray:
+    """(P, N) injection steps of each probe's item, increasing, padded with -1."""
+    probe_item = run.probes["item"].to_numpy(dtype=np.int64)
+    inj = run.injections[["item", "step"]].drop_duplicates().sort_values(["item", "step"])
+    n_items = int(max(probe_item.max(initial=-1), inj["item"].max() if len(inj) else -1)) + 1
+    items = inj["item"].to_numpy(dtype=np.int64)
+    rank = inj.groupby("item").cumcount().to_numpy()
+    n = int(rank.max()) + 1 if len(rank) else 1
+    table = np.full((n_items, n), -1, dtype=np.int64)
+    table[items, rank] = inj["step"].to_numpy(dtype=np.int64)
+    return table[probe_item] if len(probe_item) else np.zeros((0, n), np.int64)
+
+
+def _codes(values: np.ndarray, names: list[str]) -> np.ndarray:
+    """Index of each value in ``names``."""
+    index = {n: k for k, n in enumerate(names)}
+    return np.array([index[v] for v in values.tolist()], dtype=np.int64)
+
+
+def _block_means(
+    x_t: np.ndarray, bounds: np.ndarray, has_nan: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """NaN-aware mean over the row blocks of a probe-major (P, L) array starting at
+    ``bounds``: (L, G) means and (L, G) counts, one pass over the log."""
+    n_steps = x_t.shape[1]
+    if len(bounds) == 0:
+        return np.zeros((n_steps, 0)), np.zeros((n_steps, 0), dtype=np.int64)
+    if has_nan:
+        ok = ~np.isnan(x_t)
+        total = np.add.reduceat(np.where(ok, x_t, 0.0), bounds, axis=0)
+        n = np.add.reduceat(ok.astype(np.int64), bounds, axis=0)
+    else:
+        total = np.add.reduceat(x_t, bounds, axis=0)
+        sizes = np.diff(np.append(bounds, x_t.shape[0]))
+        n = np.broadcast_to(sizes[:, None], total.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+    return mean.T, np.ascontiguousarray(n.T)
+
+
+def _resolve(
+    run: Run,
+    window: int | None,
+    iqr: float | None,
+    stat: str,
+    drift_correct: bool | None,
+    reference: bool,
+) -> tuple[int, float, bool]:
+    if stat not in STATS:
+        raise DataError(f"analyze: --stat must be one of {', '.join(STATS)}, not {stat!r}")
+    window = int(window if window is not None else run.window)
+    if window < 1:
+        raise DataError(f"analyze: --window must be ≥ 1, not {window}")
+    iqr = float(iqr if iqr is not None else (IQR_REFERENCE if reference else IQR_PAPER))
+    if not iqr >= 0:
+        raise DataError(f"analyze: --iqr must be ≥ 0, not {iqr}")
+    has_controls = bool((run.probes["scenario"] == CONTROL).any())
+    if drift_correct is None:
+        drift_correct = has_controls and not reference
+    elif drift_correct and not has_controls:
+        raise DataError(
+            f"{run.path}: drift correction needs control probes (scenario '{CONTROL}'); this run has none"
+        )
+    return window, iqr, bool(drift_correct)
+
+
+def analyze_run(
+    run_or_path: Run | str | Path,
+    window: int | None = None,
+    iqr: float | None = None,
+    stat: str = "target_mean",
+    drift_correct: bool | None = None,
+    reference: bool = False,
+) -> Analysis:
+    """Analyse a run (or run directory) per scenario × depth.
+
+    ``window`` defaults to the run's configured t_w (else 50); ``iqr`` to 1.5 (2.0 with
+    ``reference``); ``drift_correct=None`` means: on when the run has control probes and
+    ``reference`` is off.
+    """
+    run = run_or_path if isinstance(run_or_path, Run) else load_run(run_or_path)
+    window, iqr, drift = _resolve(run, window, iqr, stat, drift_correct, reference)
+    steps = np.asarray(run.steps, dtype=np.int64)
+    n_probes = len(run.probes)
+    if run.logprobs.ndim != 3 or run.logprobs.shape[1] != n_probes:
+        raise DataError(
+            f"{run.path}: log has {run.logprobs.shape[1:2]} probes, table has {n_probes}"
+        )
+    if len(steps) == 0:
+        raise DataError(f"{run.path}: no logged steps yet")
+    # Probes are put in population order (scenario, then depth; stable), so that every
+    # scenario × depth is a contiguous block of rows of the probe-major (P, L) log ``ell_t``:
+    # per-population work then reads slices, never scattered columns. ``ell`` is its view.
+    scen_all = run.probes["scenario"].astype(str).to_numpy()
+    depth_all = run.probes["depth"].astype(str).to_numpy()
+    scen_names = ordered(scen_all.tolist())
+    depths = ordered(depth_all.tolist(), DEPTHS)
+    s_code = _codes(scen_all, scen_names)
+    d_code = _codes(depth_all, depths)
+    order = np.lexsort((d_code, s_code))
+    identity = bool((order == np.arange(n_probes)).all())
+    probes = run.probes if identity else run.probes.iloc[order].reset_index(drop=True)
+    scen, s_code, d_code = scen_all[order], s_code[order], d_code[order]
+    raw = run.stat(stat).T
+    ell_t = np.ascontiguousarray(raw, dtype=np.float64) if identity else raw[order].astype(float)
+    has_nan = bool(np.isnan(ell_t).any())
+    if n_probes and has_nan and np.isnan(ell_t).all():
+        raise DataError(f"{run.path}: statistic '{stat}' was not logged")
+
+    # mean ℓ of every scenario × depth block at every step, before any correction
+    pair = s_code * len(depths) + d_code
+    bounds = np.flatnonzero(np.diff(pair, prepend=-1)) if n_probes else np.zeros(0, int)
+    pairs = [(scen_names[c // len(depths)], depths[c % len(depths)]) for c in pair[bounds]]
+    block_mean, block_n = _block_means(ell_t, bounds, has_nan)  # (L, G)
+
+    # drift: the control probes' mean ℓ per depth at every step (SPEC §8)
+    control = scen == CONTROL
+    ctrl_mean = np.full((len(steps), len(depths)), np.nan)
+    ctrl_n = np.zeros((len(steps), len(depths)), dtype=np.int64)
+    for g, (s, d) in enumerate(pairs):
+        if s == CONTROL:
+            ctrl_mean[:, depths.index(d)] = block_mean[:, g]
+            ctrl_n[:, depths.index(d)] = block_n[:, g]
+    corrected: list[str] = []
+    shift = np.zeros((len(steps), len(depths)))
+    if drift:
+        has = ~np.isnan(ctrl_mean).all(axis=0)
+        corrected = [d for d, h in zip(depths, has, strict=True) if h]
+        shift[:, has] = ctrl_mean[:, has]
+        ell_t = ell_t - shift.T[d_code]
+    ell = ell_t.T
+
+    inj_steps = injection_matrix(run)
+    if not identity:
+        inj_steps = inj_steps[order]
+    acq = acquisition(steps, ell, inj_steps, window)
+    cols = np.arange(n_probes)
+    last = last_index(acq.valid)
+    injected = last >= 0
+    lam_last = np.where(injected, acq.lam_row[cols, np.maximum(last, 0)], NO_ROW)
+    pre_row = np.where(injected, acq.base_row[:, 0], NO_ROW)  # t_pre = t_1 = min(T_k)
+    exclude = "zero" if reference else "nonpositive"
+    scale = 100.0 if reference else 1.0
+
+    found = []
+    unavailable: dict = {}  # probes whose retainability the log does not (yet) define
+    eff_parts, ret_parts = [], []
+    tps = run.tokens_per_step
+    ends = np.append(bounds, n_probes)
+    for g, (s, d) in enumerate(pairs):
+        a, b = ends[g], ends[g + 1]
+        member = a + np.flatnonzero(injected[a:b])
+        if len(member) == 0:
+            continue
+        ell_m = ell_t[a:b].T if len(member) == b - a else ell_t[member].T  # a slice: no copy
+        ret = retainability(steps, ell_m, lam_last[member], pre_row[member], exclude, True)
+        pop, eff, rt = population(s, d, member, acq, inj_steps, ret, scale, iqr, tps)
+        if np.isnan(ret.gain).any():
+            unavailable.setdefault(s, {})[d] = int(np.isnan(ret.gain).sum())
+        found.append(pop)
+        eff_parts.append((s, d, eff))
+        ret_parts.append((s, d, rt))
+
+    if has_nan:  # a probe missing at some step: average the per-probe Δℓ
+        delta, n = _block_means(ell_t - ell_t[:, :1], bounds, True)
+    else:  # mean of differences = difference of means (the correction is per block)
+        delta = block_mean - shift[:, [depths.index(d) for _, d in pairs]]
+        delta, n = delta - delta[:1], block_n
+    group = {"scenario": [p[0] for p in pairs], "depth": [p[1] for p in pairs]}
+    kept = [k for k in range(len(depths)) if not np.isnan(ctrl_mean[:, k]).all()]
+    drift_delta = (ctrl_mean - ctrl_mean[:1])[:, kept]
+    incomplete, unlogged = log_gaps(probes, acq)
+    settings = Settings(
+        source=str(run.path),
+        stat=stat,
+        window=window,
+        iqr_factor=iqr,
+        reference=reference,
+        drift_corrected=drift,
+        drift_corrected_depths=tuple(corrected),
+        tokens_per_step=tps,
+        n_logged_steps=len(steps),
+        first_step=int(steps[0]),
+        last_step=int(steps[-1]),
+        every_step_logged=bool(len(steps) == steps[-1] - steps[0] + 1),
+        status=run.meta.get("status"),
+        incomplete_windows=incomplete,
+        unlogged_injection_steps=unlogged,
+        retainability_unavailable=unavailable,
+        control_drift_last={
+            d: float(ctrl_mean[-1, k] - ctrl_mean[0, k])
+            for k, d in enumerate(depths)
+            if control.any()
+        },
+    )
+    return Analysis(
+        populations=tuple(found),
+        settings=settings,
+        trajectories=series_table(steps, tps, group, delta, n),
+        control_drift=series_table(
+            steps, tps, {"depth": [depths[k] for k in kept]}, drift_delta, ctrl_n[:, kept]
+        ),
+        effectivity=long_table(eff_parts, EFF_COLUMNS),
+        acquisition=acquisition_table(probes, acq, inj_steps),
+        retainability=long_table(ret_parts, RET_COLUMNS),
+        config=dict(run.config),
+        run_info=RunInfo.from_meta(run.meta),
+    )
+
+
+def analyze_reference_log(
+    path: str | Path,
+    window: int | None = None,
+    iqr: float | None = None,
+    stat: str = "target_mean",
+    drift_correct: bool | None = None,
+    reference: bool = False,
+    tokens_per_step: int | None = None,
+) -> Analysis:
+    """Analyse a log in the paper's published JSON format (see :mod:`.reference`)."""
+    from factdyn.analyze.reference import TOKENS_PER_STEP, WINDOW, read_reference_log
+
+    run = read_reference_log(path, tokens_per_step or TOKENS_PER_STEP, window or WINDOW)
+    return analyze_run(run, window, iqr, stat, drift_correct, reference)

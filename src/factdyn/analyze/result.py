@@ -1,0 +1,158 @@
+"""What ``factdyn analyze`` computes for one run, as typed values.
+
+Consumers read named fields (``analysis.get("duplicate", "semantic").decay_constant``), never
+string keys; the string-keyed shape exists only where it is written out
+(:attr:`Analysis.summary`, the body of ``summary.json``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from factdyn.data.items import DEPTHS
+
+
+def ordered(names: Sequence[str], preferred: Sequence[str] = ()) -> list[str]:
+    """Distinct names, ``preferred`` ones first in that order, the rest by first appearance."""
+    seen = list(dict.fromkeys(names))
+    return [n for n in preferred if n in seen] + [n for n in seen if n not in preferred]
+
+
+@dataclass(frozen=True)
+class Population:
+    """The paper's numbers for one scenario × depth (SPEC §5); NaN where undefined."""
+
+    scenario: str
+    depth: str
+    effectivity: float  # mean over injections of the per-injection effectivity
+    effectivity_per_injection: tuple[float, ...]
+    retainability: tuple[float, ...]  # R̄(t) at each t of retainability_steps
+    retainability_steps: tuple[int, ...]
+    decay_constant: float  # a of R̄(t) = b − a·log10 t
+    intercept: float  # b
+    r2: float
+    decay_constant_se: float
+    x_intercept_steps: float  # τ = 10^(b/a)
+    x_intercept_tokens: float  # τ × tokens_per_step
+    n_probes: int
+    n_excluded: int  # probes without acquisition (no retainability)
+    n_outliers: int  # retainability values removed by the IQR rule, summed over t
+
+    def as_dict(self) -> dict:
+        """The fields after scenario and depth, by name: one entry of ``summary.json``."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)[2:]}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """How the numbers were computed, and what the log did not allow (``"_settings"`` in
+    ``summary.json``, ``settings.csv``); the field order is the order written."""
+
+    source: str
+    stat: str
+    window: int
+    iqr_factor: float
+    reference: bool  # the published code's choices (percent, zero-gain exclusion, IQR 2.0)
+    drift_corrected: bool
+    drift_corrected_depths: tuple[str, ...]
+    retainability_unit: str = field(init=False)
+    excluded_when: str = field(init=False)
+    n_outliers_counts: str = field(
+        init=False,
+        default="retainability values (probe, t) removed by the IQR rule, summed over t",
+    )
+    retainability_horizon: str = field(
+        init=False,
+        default="R̄(t) for t ≤ last logged step − latest t_LAM(q, N) of the population",
+    )
+    effectivity_is: str = field(
+        init=False,
+        default="mean over injections of the IQR-filtered mean gain of each injection",
+    )
+    fit: str = field(
+        init=False,
+        default="R̄(t) = b − a·log10(t), least squares over t ≥ 1; on a sparse log each t is "
+        "weighted by the (step, probe) pairs its observations stand for (every step logged: "
+        "ordinary least squares)",
+    )
+    tokens_per_step: int
+    n_logged_steps: int
+    first_step: int
+    last_step: int
+    every_step_logged: bool
+    status: str | None  # the run's status in meta.json ("done", "running", ...)
+    incomplete_windows: Mapping[str, int]  # scenario -> items whose window passes the log end
+    unlogged_injection_steps: int
+    retainability_unavailable: Mapping[str, Mapping[str, int]]  # scenario -> depth -> probes
+    control_drift_last: Mapping[str, float]  # depth -> control probes' mean Δℓ at the end
+
+    def __post_init__(self) -> None:
+        # derived from ``reference``: fields (not properties) so that they are written in order
+        unit = "percent" if self.reference else "fraction"
+        excluded = "gain == 0" if self.reference else "gain <= 0"
+        object.__setattr__(self, "retainability_unit", unit)
+        object.__setattr__(self, "excluded_when", f"{excluded} (or undefined)")
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the run's ``meta.json`` says about the training, each None when it does not say
+    (older runs and the paper's logs carry only ``tokens_per_step``)."""
+
+    n_parameters: int | None = None
+    batch_size: int | None = None  # sequences per update
+    seq_len: int | None = None
+    tokens_per_step: int | None = None
+    lr_first: float | None = None
+    base_step: int | None = None  # pretraining step of the starting checkpoint
+
+    @classmethod
+    def from_meta(cls, meta: Mapping) -> RunInfo:
+        return cls(**{f.name: meta.get(f.name) for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """Everything ``factdyn analyze`` computes for one run: a :class:`Population` per
+    scenario × depth (in the run's order, depths as :data:`~factdyn.data.items.DEPTHS`), the
+    settings, the long tables, and the run's config and meta."""
+
+    populations: tuple[Population, ...]
+    settings: Settings
+    trajectories: pd.DataFrame  # step, tokens, scenario, depth, delta (mean ℓ_t − ℓ_0), n
+    control_drift: pd.DataFrame  # step, tokens, depth, delta of the control probes, n
+    effectivity: pd.DataFrame  # scenario, depth, injection, step, effectivity, n, n_outliers
+    acquisition: pd.DataFrame  # probe × injection: t_i, t_LAM, gain, window_complete
+    retainability: pd.DataFrame  # scenario, depth, t, retainability, n, n_outliers
+    config: dict = field(default_factory=dict)
+    run_info: RunInfo = field(default_factory=RunInfo)
+
+    def get(self, scenario: str, depth: str) -> Population | None:
+        return next(
+            (p for p in self.populations if p.scenario == scenario and p.depth == depth), None
+        )
+
+    def scenarios(self) -> list[str]:
+        """The injected scenarios, in the analysis's order (controls have no population)."""
+        return list(dict.fromkeys(p.scenario for p in self.populations))
+
+    def depths(self, scenario: str | None = None) -> list[str]:
+        """The depths of ``scenario`` (of any scenario when None), DEPTHS' order first."""
+        return ordered(
+            [p.depth for p in self.populations if scenario in (None, p.scenario)], DEPTHS
+        )
+
+    @property
+    def summary(self) -> dict:
+        """``{scenario: {depth: {field: value}}}``: the shape of ``summary.json``."""
+        out: dict = {}
+        for p in self.populations:
+            out.setdefault(p.scenario, {})[p.depth] = p.as_dict()
+        return out

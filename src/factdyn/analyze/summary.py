@@ -1,0 +1,179 @@
+"""From the per-probe arrays of :mod:`factdyn.analyze.populations` to the results: one
+:class:`~factdyn.analyze.result.Population` per scenario × depth, the log's gaps, and the
+long tables (with categorical labels, cheap to build and to store)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from factdyn.analyze.fit import fit_power_law, step_weights
+from factdyn.analyze.metrics import Acquisition, Retention, filtered_mean
+from factdyn.analyze.result import Population, ordered
+
+EFF_COLUMNS = [
+    *("scenario", "depth", "injection", "step", "effectivity"),
+    *("n", "n_outliers", "n_missing", "window_complete"),
+]
+RET_COLUMNS = ["scenario", "depth", "t", "retainability", "n", "n_outliers"]
+
+
+def population(
+    scenario: str,
+    depth: str,
+    member: np.ndarray,
+    acq: Acquisition,
+    inj_steps: np.ndarray,
+    ret: Retention,
+    scale: float,
+    iqr: float,
+    tokens_per_step: int,
+) -> tuple[Population, dict, dict]:
+    """The numbers of one scenario × depth, and its rows of the effectivity and
+    retainability tables (column arrays).
+
+    ``ret`` holds R only for t ≤ the last logged step minus the latest t_LAM(q, N) of the
+    included probes: past it fewer and fewer probes remain, the population changes with t
+    and the tail of R̄ would no longer be an average over the scenario × depth.
+    """
+    valid = acq.valid[member]  # (Pg, N)
+    used = valid.any(axis=0)
+    gains = acq.gain[member][:, used]  # (Pg, Ni)
+    e_mean, e_n, e_out = filtered_mean(gains.T, iqr)
+    missing = (valid[:, used] & np.isnan(gains)).sum(axis=0)
+    steps_i = np.where(valid, inj_steps[member], np.iinfo(np.int64).max)[:, used].min(axis=0)
+    complete = (acq.window_complete[member] | ~valid)[:, used].all(axis=0)
+    eff = {
+        "injection": np.arange(1, int(used.sum()) + 1),
+        "step": steps_i,
+        "effectivity": e_mean,
+        "n": e_n,
+        "n_outliers": e_out,
+        "n_missing": missing,
+        "window_complete": complete,
+    }
+    block = ret.r.T[~ret.excluded].T  # (U, Pg): excluded probes have no R at all
+    r_mean, r_n, r_out = filtered_mean(block * scale if scale != 1 else block, iqr)
+    have = r_n > 0
+    t, r_mean = ret.t[have], r_mean[have]
+    rt = {
+        "t": t,
+        "retainability": r_mean,
+        "n": r_n[have],
+        "n_outliers": r_out[have],
+    }
+    fitted = np.isfinite(r_mean) & (t >= 1)
+    observed = ~np.isnan(block[have])
+    if observed.all() and (len(t) == 0 or t[-1] - t[0] == len(t) - 1):
+        weights = None  # every t of every probe: ordinary least squares, as the paper
+    else:  # a sparse log: each point weighted by the (step, probe) pairs it stands for
+        weights = step_weights(t, observed)[fitted]
+    fit = fit_power_law(t[fitted], r_mean[fitted], weights)
+    finite = e_mean[np.isfinite(e_mean)]
+    result = Population(
+        scenario=scenario,
+        depth=depth,
+        effectivity=float(finite.mean()) if len(finite) else math.nan,
+        effectivity_per_injection=tuple(e_mean.tolist()),
+        retainability=tuple(r_mean.tolist()),
+        retainability_steps=tuple(t.tolist()),
+        decay_constant=fit.a,
+        intercept=fit.b,
+        r2=fit.r2,
+        decay_constant_se=fit.se_a,
+        x_intercept_steps=fit.x_intercept_steps,
+        x_intercept_tokens=fit.x_intercept_steps * tokens_per_step,
+        n_probes=len(member),
+        n_excluded=int(ret.excluded.sum()),
+        n_outliers=int(r_out[have].sum()),
+    )
+    return result, eff, rt
+
+
+def log_gaps(probes: pd.DataFrame, acq: Acquisition) -> tuple[dict[str, int], int]:
+    """Items per scenario whose last window runs past the end of the log, and injections
+    whose step was not logged (item-level counts: one probe per item)."""
+    _, first = np.unique(probes["item"].to_numpy(), return_index=True)
+    valid = acq.valid[first]
+    scen = probes["scenario"].astype(str).to_numpy()[first]
+    incomplete = valid & ~acq.window_complete[first]
+    unlogged = valid & (acq.base_row[first] < 0)
+    by_scenario = {
+        s: int(incomplete[scen == s].sum()) for s in ordered(scen) if incomplete[scen == s].any()
+    }
+    return by_scenario, int(unlogged.sum())
+
+
+def labels(values: Sequence[str]) -> pd.Categorical:
+    """A categorical column (cheap to build and to store, unlike a column of strings)."""
+    cats = list(dict.fromkeys(values))
+    index = {c: k for k, c in enumerate(cats)}
+    codes = np.array([index[v] for v in values], dtype=np.int64)
+    return pd.Categorical.from_codes(codes, categories=cats)
+
+
+def long_table(parts: list[tuple[str, str, dict]], columns: list[str]) -> pd.DataFrame:
+    """One long table from per-population column arrays, with categorical labels."""
+    sizes = np.array([len(next(iter(cols.values()))) for _, _, cols in parts], dtype=np.int64)
+    names = [(s, d) for s, d, _ in parts]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    codes = np.repeat(np.arange(len(parts)), sizes)
+    out = {
+        "scenario": labels([n[0] for n in names])[codes],
+        "depth": labels([n[1] for n in names])[codes],
+    }
+    for c in columns[2:]:
+        out[c] = np.concatenate([cols[c] for _, _, cols in parts])
+    return pd.DataFrame(out, columns=columns)
+
+
+def series_table(
+    steps: np.ndarray,
+    tokens_per_step: int,
+    group_labels: dict[str, list[str]],
+    delta: np.ndarray,
+    n: np.ndarray,
+) -> pd.DataFrame:
+    """(L, G) per-group series as a long table: step, tokens, the group's label columns
+    (G labels each), delta, n; only where the group had probes scored (n > 0), so that a
+    sparse log's per-item gaps are absent rows rather than NaN."""
+    g = delta.shape[1]
+    have = n.reshape(-1) > 0
+    codes = np.tile(np.arange(g), len(steps))[have]
+    columns = {
+        "step": np.repeat(steps, g)[have],
+        "tokens": np.repeat(steps * tokens_per_step, g)[have],
+        **{k: labels(v)[codes] if g else [] for k, v in group_labels.items()},
+        "delta": delta.reshape(-1)[have],
+        "n": n.reshape(-1)[have],
+    }
+    return pd.DataFrame(columns, columns=list(columns))
+
+
+def acquisition_table(
+    probes: pd.DataFrame, acq: Acquisition, inj_steps: np.ndarray
+) -> pd.DataFrame:
+    """One row per (probe, injection): the local acquisition maximum and the gain."""
+    p, i = np.nonzero(acq.valid)
+    ids = probes["probe_id"].to_numpy()
+    by_id = np.lexsort((i, ids[p]))
+    p, i = p[by_id], i[by_id]
+    scen = probes["scenario"].astype(str).tolist()
+    depth = probes["depth"].astype(str).tolist()
+    return pd.DataFrame(
+        {
+            "probe_id": ids[p],
+            "item": probes["item"].to_numpy()[p],
+            "scenario": labels(scen)[p],
+            "depth": labels(depth)[p],
+            "injection": i + 1,
+            "step": np.where(acq.valid[p, i], np.asarray(inj_steps)[p, i], -1),
+            "lam_step": acq.lam_step[p, i],
+            "gain": acq.gain[p, i],
+            "window_complete": acq.window_complete[p, i],
+        }
+    )

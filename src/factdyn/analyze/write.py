@@ -1,0 +1,45 @@
+"""An :class:`~factdyn.analyze.result.Analysis` on disk: ``summary.json`` and one CSV per table.
+
+``summary.json`` is ``{"schema_version": 1, scenario: {depth: {field: value}}, "_settings":
+{...}}``: the fields of :class:`~factdyn.analyze.result.Population` after scenario and depth,
+and how the numbers were computed (:class:`~factdyn.analyze.result.Settings`). NaN and
+infinite values are null (strict JSON). ``schema_version`` changes when a key is renamed or
+removed or its meaning changes; added keys keep it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from factdyn.analyze.result import Analysis
+from factdyn.files import atomic_dir, json_safe, write_json_atomic
+
+SCHEMA_VERSION = 1
+TABLES = ("trajectories", "control_drift", "effectivity", "acquisition", "retainability")
+
+
+def summary_document(analysis: Analysis) -> dict:
+    """The content of ``summary.json`` (before the strict-JSON conversion)."""
+    settings = analysis.settings.as_dict()
+    return {"schema_version": SCHEMA_VERSION, **analysis.summary, "_settings": settings}
+
+
+def settings_table(analysis: Analysis) -> pd.DataFrame:
+    """The settings as key/value rows, each value as JSON (``settings.csv``)."""
+    rows = [(k, json.dumps(json_safe(v))) for k, v in analysis.settings.as_dict().items()]
+    return pd.DataFrame(rows, columns=["key", "value"])
+
+
+def write_analysis(analysis: Analysis, out_dir: str | Path) -> Path:
+    """Write summary.json, settings.csv and one CSV per table, all-or-nothing: ``out_dir``
+    is replaced whole (see :func:`factdyn.files.atomic_dir`)."""
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        write_json_atomic(tmp / "summary.json", summary_document(analysis))
+        settings_table(analysis).to_csv(tmp / "settings.csv", index=False)
+        for name in TABLES:
+            getattr(analysis, name).to_csv(tmp / f"{name}.csv", index=False)
+    return out_dir

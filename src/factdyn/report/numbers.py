@@ -1,0 +1,21 @@
+"""The one way numbers are shown in text, figures and the HTML page.
+
+Undefined values (None, NaN) are shown as :data:`MISSING`, infinite ones as ∞ / −∞, so
+that a reader sees the same mark for the same thing everywhere. (HTML escaping is done
+where the page is put together, for every cell alike.)
+"""
+
+from __future__ import annotations
+
+import math
+
+MISSING = "–"
+
+
+def fmt(v: float | None, spec: str = ".3g") -> str:
+    """``format(v, spec)``, or the mark for an undefined or infinite ``v``."""
+    if v is None or math.isnan(v := float(v)):
+        return MISSING
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return format(v, spec)

@@ -1,0 +1,59 @@
+"""An :class:`~factdyn.analyze.result.Analysis` as plain text (what ``factdyn analyze``
+prints)."""
+
+from __future__ import annotations
+
+from factdyn.analyze.result import Analysis, Settings
+from factdyn.report.numbers import fmt
+
+
+def logged_steps(m: Settings) -> str:
+    """'N (first..last, every step)' or '..., sparse)': how much of the run the log covers."""
+    return f"{m.n_logged_steps} ({m.first_step}..{m.last_step}, " + (
+        "every step)" if m.every_step_logged else "sparse)"
+    )
+
+
+def format_summary(analysis: Analysis) -> str:
+    """A plain-text table per scenario × depth, with the settings that produced it."""
+    m = analysis.settings
+    lines = [
+        f"source: {m.source}",
+        f"stat {m.stat} · window {m.window} · IQR factor {m.iqr_factor} · "
+        f"drift correction {'on' if m.drift_corrected else 'off'}"
+        + (" · reference mode (retainability in %)" if m.reference else ""),
+        f"logged steps: {logged_steps(m)}",
+    ]
+    head = ("scenario", "depth", "effectivity", "a", "R²", "τ steps", "τ tokens", "n/excl/outl")
+    rows = [head]
+    for p in analysis.populations:
+        rows.append(
+            (
+                p.scenario,
+                p.depth,
+                fmt(p.effectivity, ".4g"),
+                fmt(p.decay_constant, ".4g"),
+                fmt(p.r2, ".3f"),
+                fmt(p.x_intercept_steps, ".4g"),
+                fmt(p.x_intercept_tokens),
+                f"{p.n_probes}/{p.n_excluded}/{p.n_outliers}",
+            )
+        )
+    widths = [max(len(r[k]) for r in rows) for k in range(len(head))]
+    for k, r in enumerate(rows):
+        cells = [r[j].ljust(w) if j < 2 else r[j].rjust(w) for j, w in enumerate(widths)]
+        lines.append("  ".join(cells).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    if not analysis.populations:
+        lines.append("(no injected probes in the log)")
+    if m.control_drift_last:
+        drift = ", ".join(f"{d} {fmt(v, '+.3f')}" for d, v in m.control_drift_last.items())
+        lines.append(f"control drift (mean Δℓ of control probes at the last step): {drift}")
+    if m.incomplete_windows:
+        inc = ", ".join(f"{s} {n}" for s, n in m.incomplete_windows.items())
+        lines.append(f"windows running past the end of the log (partial windows used): {inc}")
+    if m.unlogged_injection_steps:
+        lines.append(f"injections whose step was not logged: {m.unlogged_injection_steps}")
+    lines.append("n/excl/outl: probes / excluded (no acquisition) / retainability values removed")
+    return "\n".join(lines)

@@ -1,0 +1,37 @@
+"""The printed summary and the one number format shared by text, figures and the page."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from report_synth import planted
+
+from factdyn.analyze.populations import analyze_run
+from factdyn.report.numbers import MISSING, fmt
+from factdyn.report.text import format_summary
+
+
+def test_undefined_and_infinite_numbers_have_one_mark_each():
+    assert [fmt(None), fmt(math.nan), fmt(math.inf), fmt(-math.inf)] == ["–", "–", "∞", "−∞"]
+    assert MISSING == "–"
+    assert (fmt(0.123456), fmt(3, ".4g"), fmt(-0.01234, "+.3f")) == ("0.123", "3", "-0.012")
+
+
+def test_the_summary_prints_one_row_per_population_with_its_numbers():
+    analysis = analyze_run(planted(n_controls=2))
+    first = dataclasses.replace(
+        analysis.populations[0], decay_constant=math.nan, x_intercept_steps=math.inf
+    )
+    analysis = dataclasses.replace(analysis, populations=(first, *analysis.populations[1:]))
+    rows = {tuple(line.split()[:2]): line.split() for line in format_summary(analysis).splitlines()}
+    for p in analysis.populations:
+        assert rows[(p.scenario, p.depth)][2:] == [
+            f"{p.effectivity:.4g}",
+            MISSING if p is first else f"{p.decay_constant:.4g}",
+            f"{p.r2:.3f}",
+            "∞" if p is first else f"{p.x_intercept_steps:.4g}",
+            f"{p.x_intercept_tokens:.3g}",
+            f"{p.n_probes}/{p.n_excluded}/{p.n_outliers}",
+        ]
+    assert len([r for r in rows if r[0] in analysis.scenarios()]) == len(analysis.populations)
