@@ -10,11 +10,14 @@ windows, at ``--log-points`` log-spaced steps after its last window and at the l
 the control at every logged step). Training is deterministic and evaluation does not touch
 the weights, so the two runs see the same model at every step they share (checked below).
 
-Evaluation compute is measured by wrapping ``ProbeLogger.maybe_log`` (the only place the loop
-scores probes; its wall time per evaluation) and the ``score_requests`` it calls (the forward
-tokens of the probes and item contexts actually scored, padded as ``score_requests`` batches
-them). Both runs are then analysed with ``factdyn.analyze.pipeline.analyze_run`` and the decay
-constants ``a`` compared over every scenario × depth.
+Evaluation compute is measured by a callback passed to ``train``, which runs after factdyn's
+own at every hook: at a logged step t, the time from the previous update's end (its
+``on_step_end``; ``on_train_start`` for θ_0) to its own ``on_step_start`` is the probe
+logger's evaluation of θ_t (at the last step also the final checkpoint, once in either run).
+The forward tokens are counted from the run's logs: at each logged step, the probes and item
+contexts that were scored (non-NaN), padded as ``score_requests`` batches them. Both runs are
+then analysed with ``factdyn.analyze.populations.analyze_run`` and the decay constants ``a``
+compared over every scenario × depth.
 
 The tiny model barely learns in 100 updates, so its decay constants are mostly noise (their
 standard errors are printed). The schedule's effect on ``a`` is therefore also measured where
@@ -50,15 +53,17 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_training import THREADS, machine_info, tiny_setup  # noqa: E402
-from factdyn.analyze.pipeline import analyze_run  # noqa: E402
+from factdyn.analyze.populations import analyze_run  # noqa: E402
 from factdyn.config import load_config  # noqa: E402
+from factdyn.data.items import load_items  # noqa: E402
 from factdyn.rundir import Run, load_run  # noqa: E402
 from factdyn.score.loglik import length_batches  # noqa: E402
-from factdyn.train import evaluation  # noqa: E402
+from factdyn.score.requests import encode_probes, encode_texts  # noqa: E402
+from factdyn.train.callbacks import Callback  # noqa: E402
 from factdyn.train.evaluation import eval_schedule  # noqa: E402
 from factdyn.train.experiment import train  # noqa: E402
 
-SEQ_LEN, BATCH, WINDOW = 256, 2, 2
+SEQ_LEN, BATCH, WINDOW, N_ITEMS = 256, 2, 2, 7
 
 
 def forward_tokens(requests, batch_tokens: int) -> int:
@@ -67,35 +72,50 @@ def forward_tokens(requests, batch_tokens: int) -> int:
     return int(sum(len(b) * lengths[b].max() for b in length_batches(lengths, batch_tokens)))
 
 
-class EvalMeter:
-    """Wraps ProbeLogger.maybe_log (counts evaluations and their wall time) and the
-    ``score_requests`` it calls (counts the forward tokens of what is actually scored)."""
+class EvalTimer(Callback):
+    """Wall time of the hooks before each logged step (the probe evaluation, see the module
+    doc); the logged steps are read from the run's steps.npy when training starts."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
         self.times: list[float] = []
-        self.tokens = 0
+        self.logged: set[int] = set()
+        self.t0 = 0.0
 
-    def __enter__(self) -> EvalMeter:
-        self.saved = evaluation.ProbeLogger.maybe_log, evaluation.score_requests
-        meter, (original, score) = self, self.saved
+    def on_train_start(self, step: int) -> None:
+        self.logged = set(np.load(self.run_dir / "steps.npy").tolist())
+        self.t0 = time.perf_counter()  # θ_0 is scored right after this
 
-        def maybe_log(logger, step: int, model) -> bool:
-            t0 = time.perf_counter()
-            logged = original(logger, step, model)
-            if logged:
-                meter.times.append(time.perf_counter() - t0)
-            return logged
+    def on_step_start(self, step: int, model) -> None:
+        if step in self.logged:
+            self.times.append(time.perf_counter() - self.t0)
 
-        def score_requests(model, requests, batch_tokens: int, **kw):
-            meter.tokens += forward_tokens(requests, batch_tokens)
-            return score(model, requests, batch_tokens=batch_tokens, **kw)
+    def on_step_end(self, step: int, loss: float, lr: float) -> None:
+        self.t0 = time.perf_counter()
 
-        evaluation.ProbeLogger.maybe_log = maybe_log
-        evaluation.score_requests = score_requests
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        evaluation.ProbeLogger.maybe_log, evaluation.score_requests = self.saved
+@dataclasses.dataclass
+class EvalCost:
+    times: list[float]  # seconds per logged step
+    tokens: int  # forward tokens of everything scored
+
+
+def scored_tokens(run: Run, base: Path, world: Path, n_items: int, batch_tokens: int) -> int:
+    """Forward tokens (padding included) of every probe and context the run scored."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    items = load_items(world / "knowledge.json")[:n_items]
+    probes = encode_probes(tokenizer, items)
+    contexts = encode_texts(tokenizer, [it.train_context for it in items])
+    total = 0
+    for row in range(len(run.steps)):
+        p_idx = np.flatnonzero(~np.isnan(run.logprobs[row, :, 0]))
+        c_idx = np.flatnonzero(~np.isnan(run.context[row]))
+        for requests, idx in ((probes, p_idx), (contexts, c_idx)):
+            if len(idx):
+                total += forward_tokens(requests.subset(idx), batch_tokens)
+    return total
 
 
 def run_once(world: Path, base: Path, out: Path, schedule: str, steps: int, log_points: int):
@@ -109,7 +129,7 @@ def run_once(world: Path, base: Path, out: Path, schedule: str, steps: int, log_
             f"train.batch_size={BATCH}",
             f"train.threads={THREADS}",
             f"train.checkpoint_every={steps + 1}",
-            "injection.max_items=7",
+            f"injection.max_items={N_ITEMS}",
             "injection.n_controls=1",
             "injection.interval=5",
             "injection.scenarios=[{name: paraphrase, variant: paraphrase, count: 3, first_step: 1},"
@@ -120,30 +140,31 @@ def run_once(world: Path, base: Path, out: Path, schedule: str, steps: int, log_
             f"eval.log_points={log_points}",
         ],
     )
-    with EvalMeter() as meter:
-        t0 = time.perf_counter()
-        train(cfg, out)
-        wall = time.perf_counter() - t0
-    return meter, wall
+    timer = EvalTimer(out)
+    t0 = time.perf_counter()
+    train(cfg, out, callbacks=[timer])
+    wall = time.perf_counter() - t0
+    tokens = scored_tokens(load_run(out), base, world, N_ITEMS, cfg.eval.batch_tokens)
+    return EvalCost(timer.times, tokens), wall
 
 
 def compare_decay(every, sparse, label: str) -> tuple[float, tuple[str, str] | None]:
     """Print a per scenario × depth for both analyses; return the largest |Δa| and where."""
     worst, worst_at = 0.0, None
     print(f"decay constant a per scenario × depth, {label} (every → sparse):")
-    for scen, by_depth in every.summary.items():
-        for depth, e in by_depth.items():
-            f = sparse.summary.get(scen, {}).get(depth, {})
-            a_e, a_s = e["decay_constant"], f.get("decay_constant", math.nan)
-            d = abs(a_s - a_e)
-            print(
-                f"  {scen:>10} {depth:>13}: {a_e:+.4f} → {a_s:+.4f}  |Δa| {d:.4f}  (s.e. "
-                f"{e['decay_constant_se']:.4f} → {f.get('decay_constant_se', math.nan):.4f}; "
-                f"every: r² {e['r2']:.3f}; R̄ at "
-                f"{len(e['retainability_steps'])} → {len(f.get('retainability_steps', []))} t)"
-            )
-            if not d <= worst:
-                worst, worst_at = d, (scen, depth)
+    for e in every.populations:
+        scen, depth = e.scenario, e.depth
+        f = sparse.get(scen, depth)
+        a_e, a_s = e.decay_constant, f.decay_constant if f else math.nan
+        d = abs(a_s - a_e)
+        print(
+            f"  {scen:>10} {depth:>13}: {a_e:+.4f} → {a_s:+.4f}  |Δa| {d:.4f}  (s.e. "
+            f"{e.decay_constant_se:.4f} → {f.decay_constant_se if f else math.nan:.4f}; "
+            f"every: r² {e.r2:.3f}; R̄ at "
+            f"{len(e.retainability_steps)} → {len(f.retainability_steps) if f else 0} t)"
+        )
+        if not d <= worst:
+            worst, worst_at = d, (scen, depth)
     return worst, worst_at
 
 
@@ -233,15 +254,14 @@ def main() -> None:
     ratio_time = sum(m_e.times) / sum(m_s.times)
     ratio_median = len(m_e.times) * np.median(m_e.times) / (len(m_s.times) * np.median(m_s.times))
     in_se = [
-        abs(f["decay_constant"] - e["decay_constant"])
-        / math.hypot(e["decay_constant_se"], f["decay_constant_se"])
-        for scen, by_depth in an_e.summary.items()
-        for depth, e in by_depth.items()
-        for f in [an_s.summary[scen][depth]]
+        abs(f.decay_constant - e.decay_constant)
+        / math.hypot(e.decay_constant_se, f.decay_constant_se)
+        for e in an_e.populations
+        for f in [an_s.get(e.scenario, e.depth)]
     ]
     print(
         f"tiny run: its decay constants are noise (every-step s.e. up to "
-        f"{max(e['decay_constant_se'] for b in an_e.summary.values() for e in b.values()):.2f}); "
+        f"{max(e.decay_constant_se for e in an_e.populations):.2f}); "
         f"|Δa| is a median {np.median(in_se):.1f}× the two fits' combined standard error"
     )
     for label, (d, at) in (("tiny run", worst), ("paper-scale synthetic log", worst_synth)):

@@ -6,11 +6,11 @@ tokens, with knowledge injection (three scenarios, injections at three steps, pr
 truncated to the row) and the per-step training log (``train.npy``, flushed every step).
 factdyn has no switch that turns probe evaluation off, so the run uses ``eval.schedule=sparse``
 with the fewest logged steps (window 1, one log point, no contexts), and only the training
-steps are timed: the loop's ``on_step_start`` hook, which is where probe evaluation and
-checkpointing happen, is wrapped, and a step's time runs from the hook's return before the
-step to the hook's entry after it. That interval holds the learning rate, the batch
-(injections included), forward, backward, clipping, AdamW, the ``train.npy`` write and the
-progress bar update.
+steps are timed, by a callback passed to ``train`` (it runs after factdyn's own callbacks at
+every hook): a step's time runs from its ``on_step_start`` (after the probe logger and the
+checkpointer have seen θ_t) to its ``on_step_end`` (after the training log has written the
+update). That interval holds the learning rate, the batch (injections included), forward,
+backward, clipping, AdamW and the ``train.npy`` write.
 
 Baseline: a hand-written loop in the same process — the same model class and size
 (``factdyn.train.base.build_model``), the same data sequences (pre-built tensors, no
@@ -18,14 +18,16 @@ injection), AdamW with the same betas and learning rate, ``clip_grad_norm_(1.0)`
 cross-entropy, ``loss.item()`` once per step.
 
 To share the (busy, 2-core) machine's load evenly, the two are interleaved step by step: one
-baseline step runs before every factdyn step, from inside factdyn's step hook and outside
-factdyn's timed interval. After ``--warmup`` steps per side, each repetition is ``--chunk``
-consecutive steps per side; tokens/s per repetition, median over repetitions.
+baseline step runs before every factdyn step, from inside the timing callback's
+``on_step_start`` and outside factdyn's timed interval. After ``--warmup`` steps per side, each
+repetition is ``--chunk`` consecutive steps per side; tokens/s per repetition, median over
+repetitions.
 
 MFU = achieved FLOP/s ÷ measured peak, with FLOPs per token = 6·N + 12·L·s·d (N parameters,
-tied embedding counted once; L layers, s sequence length, d hidden size: attention scores and
-values, forward + backward, no causal discount), and the peak the median FLOP/s (2n³ per
-product) of a 2048 × 2048 fp32 ``torch.mm`` with the same thread count.
+the run's meta.json ``n_parameters``, tied embedding counted once; L layers, s sequence
+length, d hidden size: attention scores and values, forward + backward, no causal discount),
+and the peak the median FLOP/s (2n³ per product) of a 2048 × 2048 fp32 ``torch.mm`` with the
+same thread count.
 
     python benchmarks/bench_training.py [--reps 7] [--chunk 8] [--quick]
 
@@ -50,6 +52,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+from factdyn.train.callbacks import Callback  # noqa: E402
 
 THREADS = 2
 BATCH, SEQ_LEN = 4, 128
@@ -158,6 +162,25 @@ class PlainLoop:
         return times
 
 
+class InterleavedTimer(Callback):
+    """Times each factdyn step (hook after hook, see the module doc) and runs one baseline
+    step before it."""
+
+    def __init__(self, plain: PlainLoop, total: int):
+        self.plain, self.total = plain, total
+        self.fd_steps: list[float] = []
+        self.plain_steps: list[float] = []
+        self.t0 = 0.0
+
+    def on_step_start(self, step: int, model) -> None:
+        if step < self.total:  # one baseline step before each factdyn step
+            self.plain_steps.extend(self.plain.run(1))
+        self.t0 = time.perf_counter()
+
+    def on_step_end(self, step: int, loss: float, lr: float) -> None:
+        self.fd_steps.append(time.perf_counter() - self.t0)
+
+
 def run_interleaved(
     world: Path, base: Path, out: Path, warmup: int, reps: int, chunk: int
 ) -> tuple[list[list[float]], list[list[float]], int, int]:
@@ -166,9 +189,8 @@ def run_interleaved(
     model's parameter count."""
     import pandas as pd
 
-    import factdyn.train.experiment as experiment
     from factdyn.config import load_config
-    from factdyn.train.loop import run_loop
+    from factdyn.train.experiment import train
 
     total = warmup + reps * chunk
     interval = max(1, total // 3)  # injections at 0, interval, 2·interval
@@ -193,35 +215,15 @@ def run_interleaved(
             "eval.contexts=false",
         ],
     )
-    plain = PlainLoop(base, world, warmup + reps * chunk)
-    fd_steps: list[float] = []
-    plain_steps: list[float] = []
-    mark: list[float | None] = [None]
-
-    def timed_run_loop(**kw):
-        hook = kw["on_step_start"]
-
-        def on_step_start(step: int) -> None:
-            if mark[0] is not None:
-                fd_steps.append(time.perf_counter() - mark[0])
-            if step < total:  # one baseline step before each factdyn step
-                plain_steps.extend(plain.run(1))
-            hook(step)  # probe evaluation / checkpoint: not timed
-            mark[0] = time.perf_counter()
-
-        kw["on_step_start"] = on_step_start
-        return run_loop(**kw)
-
-    saved = experiment.run_loop
-    experiment.run_loop = timed_run_loop
-    try:
-        experiment.train(cfg, out)
-    finally:
-        experiment.run_loop = saved
-    fd_reps = [fd_steps[warmup + r * chunk : warmup + (r + 1) * chunk] for r in range(reps)]
-    plain_reps = [plain_steps[warmup + r * chunk : warmup + (r + 1) * chunk] for r in range(reps)]
+    plain = PlainLoop(base, world, total)
+    timer = InterleavedTimer(plain, total)
+    train(cfg, out, callbacks=[timer])
+    fd_reps = [timer.fd_steps[warmup + r * chunk : warmup + (r + 1) * chunk] for r in range(reps)]
+    plain_reps = [
+        timer.plain_steps[warmup + r * chunk : warmup + (r + 1) * chunk] for r in range(reps)
+    ]
     n_inj = pd.read_parquet(out / "injections.parquet").step.nunique()
-    n_params = sum(p.numel() for p in plain.model.parameters())  # tied embedding once
+    n_params = json.loads((out / "meta.json").read_text())["n_parameters"]
     return fd_reps, plain_reps, int(n_inj), n_params
 
 

@@ -1,5 +1,10 @@
 """factdyn's cache of the offline world and base model (``$FACTDYN_CACHE``, default
-``~/.cache/factdyn``): built on first use, reused while their configuration is unchanged."""
+``~/.cache/factdyn``): where each lives, keyed by its settings, and whether it is built.
+
+Nothing here builds anything: the caller (``factdyn train``/``pretrain``, the demo) generates
+the world with :func:`factdyn.data.generator.generate_world` and pretrains the base with
+:func:`factdyn.train.base.pretrain` into these paths when they are not built yet.
+"""
 
 from __future__ import annotations
 
@@ -22,35 +27,26 @@ def _key(obj: object) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def default_world(**overrides: object) -> Path:
-    """The generated world with the demo's settings, generated once."""
-    from factdyn.data.generator import generate_world
-
-    spec = {**DEFAULT_WORLD, **overrides}
-    out = root() / f"world-{_key(spec)}"
-    if not (out / "knowledge.json").is_file():
-        generate_world(
-            out,
-            n_items=spec["items"],
-            seed=spec["seed"],
-            corpus_mb=spec["corpus_mb"],
-            entities=spec["entities"],
-        )
-    return out
+def world_spec(**overrides: object) -> dict:
+    """The demo world's generator settings, with ``overrides``."""
+    return {**DEFAULT_WORLD, **overrides}
 
 
-def default_base(world: Path, cfg: BaseConfig | None = None) -> Path:
-    """The tiny base model pretrained on ``world``, trained once per (world, config)."""
-    from factdyn.train.base import pretrain
+def world_path(spec: dict) -> Path:
+    return root() / f"world-{_key(spec)}"
 
-    cfg = cfg or BaseConfig()
-    manifest = (
-        (world / "corpus" / "manifest.json").read_text()
-        if (world / "corpus" / "manifest.json").is_file()
-        else str(world)
-    )
+
+def world_built(path: Path) -> bool:
+    return (path / "knowledge.json").is_file()
+
+
+def base_path(world: Path, cfg: BaseConfig) -> Path:
+    """Where the base pretrained on ``world`` with ``cfg`` lives (one per world and config)."""
+    manifest = world / "corpus" / "manifest.json"
+    corpus = manifest.read_text() if manifest.is_file() else str(world)
     settings = cfg.model_dump(exclude={"threads"})  # threads change speed, not the model
-    out = root() / f"base-{_key([manifest, settings])}"
-    if not (out / "state.json").is_file():
-        pretrain(world, out, cfg)
-    return out
+    return root() / f"base-{_key([corpus, settings])}"
+
+
+def base_built(path: Path) -> bool:
+    return (path / "state.json").is_file()

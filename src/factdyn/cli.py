@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -60,7 +60,7 @@ def score(
     data: Annotated[Path, typer.Option(help="Knowledge items (.json/.jsonl, dataset dir or id).")],
     out: Annotated[Path, typer.Option(help="Parquet file to write (one row per probe).")],
     revision: Annotated[
-        Optional[str],  # noqa: UP045
+        str | None,
         typer.Option(help="Hub revision (branch, tag, commit)."),
     ] = None,
     dtype: Annotated[str, typer.Option(help="fp32 or bf16.")] = "fp32",
@@ -100,7 +100,7 @@ def _min_med_max(values) -> str:
 def data_validate(
     file: Annotated[Path, typer.Argument(help="Knowledge items (.json/.jsonl or dataset dir).")],
     tokenizer: Annotated[
-        Optional[str],  # noqa: UP045
+        str | None,
         typer.Option(help="Tokenizer (local dir or hub id) for token lengths."),
     ] = None,
 ) -> None:
@@ -141,7 +141,7 @@ def data_validate(
 # ---- train commands ----
 
 SetOpt = Annotated[
-    Optional[list[str]],  # noqa: UP045 - typer needs Optional here
+    list[str] | None,
     typer.Option("--set", "-s", help="Override a config field: section.key=value (repeatable)."),
 ]
 
@@ -150,32 +150,32 @@ SetOpt = Annotated[
 def pretrain(
     world: Annotated[
         Path | None, typer.Option(help="Generated world dir (default: cached demo world).")
-    ] = None,  # noqa: UP045
-    out: Annotated[Path | None, typer.Option(help="Output dir (default: factdyn's cache).")] = None,  # noqa: UP045
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output dir (default: factdyn's cache).")] = None,
     set_: SetOpt = None,
 ) -> None:
     """Pretrain the tiny base model from scratch on a generated world (cached)."""
-    from factdyn import cache
     from factdyn.config import load_base_config
+    from factdyn.demo import cached_base, cached_world
     from factdyn.train.base import pretrain as run_pretrain
 
     cfg = load_base_config(set_)
-    world = world or cache.default_world()
+    world = world or cached_world()
     if not (world / "tokenizer").is_dir():
         raise DataError(f"{world}: not a generated world (no tokenizer/); run 'factdyn generate'")
-    path = run_pretrain(world, out, cfg) if out else cache.default_base(world, cfg)
+    path = run_pretrain(world, out, cfg) if out else cached_base(world, cfg)
     typer.echo(f"base model: {path}")
 
 
 @app.command()
 def train(
-    config: Annotated[Optional[Path], typer.Argument(help="YAML config or preset name.")] = None,  # noqa: UP045
-    out: Annotated[Optional[Path], typer.Option(help="Run directory to create.")] = None,  # noqa: UP045
-    resume: Annotated[Optional[Path], typer.Option(help="Resume this run directory.")] = None,  # noqa: UP045
+    config: Annotated[Path | None, typer.Argument(help="YAML config or preset name.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory to create.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Resume this run directory.")] = None,
     set_: SetOpt = None,
-    world: Annotated[Optional[Path], typer.Option(help="Shortcut for data.path (a world).")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], typer.Option(help="Shortcut for model.name.")] = None,  # noqa: UP045
-    steps: Annotated[Optional[int], typer.Option(help="Shortcut for train.steps.")] = None,  # noqa: UP045
+    world: Annotated[Path | None, typer.Option(help="Shortcut for data.path (a world).")] = None,
+    model: Annotated[str | None, typer.Option(help="Shortcut for model.name.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Shortcut for train.steps.")] = None,
     print_config: Annotated[
         bool, typer.Option("--print-config", help="Print the resolved config.")
     ] = False,
@@ -205,6 +205,17 @@ def train(
 
     if resume is None and out is None:
         raise DataError("train: give --out RUN_DIR (or --resume RUN_DIR)")
+    if resume is None and cfg.data.source == "world" and None in (cfg.data.path, cfg.model.name):
+        from factdyn.cache import root
+        from factdyn.demo import with_cached_inputs
+
+        unset = [
+            k for k, v in (("data.path", cfg.data.path), ("model.name", cfg.model.name)) if not v
+        ]
+        _echo_main(
+            f"{' and '.join(unset)} not set: using factdyn's cache {root()} (built on first use)"
+        )
+        cfg = with_cached_inputs(cfg)
     try:
         run_dir = run_train(cfg, resume or out, resume=resume is not None)
     except TrainingError as e:
@@ -243,17 +254,17 @@ def _echo_main(msg: str) -> None:
 
 @app.command()
 def analyze(
-    run_dir: Annotated[Optional[Path], typer.Argument(help="A run directory.")] = None,  # noqa: UP045
+    run_dir: Annotated[Path | None, typer.Argument(help="A run directory.")] = None,
     out: Annotated[
-        Optional[Path],  # noqa: UP045
+        Path | None,
         typer.Option(help="Output dir (default: RUN_DIR/analysis, or LOG-analysis/)."),
     ] = None,
     window: Annotated[
-        Optional[int],  # noqa: UP045
+        int | None,
         typer.Option(help="Acquisition window t_w (default: the run's window, else 50)."),
     ] = None,
     iqr: Annotated[
-        Optional[float],  # noqa: UP045
+        float | None,
         typer.Option(help="IQR outlier factor (default 1.5; 2.0 with --reference)."),
     ] = None,
     stat: Annotated[str, typer.Option(help="target_mean or target_sum.")] = "target_mean",
@@ -273,17 +284,14 @@ def analyze(
         ),
     ] = False,
     reference_log: Annotated[
-        Optional[Path],  # noqa: UP045
+        Path | None,
         typer.Option("--reference-log", help="Analyse a log in the paper's published JSON format."),
     ] = None,
 ) -> None:
     """Effectivity, retainability and the power-law forgetting fit per scenario × depth."""
-    from factdyn.analyze.pipeline import (
-        analyze_reference_log,
-        analyze_run,
-        format_summary,
-        write_analysis,
-    )
+    from factdyn.analyze.populations import analyze_reference_log, analyze_run
+    from factdyn.analyze.write import write_analysis
+    from factdyn.report.text import format_summary
 
     if stat not in ("target_mean", "target_sum"):
         raise DataError(f"analyze: --stat must be target_mean or target_sum, not {stat!r}")
@@ -317,7 +325,7 @@ def compare(
     """Several runs in one table, with the config fields that differ between them."""
     import pandas as pd
 
-    from factdyn.analyze.pipeline import compare as compare_runs
+    from factdyn.analyze.compare import compare as compare_runs
 
     table = compare_runs(run_dirs, out)
     with pd.option_context("display.width", 200, "display.max_columns", None):
@@ -332,7 +340,7 @@ def compare(
 def report(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (one or more).")],
     out: Annotated[
-        Optional[Path],  # noqa: UP045
+        Path | None,
         typer.Option(
             help="Output dir (default: RUN_DIR/report for one run, ./report for several)."
         ),

@@ -1,7 +1,8 @@
 """Typed configuration of a run: YAML in, dotted overrides, validation, resolved YAML out.
 
 Every field has the default of the offline tiny run, so ``factdyn train`` with no file runs
-the demo experiment; ``factdyn train --print-config`` shows them (``configs/tiny.yaml``).
+the demo experiment (the command fills the cached world and base model); ``factdyn train
+--print-config`` shows them (``configs/tiny.yaml``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,16 @@ class _Section(BaseModel):
 
 
 class ModelConfig(_Section):
-    name: str | None = Field(None, description="path or hub id; null = factdyn's cached base")
+    name: str | None = Field(
+        None, description="path or hub id (required; `factdyn train` fills factdyn's cached base)"
+    )
     revision: str | None = None
+    base_step: int | None = Field(
+        None,
+        ge=0,
+        description="pretraining step of the base checkpoint (meta.json, default "
+        "optim.schedule_start); null = its state.json's step",
+    )
     dtype: Literal["fp32", "bf16"] = "fp32"
     device: str = "auto"
     gradient_checkpointing: bool = False
@@ -43,6 +52,11 @@ class OptimConfig(_Section):
     betas: tuple[float, float] = (0.9, 0.95)
     eps: float = 1e-8
     weight_decay: float = Field(0.0, ge=0)
+    decay_exclude: list[Literal["norm", "bias", "embedding"]] = Field(
+        [],
+        description="parameter kinds AdamW does not decay, as in the base model's own recipe: "
+        "norm (norm layers' weights), bias (every .bias), embedding (input embeddings)",
+    )
     grad_clip: float | None = 1.0
     load_state: bool = Field(True, description="restore AdamW moments when the checkpoint has them")
 
@@ -50,7 +64,9 @@ class OptimConfig(_Section):
 class DataConfig(_Section):
     source: Literal["world", "text", "hf", "olmo"] = "world"
     path: str | None = Field(
-        None, description="world dir / text dir or file / dataset id / OLMo index"
+        None,
+        description="world dir / text dir or file / dataset id / OLMo index (required but for "
+        "olmo; `factdyn train` fills factdyn's cached world)",
     )
     files: list[str] | str | None = Field(
         None, description="olmo: token shards in order (or a .txt list)"

@@ -3,16 +3,20 @@
 world (generated, cached) → tiny base model (pretrained, cached) → one training run with the
 three scenarios and control items → analysis → report. The defaults of :class:`RunConfig`
 *are* the demo's run; ``--quick`` shrinks every stage to a smoke test of about a minute.
+The cached world and base are built here (and by ``factdyn train`` without a world or model,
+through :func:`with_cached_inputs`), never inside training.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from factdyn import cache
-from factdyn.config import BaseConfig, load_config
+from factdyn.config import BaseConfig, RunConfig, load_config
+from factdyn.errors import DataError
 
 # --quick: a small world, a 2-layer base trained briefly, a short run (what the tests use)
 QUICK_WORLD = {"items": 9, "corpus_mb": 1.5, "entities": 300}
@@ -30,6 +34,55 @@ QUICK_RUN = [
 ]
 
 
+def _single_process(what: Path) -> None:
+    """Several processes would build the same cache entry at once."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise DataError(
+            f"{what}: not built yet; build it in one process first ('factdyn pretrain')"
+        )
+
+
+def cached_world(**overrides: object) -> Path:
+    """The demo world (generator settings ``overrides``), generated on first use."""
+    spec = cache.world_spec(**overrides)
+    out = cache.world_path(spec)
+    if not cache.world_built(out):
+        from factdyn.data.generator import generate_world
+
+        _single_process(out)
+        generate_world(
+            out,
+            n_items=spec["items"],
+            seed=spec["seed"],
+            corpus_mb=spec["corpus_mb"],
+            entities=spec["entities"],
+        )
+    return out
+
+
+def cached_base(world: Path, cfg: BaseConfig | None = None) -> Path:
+    """The tiny base pretrained on ``world``, trained on first use per (world, config)."""
+    cfg = cfg or BaseConfig()
+    out = cache.base_path(world, cfg)
+    if not cache.base_built(out):
+        from factdyn.train.base import pretrain
+
+        _single_process(out)
+        pretrain(world, out, cfg)
+    return out
+
+
+def with_cached_inputs(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with a missing world (data.path) and base model (model.name) filled from
+    factdyn's cache, built on first use (a world-sourced run only)."""
+    cfg = cfg.model_copy(deep=True)
+    if cfg.data.source == "world" and cfg.data.path is None:
+        cfg.data.path = str(cached_world())
+    if cfg.data.source == "world" and cfg.model.name is None:
+        cfg.model.name = str(cached_base(Path(cfg.data.path)))
+    return cfg
+
+
 @dataclass
 class DemoResult:
     run_dir: Path
@@ -40,12 +93,14 @@ class DemoResult:
 
 def run_demo(out: Path, quick: bool = False) -> DemoResult:
     """Run (or resume, or reuse) the demo into ``out``: ``out/run``, ``out/report``."""
-    from factdyn.analyze.pipeline import analyze_run, format_summary, write_analysis
+    from factdyn.analyze.populations import analyze_run
+    from factdyn.analyze.write import write_analysis
     from factdyn.report.html import write_report
+    from factdyn.report.text import format_summary
     from factdyn.train.experiment import train
 
-    world = cache.default_world(**(QUICK_WORLD if quick else {}))
-    base = cache.default_base(world, QUICK_BASE if quick else None)
+    world = cached_world(**(QUICK_WORLD if quick else {}))
+    base = cached_base(world, QUICK_BASE if quick else None)
     cfg = load_config(
         None, [f"data.path={world}", f"model.name={base}", *(QUICK_RUN if quick else [])]
     )

@@ -3,7 +3,7 @@
 Layout (documented in the README):
 
     config.yaml          resolved configuration of the run
-    meta.json            tokens_per_step, window, stats, status, steps_done
+    meta.json            what analysis needs (see META_KEYS), status, steps_done
     probes.parquet       one row per probe column: probe_id, item, scenario, depth, probe,
                          input, target
     items.parquet        one row per item: item, scenario, n_injections
@@ -16,11 +16,16 @@ Layout (documented in the README):
 
 The ``.npy`` logs are preallocated from the evaluation schedule and written in place, so a run
 killed at any point leaves valid files; a resume rewrites the rows after its checkpoint.
+
+This module owns the format: the table schemas, the one constructor of the tables
+(:func:`run_tables`, used by training and by the reader of the paper's logs alike), the meta
+keys (:func:`run_meta`) and the in-memory :class:`Run` (:func:`make_run`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +34,48 @@ import pandas as pd
 import yaml
 
 from factdyn.errors import DataError
+from factdyn.files import write_json_atomic
 
 # The scenario name of the never-injected items whose probes measure drift (SPEC §8).
 CONTROL = "control"
 STATS: tuple[str, ...] = ("target_mean", "target_sum", "first", "full")
 TRAIN_COLUMNS: tuple[str, ...] = ("loss", "lr", "tokens")
+
+# Table schemas: column -> dtype, in file order. Writers and readers use only these.
+PROBES: dict[str, str] = {
+    "probe_id": "int64",
+    "item": "int64",
+    "scenario": "str",
+    "depth": "str",
+    "probe": "int64",
+    "input": "str",
+    "target": "str",
+}
+ITEMS: dict[str, str] = {"item": "int64", "scenario": "str", "n_injections": "int64"}
+INJECTIONS: dict[str, str] = {
+    "step": "int64",
+    "row": "int64",  # batch row; -1 where the log does not say (the paper's logs)
+    "item": "int64",
+    "scenario": "str",
+    "variant": "int64",  # 0 = train_context, i = paraphrases[i-1]
+    "token_start": "int64",
+    "token_end": "int64",
+}
+TABLE_FILES: dict[str, str] = {
+    "probes": "probes.parquet",
+    "items": "items.parquet",
+    "injections": "injections.parquet",
+}
+# What meta.json records for analysis; null where the source does not say.
+META_KEYS: tuple[str, ...] = (
+    "tokens_per_step",
+    "batch_size",  # sequences per update
+    "seq_len",
+    "window",
+    "n_parameters",
+    "lr_first",  # learning rate of the run's first update
+    "base_step",  # pretraining step of the checkpoint the run continues
+)
 
 
 @dataclass
@@ -62,6 +104,85 @@ class Run:
     def stat(self, name: str) -> np.ndarray:
         """(L, P) matrix of one statistic."""
         return self.logprobs[:, :, STATS.index(name)]
+
+
+@dataclass
+class RunTables:
+    """The three tables of a run, in their schemas."""
+
+    probes: pd.DataFrame
+    items: pd.DataFrame
+    injections: pd.DataFrame
+
+
+def _conform(df: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
+    """``df`` with exactly the schema's columns, in its order and dtypes."""
+    return df[list(schema)].astype(schema).reset_index(drop=True)
+
+
+def run_tables(
+    probes: pd.DataFrame, scenarios: Sequence[str], injections: pd.DataFrame
+) -> RunTables:
+    """The run's tables from the probes in canonical order (item, depth, probe, input, target),
+    each item's scenario, and one row per injection (every INJECTIONS column)."""
+    probes = probes.assign(
+        probe_id=np.arange(len(probes), dtype=np.int64),
+        scenario=[scenarios[i] for i in probes["item"]],
+    )
+    steps = injections.groupby("item").step.nunique()
+    items = pd.DataFrame(
+        {
+            "item": np.arange(len(scenarios), dtype=np.int64),
+            "scenario": list(scenarios),
+            "n_injections": [int(steps.get(i, 0)) for i in range(len(scenarios))],
+        }
+    )
+    return RunTables(
+        _conform(probes, PROBES), _conform(items, ITEMS), _conform(injections, INJECTIONS)
+    )
+
+
+def write_run_tables(run_dir: Path, tables: RunTables) -> None:
+    """Write the tables into a run directory being created (see ``files.atomic_dir``)."""
+    for name, file in TABLE_FILES.items():
+        getattr(tables, name).to_parquet(run_dir / file, index=False)
+
+
+def read_run_tables(run_dir: Path) -> RunTables:
+    """The tables as written (their schema is the writer's, see :func:`run_tables`)."""
+    return RunTables(**{name: pd.read_parquet(run_dir / f) for name, f in TABLE_FILES.items()})
+
+
+def run_meta(tokens_per_step: int, **known: object) -> dict:
+    """meta.json's content: every META_KEYS key (null unless given) plus ``known``."""
+    return {**dict.fromkeys(META_KEYS), "tokens_per_step": int(tokens_per_step), **known}
+
+
+def make_run(
+    path: Path,
+    config: dict,
+    meta: dict,
+    steps: np.ndarray,
+    logprobs: np.ndarray,
+    context: np.ndarray,
+    tables: RunTables,
+    train: np.ndarray,
+) -> Run:
+    """A :class:`Run` from its arrays and tables; ``train`` is the (T, 3) per-update log."""
+    train_df = pd.DataFrame(train, columns=list(TRAIN_COLUMNS))
+    train_df.insert(0, "step", np.arange(len(train), dtype=np.int64))
+    return Run(
+        path=path,
+        config=config,
+        meta=meta,
+        steps=steps,
+        logprobs=logprobs,
+        context=context,
+        probes=tables.probes,
+        items=tables.items,
+        injections=tables.injections,
+        train=train_df,
+    )
 
 
 def init_logs(
@@ -103,19 +224,15 @@ def load_run(run_dir: str | Path) -> Run:
     n = int(done.argmin()) if not done.all() else len(steps)  # rows are written in order
     train = np.load(run_dir / "train.npy")
     t_done = int(meta.get("steps_done", len(train)))
-    train_df = pd.DataFrame(train[:t_done], columns=list(TRAIN_COLUMNS))
-    train_df.insert(0, "step", np.arange(t_done, dtype=np.int64))
-    return Run(
-        path=run_dir,
-        config=config,
-        meta=meta,
-        steps=np.asarray(steps[:n]),
-        logprobs=np.asarray(logprobs[:n]),
-        context=np.asarray(context[:n]),
-        probes=pd.read_parquet(run_dir / "probes.parquet"),
-        items=pd.read_parquet(run_dir / "items.parquet"),
-        injections=pd.read_parquet(run_dir / "injections.parquet"),
-        train=train_df,
+    return make_run(
+        run_dir,
+        config,
+        meta,
+        np.asarray(steps[:n]),
+        np.asarray(logprobs[:n]),
+        np.asarray(context[:n]),
+        read_run_tables(run_dir),
+        train[:t_done],
     )
 
 
@@ -137,3 +254,9 @@ def export_long(run: Run) -> pd.DataFrame:
         out[name] = run.logprobs[:, :, k].reshape(-1)
     scored = ~np.isnan(run.logprobs).all(axis=2).reshape(-1)  # sparse: items off their steps
     return out[scored].reset_index(drop=True)
+
+
+def update_meta(run_dir: Path, **kv: object) -> None:
+    """Rewrite meta.json with ``kv`` changed (status, steps_done, error)."""
+    meta = json.loads((run_dir / "meta.json").read_text())
+    write_json_atomic(run_dir / "meta.json", {**meta, **kv})

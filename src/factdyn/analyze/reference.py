@@ -17,7 +17,7 @@ import pandas as pd
 
 from factdyn.data.items import DEPTHS
 from factdyn.errors import DataError
-from factdyn.rundir import STATS, TRAIN_COLUMNS, Run
+from factdyn.rundir import INJECTIONS, STATS, TRAIN_COLUMNS, Run, make_run, run_meta, run_tables
 
 # prefix in the log -> factdyn depth
 PREFIXES: dict[str, str] = {"mem": "memorization", "gen": "semantic", "gen_hard": "composition"}
@@ -152,50 +152,40 @@ def read_reference_log(
         range(len(rows)), key=lambda i: (rows[i][0], DEPTHS.index(rows[i][1]), rows[i][2])
     )
     logprobs = np.concatenate([b[2] for b in blocks], axis=1)[:, order, :]
-    table = pd.DataFrame([rows[i] for i in order], columns=["item", "depth", "probe"])
-    table.insert(0, "probe_id", np.arange(len(table), dtype=np.int64))
-    table.insert(2, "scenario", [_scenario(k) for k in table["item"]])
-    table["input"] = ""
-    table["target"] = ""
+    probes = pd.DataFrame([rows[i] for i in order], columns=["item", "depth", "probe"])
+    probes = probes.assign(input="", target="")  # the log records no probe texts
 
     scen = [_scenario(k) for k in range(n_items or 0)]
-    inj = [
-        (s, k, sc, v if sc == "paraphrase" else 0, -1, -1, -1)
-        for k, sc in enumerate(scen)
-        for v, s in enumerate(_injection_steps(sc))
-    ]
+    unknown = -1  # the log does not say which batch row or tokens an injection took
     injections = pd.DataFrame(
-        inj, columns=["step", "item", "scenario", "variant", "row", "token_start", "token_end"]
-    )[["step", "row", "item", "scenario", "variant", "token_start", "token_end"]]
-    injections = injections.astype(
-        {c: "int64" for c in ("step", "row", "item", "variant", "token_start", "token_end")}
+        [
+            {
+                "step": s,
+                "row": unknown,
+                "item": k,
+                "scenario": sc,
+                "variant": v if sc == "paraphrase" else 0,
+                "token_start": unknown,
+                "token_end": unknown,
+            }
+            for k, sc in enumerate(scen)
+            for v, s in enumerate(_injection_steps(sc))
+        ],
+        columns=list(INJECTIONS),
     ).sort_values(["step", "item"], ignore_index=True)
-    items_df = pd.DataFrame(
-        {
-            "item": np.arange(n_items or 0, dtype=np.int64),
-            "scenario": scen,
-            "n_injections": [len(_injection_steps(s)) for s in scen],
-        }
-    )
-    context = _context(records, n_items or 0, str(path))
-    train = pd.DataFrame(np.zeros((0, len(TRAIN_COLUMNS))), columns=list(TRAIN_COLUMNS))
-    train.insert(0, "step", np.zeros(0, dtype=np.int64))
-    meta = {
-        "status": "reference",
-        "source": str(path),
-        "tokens_per_step": int(tokens_per_step),
-        "window": int(window),
-        "steps_done": int(steps[-1]),
-    }
-    return Run(
-        path=path,
-        config={"reference_log": str(path)},
-        meta=meta,
-        steps=steps,
-        logprobs=logprobs,  # float64: the published losses, unrounded
-        context=context,
-        probes=table,
-        items=items_df,
-        injections=injections,
-        train=train,
+    return make_run(
+        path,
+        {"reference_log": str(path)},
+        run_meta(
+            tokens_per_step,
+            window=int(window),
+            status="reference",
+            source=str(path),
+            steps_done=int(steps[-1]),
+        ),
+        steps,
+        logprobs,  # float64: the published losses, unrounded
+        _context(records, n_items or 0, str(path)),
+        run_tables(probes, scen, injections),
+        np.zeros((0, len(TRAIN_COLUMNS))),
     )

@@ -17,9 +17,9 @@ import pandas as pd
 
 from factdyn.errors import DataError
 from factdyn.inject.schedule import Injection
+from factdyn.rundir import INJECTIONS
 
 IGNORE = -100  # label of positions that carry no loss (torch's cross_entropy default)
-COLUMNS = ["step", "row", "item", "scenario", "variant", "token_start", "token_end"]
 
 
 def _rows(n: int, batch_size: int) -> list[int]:
@@ -60,16 +60,7 @@ def plan_placements(
             end = min(start + n, seq_len)
             offset[row] = start + n
             records.append((step, row, inj.item, inj.scenario, inj.variant, start, end))
-    return pd.DataFrame.from_records(records, columns=COLUMNS).astype(
-        {
-            "step": "int64",
-            "row": "int64",
-            "item": "int64",
-            "variant": "int64",
-            "token_start": "int64",
-            "token_end": "int64",
-        }
-    )
+    return pd.DataFrame.from_records(records, columns=list(INJECTIONS)).astype(INJECTIONS)
 
 
 def apply_placements(

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from factdyn.config import BaseConfig, DataConfig
 from factdyn.files import atomic_dir, write_json_atomic
 from factdyn.train import checkpoint as ckpt
+from factdyn.train.callbacks import Callback
 from factdyn.train.distributed import World
-from factdyn.train.loop import make_optimizer, run_loop
-from factdyn.train.lr import lr_at
+from factdyn.train.loop import LoopConfig, make_optimizer, run_loop
 
 
 def build_model(cfg: BaseConfig, vocab_size: int, eos_id: int):
@@ -40,6 +41,16 @@ def build_model(cfg: BaseConfig, vocab_size: int, eos_id: int):
     return LlamaForCausalLM(config)
 
 
+class LossHistory(Callback):
+    """Every update's loss, kept in memory (pretraining writes them once at the end)."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_step_end(self, step: int, loss: float, lr: float) -> None:
+        self.losses.append(loss)
+
+
 def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
     """Train from scratch on the world's corpus; write a resumable HF checkpoint to ``out``."""
     from transformers import AutoTokenizer
@@ -56,41 +67,32 @@ def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
     model = build_model(cfg, len(tokenizer), tokenizer.eos_token_id)
     model.train()
     opt = make_optimizer(model, (0.9, 0.95), 1e-8, cfg.weight_decay)
-    world = World(0, 1, torch.device("cpu"))
-    lr_kwargs = {
-        "peak": cfg.lr,
-        "schedule": cfg.schedule,
-        "warmup": cfg.warmup_steps,
-        "total": cfg.steps,
-        "min_ratio": cfg.min_lr_ratio,
-    }
-    losses: list[float] = []
+    loop = LoopConfig(
+        total_steps=cfg.steps,
+        micro_batch=cfg.batch_size,
+        grad_clip=cfg.grad_clip,
+        lr_kwargs={
+            "peak": cfg.lr,
+            "schedule": cfg.schedule,
+            "warmup": cfg.warmup_steps,
+            "total": cfg.steps,
+            "min_ratio": cfg.min_lr_ratio,
+        },
+        schedule_start=0,
+        tokens_per_step=cfg.batch_size * cfg.seq_len,
+        desc="pretrain",
+    )
+    history = LossHistory()
 
-    def batch(step: int):
-        import numpy as np
-
+    def batch(step: int) -> tuple[np.ndarray, np.ndarray]:
         b = np.stack([source.sequence(step * cfg.batch_size + r) for r in range(cfg.batch_size)])
         return b, b
 
-    run_loop(
-        model=model,
-        optimizer=opt,
-        batcher=batch,
-        start_step=0,
-        total_steps=cfg.steps,
-        lr_kwargs=lr_kwargs,
-        schedule_start=0,
-        micro_batch=cfg.batch_size,
-        grad_clip=cfg.grad_clip,
-        world=world,
-        tokens_per_step=cfg.batch_size * cfg.seq_len,
-        on_step_start=lambda s: None,
-        on_step_end=lambda s, loss, lr: losses.append(loss),
-        desc="pretrain",
-    )
+    run_loop(model, opt, batch, 0, loop, World(0, 1, torch.device("cpu")), [history])
+    losses = history.losses
     state = {
         "step": cfg.steps,
-        "lr": lr_at(cfg.steps, **lr_kwargs),
+        "lr": loop.lr(cfg.steps),
         "data_position": cfg.steps * cfg.batch_size,
         "seq_len": cfg.seq_len,
         "corpus_sequences": source.n_sequences,

@@ -1,7 +1,7 @@
 """Probe evaluation during training: which steps (and items) are logged, and the logger.
 
-Evaluation is a side concern of the loop (OLMo-core's callback idea): the loop calls
-:meth:`ProbeLogger.maybe_log` with θ_t before update t, and the logger decides.
+Evaluation is a side concern of the loop, a callback (OLMo-core's idea): the loop hands
+θ_t to :meth:`ProbeLogger.on_step_start` before update t, and the logger decides.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 
 from factdyn.rundir import open_log
 from factdyn.score.loglik import score_requests
+from factdyn.train.callbacks import Callback
 from factdyn.train.distributed import World, gather_rows
 
 
@@ -62,7 +63,7 @@ def eval_schedule(
     return steps, mask
 
 
-class ProbeLogger:
+class ProbeLogger(Callback):
     """Scores the scheduled items' probes (and contexts) at the logged steps into the run's
     ``.npy`` logs; what is not scored at a step stays NaN."""
 
@@ -107,7 +108,11 @@ class ProbeLogger:
             self._subsets[key] = (p_idx, self.probes.subset(p_idx), c_idx, ctx)
         return self._subsets[key]
 
+    def on_step_start(self, step: int, model) -> None:
+        self.maybe_log(step, model)
+
     def maybe_log(self, step: int, model) -> bool:
+        """Score θ_``step`` if it is a logged step; whether it was."""
         row = self.row_of.get(step)
         if row is None:
             return False

@@ -2,14 +2,16 @@
 
 Everything a step needs is a function of the step number (data position, injected rows,
 learning rate), and everything else (weights, AdamW moments) is in the checkpoint, so a run
-killed anywhere resumes to the same log as one that never stopped.
+killed anywhere resumes to the same log as one that never stopped. Side concerns (probe
+logging, checkpoints, the training log, a benchmark's timers) are callbacks
+(:mod:`factdyn.train.callbacks`), so :func:`run_loop` is only the loop.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from tqdm.auto import tqdm
 
 from factdyn.errors import TrainingError
 from factdyn.inject.placement import IGNORE, apply_placements
+from factdyn.train.callbacks import Callback
 from factdyn.train.distributed import World, all_reduce_sum
 from factdyn.train.lr import lr_at
 
@@ -112,64 +115,109 @@ def train_step(
     return loss_mean
 
 
+def parameter_kind(name: str, owners: Sequence[torch.nn.Module]) -> str:
+    """``bias``, ``embedding``, ``norm`` or ``weight``, from the parameter's name and the
+    modules holding it (a tied embedding is held by the embedding and the output layer)."""
+    parts = name.split(".")
+    module = parts[-2].lower() if len(parts) > 1 else ""
+    if parts[-1] == "bias":
+        return "bias"
+    linear = any(isinstance(m, torch.nn.Linear) for m in owners)
+    if any(isinstance(m, torch.nn.Embedding) for m in owners) or ("embed" in module and not linear):
+        return "embedding"  # not GPT-NeoX's embed_out: an output Linear
+    norm_type = any("norm" in type(m).__name__.lower() for m in owners)
+    if norm_type or "norm" in module or module.startswith("ln"):
+        return "norm"
+    return "weight"
+
+
 def make_optimizer(
-    model: torch.nn.Module, betas, eps: float, weight_decay: float
+    model: torch.nn.Module, betas, eps: float, weight_decay: float, decay_exclude=()
 ) -> torch.optim.AdamW:
-    return torch.optim.AdamW(
-        model.parameters(), lr=0.0, betas=tuple(betas), eps=eps, weight_decay=weight_decay
-    )
+    """AdamW with a decayed and a not-decayed group: the kinds in ``decay_exclude`` are not
+    decayed (the base model's own recipe); one group when nothing is excluded."""
+    owners: dict[int, list[torch.nn.Module]] = {}
+    for module in model.modules():
+        for p in module.parameters(recurse=False):
+            owners.setdefault(id(p), []).append(module)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        kind = parameter_kind(name, owners[id(p)])
+        (no_decay if kind in decay_exclude else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return torch.optim.AdamW(groups, lr=0.0, betas=tuple(betas), eps=eps)
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """What the loop needs besides model, data and callbacks."""
+
+    total_steps: int
+    micro_batch: int  # sequences per forward/backward on this rank
+    grad_clip: float | None
+    lr_kwargs: dict  # factdyn.train.lr.lr_at's keywords
+    schedule_start: int  # schedule position of step 0
+    tokens_per_step: int  # global batch, for the progress bar's rate
+    autocast_dtype: torch.dtype | None = None
+    desc: str = "train"
+
+    def lr(self, step: int) -> float:
+        return lr_at(self.schedule_start + step, **self.lr_kwargs)
 
 
 def run_loop(
-    *,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     batcher: Callable[[int], tuple[np.ndarray, np.ndarray]],
     start_step: int,
-    total_steps: int,
-    lr_kwargs: dict,
-    schedule_start: int,
-    micro_batch: int,
-    grad_clip: float | None,
+    cfg: LoopConfig,
     world: World,
-    tokens_per_step: int,
-    on_step_start: Callable[[int], None],
-    on_step_end: Callable[[int, float, float], None],
-    autocast_dtype: torch.dtype | None = None,
-    desc: str = "train",
+    callbacks: Sequence[Callback] = (),
+    trained: torch.nn.Module | None = None,
 ) -> None:
-    """Steps ``start_step .. total_steps - 1``, with hooks before (θ_t) and after each update."""
+    """Steps ``start_step .. total - 1``. ``trained`` (default ``model``) is what the update
+    runs through, wrapped for DDP/FSDP or compiled; callbacks see the plain ``model``."""
+    trained = model if trained is None else trained
     bar = tqdm(
-        total=total_steps,
+        total=cfg.total_steps,
         initial=start_step,
-        desc=desc,
+        desc=cfg.desc,
         unit="step",
         disable=not world.main,
         dynamic_ncols=True,
     )
+    for cb in callbacks:
+        cb.on_train_start(start_step)
     t0, n0 = time.perf_counter(), start_step
-    for step in range(start_step, total_steps):
-        on_step_start(step)
-        lr = lr_at(schedule_start + step, **lr_kwargs)
+    for step in range(start_step, cfg.total_steps):
+        for cb in callbacks:
+            cb.on_step_start(step, model)
+        lr = cfg.lr(step)
         ids, labels = batcher(step)
         try:
             loss = train_step(
-                model,
+                trained,
                 optimizer,
                 ids,
                 labels,
                 lr=lr,
-                micro_batch=micro_batch,
-                grad_clip=grad_clip,
+                micro_batch=cfg.micro_batch,
+                grad_clip=cfg.grad_clip,
                 world=world,
-                autocast_dtype=autocast_dtype,
+                autocast_dtype=cfg.autocast_dtype,
             )
         except TrainingError as e:
             bar.close()
             raise TrainingError(f"step {step}: {e}") from None
-        on_step_end(step, loss, lr)
-        rate = (step + 1 - n0) * tokens_per_step / max(time.perf_counter() - t0, 1e-9)
+        for cb in callbacks:
+            cb.on_step_end(step, loss, lr)
+        rate = (step + 1 - n0) * cfg.tokens_per_step / max(time.perf_counter() - t0, 1e-9)
         bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
         bar.update(1)
-    on_step_start(total_steps)
+    for cb in callbacks:
+        cb.on_step_start(cfg.total_steps, model)  # θ_T: the final weights
     bar.close()
+    for cb in callbacks:
+        cb.on_train_end(cfg.total_steps)

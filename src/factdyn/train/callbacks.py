@@ -1,0 +1,93 @@
+"""Side concerns of the training loop as callbacks (OLMo-core's idea, four hooks).
+
+The loop calls, in list order: ``on_train_start(step)`` with the first step it will run,
+``on_step_start(t, model)`` with θ_t before update t (and once more with θ_T after the last
+update), ``on_step_end(t, loss, lr)`` after update t, ``on_train_end(T)``. Probe logging
+(:class:`factdyn.train.evaluation.ProbeLogger`), checkpoints and the training log are
+callbacks; so are a benchmark's timers, passed to ``train(..., callbacks=...)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from factdyn.rundir import open_log, update_meta
+from factdyn.train import checkpoint as ckpt
+from factdyn.train.distributed import World, barrier
+
+
+class Callback:
+    """A no-op at every hook; subclasses override what they need."""
+
+    def on_train_start(self, step: int) -> None:
+        """Before the first update the loop runs (``step`` is 0, or a resume's checkpoint)."""
+
+    def on_step_start(self, step: int, model: torch.nn.Module) -> None:
+        """θ_t: the weights before update ``step``; ``step == total`` after the last update."""
+
+    def on_step_end(self, step: int, loss: float, lr: float) -> None:
+        """After update ``step``: its token-mean loss over the global batch and its lr."""
+
+    def on_train_end(self, step: int) -> None:
+        """After the last update (``step`` = total steps)."""
+
+
+class TrainLog(Callback):
+    """Writes loss, lr and tokens seen of every update into ``train.npy`` (main rank)."""
+
+    def __init__(self, run_dir: Path, tokens_per_step: int, world: World):
+        self.run_dir, self.tokens_per_step, self.main = run_dir, tokens_per_step, world.main
+        self.log: np.memmap | None = None
+
+    def on_train_start(self, step: int) -> None:
+        if self.main:
+            self.log = open_log(self.run_dir, "train.npy")  # once, not per step
+
+    def on_step_end(self, step: int, loss: float, lr: float) -> None:
+        if self.log is not None:
+            self.log[step] = (loss, lr, (step + 1) * self.tokens_per_step)
+            self.log.flush()
+
+
+class Checkpointer(Callback):
+    """Saves θ_t (weights, AdamW state, step) every ``every`` steps and at the end; a resume
+    starts from the newest. ``trained`` is the module the optimizer steps (DDP/FSDP-wrapped),
+    whose full state every rank gathers; the main rank writes."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        trained: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        every: int,
+        total: int,
+        keep: int,
+        world: World,
+        tokenizer=None,
+    ):
+        self.run_dir, self.trained, self.optimizer = run_dir, trained, optimizer
+        self.every, self.total, self.keep = every, total, keep
+        self.world, self.tokenizer = world, tokenizer
+        self.start = 0
+
+    def on_train_start(self, step: int) -> None:
+        self.start = step  # θ_start is already saved (or is the base)
+
+    def on_step_start(self, step: int, model: torch.nn.Module) -> None:
+        if step == self.start or (step % self.every and step != self.total):
+            return
+        states = ckpt.full_state(self.trained, self.optimizer)  # collective: every rank
+        if self.world.main:
+            ckpt.save_checkpoint(
+                self.run_dir / "checkpoints",
+                model,
+                states,
+                {"step": step},
+                self.keep,
+                self.tokenizer,
+            )
+            update_meta(self.run_dir, steps_done=step)
+        barrier(self.world)
