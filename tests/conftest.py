@@ -4,11 +4,16 @@ training tests depend only on the engine."""
 from __future__ import annotations
 
 import json
+import os
 import random
 
 import pytest
 
 from factdyn.data.items import KnowledgeItem, Probe, save_items
+
+# Bootstrap intervals with fewer resamples than the default 1,000: the tests that check the
+# intervals themselves pass their own count (tests/analyze/test_bootstrap.py).
+os.environ.setdefault("FACTDYN_RESAMPLES", "100")
 
 SYL = ["ka", "lo", "mi", "ve", "tor", "an", "ri", "sul", "pe", "dra", "ne", "o", "zu", "bel", "xi"]
 COLOURS = ["red", "blue", "green", "amber", "violet", "grey", "white", "black"]

@@ -19,9 +19,11 @@ runner = CliRunner()
 
 # the keys of one summary.json entry, in the order the README documents them
 DOCUMENTED_KEYS = [
-    *("effectivity", "effectivity_per_injection", "retainability", "retainability_steps"),
-    *("decay_constant", "intercept", "r2", "decay_constant_se", "x_intercept_steps"),
-    *("x_intercept_tokens", "n_probes", "n_excluded", "n_outliers"),
+    *("effectivity", "effectivity_ci", "effectivity_per_injection"),
+    *("effectivity_per_injection_ci", "retainability", "retainability_ci"),
+    *("retainability_steps", "decay_constant", "decay_constant_ci", "intercept", "intercept_ci"),
+    *("r2", "decay_constant_se", "x_intercept_steps", "x_intercept_steps_ci"),
+    *("x_intercept_tokens", "x_intercept_tokens_ci", "n_probes", "n_excluded", "n_outliers"),
 ]
 
 
@@ -69,7 +71,8 @@ def test_analyze_options_reach_the_analysis(run_dir, tmp_path):
         "target_sum",
         False,
     )
-    result = runner.invoke(app, ["analyze", str(run_dir), "--out", str(out), "--reference"])
+    args = ["analyze", str(run_dir), "--out", str(out), "--reference", "--overwrite"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     s = strict_json((out / "summary.json").read_text())
     assert s["_settings"]["reference"] and s["duplicate"]["semantic"]["retainability"][0] == 100
@@ -131,13 +134,16 @@ def test_compare_puts_runs_side_by_side_with_differing_config(tmp_path):
     assert "train.batch_size" in result.output and (tmp_path / "c2" / "compare.csv").is_file()
 
 
-def test_rewriting_an_analysis_replaces_it_whole(tmp_path):
+def test_rewriting_an_analysis_replaces_its_files_only(tmp_path):
     analysis = analyze_run(planted_run().run)
     out = tmp_path / "analysis"
     out.mkdir()
-    (out / "stale.csv").write_text("old")
+    (out / "notes.csv").write_text("mine")
+    (out / "summary.json").write_text("old")
     write_analysis(analysis, out)
-    assert not (out / "stale.csv").exists() and (out / "summary.json").is_file()
+    assert (out / "notes.csv").read_text() == "mine"
+    assert json.loads((out / "summary.json").read_text())["schema_version"] == 1
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging left
 
 
 def test_analysis_modules_do_not_import_torch():

@@ -38,6 +38,8 @@ def test_summary_has_the_issue_shape(analysis):
         *("effectivity", "effectivity_per_injection", "retainability", "retainability_steps"),
         *("decay_constant", "intercept", "r2", "decay_constant_se", "x_intercept_steps"),
         *("x_intercept_tokens", "n_probes", "n_excluded", "n_outliers"),
+        *("effectivity_ci", "effectivity_per_injection_ci", "retainability_ci"),
+        *("decay_constant_ci", "intercept_ci", "x_intercept_steps_ci", "x_intercept_tokens_ci"),
     }
     for s, by_depth in analysis.summary.items():
         assert list(by_depth) == list(DEPTHS) == analysis.depths(s)
@@ -46,7 +48,8 @@ def test_summary_has_the_issue_shape(analysis):
             p = analysis.get(s, d)
             assert entry == p.as_dict() and (p.scenario, p.depth) == (s, d)
             assert p.retainability_steps[0] == 0 and p.retainability[0] == 1.0
-            assert len(p.retainability) == len(p.retainability_steps)
+            assert len(p.retainability) == len(p.retainability_steps) == len(p.retainability_ci)
+            assert len(p.effectivity_per_injection_ci) == len(p.effectivity_per_injection)
     assert analysis.get("control", "semantic") is None
 
 
@@ -69,6 +72,9 @@ def test_planted_power_law_is_recovered(planted, analysis):
             assert e.intercept == pytest.approx(b, abs=0.01)
             assert e.r2 > 0.98
             assert e.decay_constant_se < 0.005
+            lo, hi = e.decay_constant_ci  # the item bootstrap's interval holds the plant
+            assert lo <= a <= hi and hi - lo < 0.02, (scenario, depth, lo, hi)
+            assert e.effectivity_ci[0] <= e.effectivity <= e.effectivity_ci[1]
             assert e.x_intercept_steps == pytest.approx(10 ** (b / a), rel=0.1)
             assert e.x_intercept_tokens == pytest.approx(e.x_intercept_steps * 1000)
             assert e.n_probes == 40 and e.n_excluded == 0

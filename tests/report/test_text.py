@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 from report_synth import planted
 
 from factdyn.analyze.populations import analyze_run
-from factdyn.report.numbers import MISSING, fmt
+from factdyn.report.numbers import MISSING, fmt, fmt_interval
 from factdyn.report.text import format_summary
 
 
@@ -16,6 +17,8 @@ def test_undefined_and_infinite_numbers_have_one_mark_each():
     assert [fmt(None), fmt(math.nan), fmt(math.inf), fmt(-math.inf)] == ["–", "–", "∞", "−∞"]
     assert MISSING == "–"
     assert (fmt(0.123456), fmt(3, ".4g"), fmt(-0.01234, "+.3f")) == ("0.123", "3", "-0.012")
+    assert fmt_interval((0.0123, math.inf)) == "[0.0123, ∞]"
+    assert fmt_interval((math.nan, math.nan)) == MISSING
 
 
 def test_the_summary_prints_one_row_per_population_with_its_numbers():
@@ -24,11 +27,14 @@ def test_the_summary_prints_one_row_per_population_with_its_numbers():
         analysis.populations[0], decay_constant=math.nan, x_intercept_steps=math.inf
     )
     analysis = dataclasses.replace(analysis, populations=(first, *analysis.populations[1:]))
-    rows = {tuple(line.split()[:2]): line.split() for line in format_summary(analysis).splitlines()}
+    lines = format_summary(analysis).splitlines()
+    rows = {tuple(cells[:2]): cells for cells in (re.split(r"\s{2,}", ln.strip()) for ln in lines)}
     for p in analysis.populations:
         assert rows[(p.scenario, p.depth)][2:] == [
             f"{p.effectivity:.4g}",
+            f"[{p.effectivity_ci[0]:.3g}, {p.effectivity_ci[1]:.3g}]",
             MISSING if p is first else f"{p.decay_constant:.4g}",
+            f"[{p.decay_constant_ci[0]:.3g}, {p.decay_constant_ci[1]:.3g}]",
             f"{p.r2:.3f}",
             "∞" if p is first else f"{p.x_intercept_steps:.4g}",
             f"{p.x_intercept_tokens:.3g}",

@@ -35,7 +35,13 @@ def x_intercept(a: float, b: float) -> float:
 
 def step_weights(t: np.ndarray, observed: np.ndarray) -> np.ndarray:
     """Per interval t (U,), how many (integer interval, probe) pairs its observations stand
-    for: each probe's observation at t covers the steps from the midpoint with that probe's
+    for: the sum over probes of :func:`probe_step_weights`."""
+    return probe_step_weights(t, observed).sum(axis=1)
+
+
+def probe_step_weights(t: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """(U, P) how many integer intervals each probe's observation at t stands for (0 where
+    it has none): each probe's observation at t covers the steps from the midpoint with that probe's
     previous observed t to the midpoint with its next; a probe's first and last observations
     reach to the ends of the range, t[0] − ½ and t[-1] + ½.
 
@@ -50,7 +56,7 @@ def step_weights(t: np.ndarray, observed: np.ndarray) -> np.ndarray:
     seen = np.asarray(observed, dtype=bool)
     n = len(t)
     if n == 0:
-        return t
+        return np.zeros(seen.shape)
     pos = np.arange(n)[:, None]
     last_seen = np.maximum.accumulate(np.where(seen, pos, -1), axis=0)
     next_seen = np.minimum.accumulate(np.where(seen, pos, n)[::-1], axis=0)[::-1]
@@ -59,7 +65,7 @@ def step_weights(t: np.ndarray, observed: np.ndarray) -> np.ndarray:
     # a probe's first and last observations reach out to the ends of the whole range
     lo = np.where(before >= 0, t[np.maximum(before, 0)], 2 * t[0] - 1 - t[:, None])
     hi = np.where(after < n, t[np.minimum(after, n - 1)], 2 * t[-1] + 1 - t[:, None])
-    return np.where(seen, (hi - lo) / 2, 0.0).sum(axis=1)
+    return np.where(seen, (hi - lo) / 2, 0.0)
 
 
 def fit_power_law(t: np.ndarray, r: np.ndarray, weights: np.ndarray | None = None) -> PowerLawFit:

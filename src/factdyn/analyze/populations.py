@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from factdyn.analyze.bootstrap import LEVEL, default_resamples
 from factdyn.analyze.metrics import NO_ROW, acquisition, last_index, retainability
 from factdyn.analyze.result import Analysis, RunInfo, Settings, ordered
 from factdyn.analyze.summary import (
@@ -107,13 +108,21 @@ def analyze_run(
     stat: str = "target_mean",
     drift_correct: bool | None = None,
     reference: bool = False,
+    resamples: int | None = None,
+    seed: int = 0,
 ) -> Analysis:
     """Analyse a run (or run directory) per scenario × depth.
 
     ``window`` defaults to the run's configured t_w (else 50); ``iqr`` to 1.5 (2.0 with
     ``reference``); ``drift_correct=None`` means: on when the run has control probes and
-    ``reference`` is off.
+    ``reference`` is off. Every number gets a bootstrap interval over the scenario's items
+    from ``resamples`` resamples (None: ``$FACTDYN_RESAMPLES`` or 1,000; 0: none), seeded
+    by ``seed`` and the scenario's position, so that the depths of one scenario share their
+    draws and scenarios are independent.
     """
+    resamples = default_resamples() if resamples is None else resamples
+    if resamples < 0:
+        raise DataError(f"analyze: --resamples must be ≥ 0, not {resamples}")
     run = run_or_path if isinstance(run_or_path, Run) else load_run(run_or_path)
     window, iqr, drift = _resolve(run, window, iqr, stat, drift_correct, reference)
     steps = np.asarray(run.steps, dtype=np.int64)
@@ -175,6 +184,7 @@ def analyze_run(
     injected = last >= 0
     lam_last = np.where(injected, acq.lam_row[cols, np.maximum(last, 0)], NO_ROW)
     pre_row = np.where(injected, acq.base_row[:, 0], NO_ROW)  # t_pre = t_1 = min(T_k)
+    item = probes["item"].to_numpy(dtype=np.int64)
     exclude = "zero" if reference else "nonpositive"
     scale = 100.0 if reference else 1.0
 
@@ -190,7 +200,11 @@ def analyze_run(
             continue
         ell_m = ell_t[a:b].T if len(member) == b - a else ell_t[member].T  # a slice: no copy
         ret = retainability(steps, ell_m, lam_last[member], pre_row[member], exclude, True)
-        pop, eff, rt = population(s, d, member, acq, inj_steps, ret, scale, iqr, tps)
+        pop, eff, rt = population(
+            *(s, d, member, item[member], acq, inj_steps, ret, scale, iqr, tps),
+            resamples=resamples,
+            seed=(seed, scen_names.index(s)),
+        )
         if np.isnan(ret.gain).any():
             unavailable.setdefault(s, {})[d] = int(np.isnan(ret.gain).sum())
         found.append(pop)
@@ -214,6 +228,8 @@ def analyze_run(
         reference=reference,
         drift_corrected=drift,
         drift_corrected_depths=tuple(corrected),
+        resamples=resamples,
+        confidence_level=LEVEL,
         tokens_per_step=tps,
         n_logged_steps=len(steps),
         first_step=int(steps[0]),
@@ -252,9 +268,11 @@ def analyze_reference_log(
     drift_correct: bool | None = None,
     reference: bool = False,
     tokens_per_step: int | None = None,
+    resamples: int | None = None,
+    seed: int = 0,
 ) -> Analysis:
     """Analyse a log in the paper's published JSON format (see :mod:`.reference`)."""
     from factdyn.analyze.reference import TOKENS_PER_STEP, WINDOW, read_reference_log
 
     run = read_reference_log(path, tokens_per_step or TOKENS_PER_STEP, window or WINDOW)
-    return analyze_run(run, window, iqr, stat, drift_correct, reference)
+    return analyze_run(run, window, iqr, stat, drift_correct, reference, resamples, seed)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from factdyn.analyze.bootstrap import Interval
 from factdyn.data.items import DEPTHS
 
 
@@ -29,15 +30,22 @@ class Population:
     scenario: str
     depth: str
     effectivity: float  # mean over injections of the per-injection effectivity
+    effectivity_ci: Interval  # each *_ci: the bootstrap interval over items (bootstrap.py)
     effectivity_per_injection: tuple[float, ...]
+    effectivity_per_injection_ci: tuple[Interval, ...]
     retainability: tuple[float, ...]  # R̄(t) at each t of retainability_steps
+    retainability_ci: tuple[Interval, ...]
     retainability_steps: tuple[int, ...]
     decay_constant: float  # a of R̄(t) = b − a·log10 t
+    decay_constant_ci: Interval
     intercept: float  # b
+    intercept_ci: Interval
     r2: float
     decay_constant_se: float
     x_intercept_steps: float  # τ = 10^(b/a)
+    x_intercept_steps_ci: Interval
     x_intercept_tokens: float  # τ × tokens_per_step
+    x_intercept_tokens_ci: Interval
     n_probes: int
     n_excluded: int  # probes without acquisition (no retainability)
     n_outliers: int  # retainability values removed by the IQR rule, summed over t
@@ -59,6 +67,14 @@ class Settings:
     reference: bool  # the published code's choices (percent, zero-gain exclusion, IQR 2.0)
     drift_corrected: bool
     drift_corrected_depths: tuple[str, ...]
+    resamples: int  # bootstrap resamples behind every *_ci (0: no intervals)
+    confidence_level: float
+    bootstrap: str = field(
+        init=False,
+        default="percentile intervals over resamples of each scenario's items (with "
+        "replacement); each resample recomputes the IQR filter, the effectivities, R̄(t), "
+        "the fit weights and the fit; the drift correction is held at its estimate",
+    )
     retainability_unit: str = field(init=False)
     excluded_when: str = field(init=False)
     n_outliers_counts: str = field(

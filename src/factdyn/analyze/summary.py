@@ -10,30 +10,35 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from factdyn.analyze.bootstrap import bootstrap_population
 from factdyn.analyze.fit import fit_power_law, step_weights
 from factdyn.analyze.metrics import Acquisition, Retention, filtered_mean
 from factdyn.analyze.result import Population, ordered
 
 EFF_COLUMNS = [
-    *("scenario", "depth", "injection", "step", "effectivity"),
+    *("scenario", "depth", "injection", "step", "effectivity", "ci_low", "ci_high"),
     *("n", "n_outliers", "n_missing", "window_complete"),
 ]
-RET_COLUMNS = ["scenario", "depth", "t", "retainability", "n", "n_outliers"]
+RET_COLUMNS = [*("scenario", "depth", "t", "retainability", "ci_low", "ci_high", "n", "n_outliers")]
 
 
 def population(
     scenario: str,
     depth: str,
     member: np.ndarray,
+    items: np.ndarray,
     acq: Acquisition,
     inj_steps: np.ndarray,
     ret: Retention,
     scale: float,
     iqr: float,
     tokens_per_step: int,
+    resamples: int,
+    seed: Sequence[int],
 ) -> tuple[Population, dict, dict]:
-    """The numbers of one scenario × depth, and its rows of the effectivity and
-    retainability tables (column arrays).
+    """The numbers of one scenario × depth with their bootstrap intervals (over ``items``,
+    the item of each member probe; ``resamples`` draws seeded by ``seed``), and its rows of
+    the effectivity and retainability tables (column arrays).
 
     ``ret`` holds R only for t ≤ the last logged step minus the latest t_LAM(q, N) of the
     included probes: past it fewer and fewer probes remain, the population changes with t
@@ -72,25 +77,44 @@ def population(
     else:  # a sparse log: each point weighted by the (step, probe) pairs it stands for
         weights = step_weights(t, observed)[fitted]
     fit = fit_power_law(t[fitted], r_mean[fitted], weights)
+    r_all = ret.r[have] * scale if scale != 1 else ret.r[have]  # excluded probes: NaN
+    ci = bootstrap_population(
+        items, gains, t, r_all, iqr, tokens_per_step, weights is None, resamples, seed
+    )
+    eff["ci_low"], eff["ci_high"] = _bounds(ci.effectivity_per_injection)
+    rt["ci_low"], rt["ci_high"] = _bounds(ci.retainability)
     finite = e_mean[np.isfinite(e_mean)]
     result = Population(
         scenario=scenario,
         depth=depth,
         effectivity=float(finite.mean()) if len(finite) else math.nan,
+        effectivity_ci=ci.effectivity,
         effectivity_per_injection=tuple(e_mean.tolist()),
+        effectivity_per_injection_ci=ci.effectivity_per_injection,
         retainability=tuple(r_mean.tolist()),
+        retainability_ci=ci.retainability,
         retainability_steps=tuple(t.tolist()),
         decay_constant=fit.a,
+        decay_constant_ci=ci.decay_constant,
         intercept=fit.b,
+        intercept_ci=ci.intercept,
         r2=fit.r2,
         decay_constant_se=fit.se_a,
         x_intercept_steps=fit.x_intercept_steps,
+        x_intercept_steps_ci=ci.x_intercept_steps,
         x_intercept_tokens=fit.x_intercept_steps * tokens_per_step,
+        x_intercept_tokens_ci=ci.x_intercept_tokens,
         n_probes=len(member),
         n_excluded=int(ret.excluded.sum()),
         n_outliers=int(r_out[have].sum()),
     )
     return result, eff, rt
+
+
+def _bounds(intervals: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds as two columns."""
+    pairs = np.array(intervals, dtype=np.float64).reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
 
 
 def log_gaps(probes: pd.DataFrame, acq: Acquisition) -> tuple[dict[str, int], int]:

@@ -19,3 +19,9 @@ def fmt(v: float | None, spec: str = ".3g") -> str:
     if math.isinf(v):
         return "∞" if v > 0 else "−∞"
     return format(v, spec)
+
+
+def fmt_interval(interval: tuple[float, float], spec: str = ".3g") -> str:
+    """``[lo, hi]`` with :func:`fmt`'s marks; a bare mark when neither bound is defined."""
+    lo, hi = (fmt(v, spec) for v in interval)
+    return MISSING if lo == hi == MISSING else f"[{lo}, {hi}]"

@@ -4,7 +4,7 @@ prints)."""
 from __future__ import annotations
 
 from factdyn.analyze.result import Analysis, Settings
-from factdyn.report.numbers import fmt
+from factdyn.report.numbers import fmt, fmt_interval
 
 
 def logged_steps(m: Settings) -> str:
@@ -24,7 +24,10 @@ def format_summary(analysis: Analysis) -> str:
         + (" · reference mode (retainability in %)" if m.reference else ""),
         f"logged steps: {logged_steps(m)}",
     ]
-    head = ("scenario", "depth", "effectivity", "a", "R²", "τ steps", "τ tokens", "n/excl/outl")
+    head = (
+        *("scenario", "depth", "effectivity", f"{m.confidence_level:.0%} CI", "a"),
+        *(f"{m.confidence_level:.0%} CI", "R²", "τ steps", "τ tokens", "n/excl/outl"),
+    )
     rows = [head]
     for p in analysis.populations:
         rows.append(
@@ -32,7 +35,9 @@ def format_summary(analysis: Analysis) -> str:
                 p.scenario,
                 p.depth,
                 fmt(p.effectivity, ".4g"),
+                fmt_interval(p.effectivity_ci),
                 fmt(p.decay_constant, ".4g"),
+                fmt_interval(p.decay_constant_ci),
                 fmt(p.r2, ".3f"),
                 fmt(p.x_intercept_steps, ".4g"),
                 fmt(p.x_intercept_tokens),
@@ -56,4 +61,8 @@ def format_summary(analysis: Analysis) -> str:
     if m.unlogged_injection_steps:
         lines.append(f"injections whose step was not logged: {m.unlogged_injection_steps}")
     lines.append("n/excl/outl: probes / excluded (no acquisition) / retainability values removed")
+    if m.resamples:
+        lines.append(
+            f"CI: {m.confidence_level:.0%} bootstrap intervals over items ({m.resamples} resamples)"
+        )
     return "\n".join(lines)

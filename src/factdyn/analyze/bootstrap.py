@@ -1,0 +1,195 @@
+"""Confidence intervals by a bootstrap over items (issue 13: every number with an interval).
+
+The probes of one item are not independent (they ask about one paragraph, learned in one
+batch), so the unit resampled is the item: a resample draws the population's items with
+replacement and recomputes, from those items' probes, every step from the per-probe gains
+and retainabilities on: the IQR filter, the per-injection effectivity and its mean, R̄(t),
+the weights of a sparse log and the power-law fit with its x-intercept. All resamples are
+computed at once with numpy, in chunks that bound the memory.
+
+The per-probe quantities themselves (t_LAM, gains, R(q, t)) do not change when the set of
+items changes, because each depends on its own probe only; the drift correction is held at
+its estimate from all control items.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from factdyn.analyze.fit import probe_step_weights
+from factdyn.errors import DataError
+
+LEVEL = 0.95
+RESAMPLES = 1000  # the default; $FACTDYN_RESAMPLES overrides it (the tests use fewer)
+_CHUNK_ELEMENTS = 8_000_000  # floats per chunk of resamples × t × probes (64 MB)
+
+Interval = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class PopulationIntervals:
+    """Percentile intervals (``LEVEL``) of one scenario × depth's numbers over resamples."""
+
+    effectivity: Interval
+    effectivity_per_injection: tuple[Interval, ...]
+    retainability: tuple[Interval, ...]  # at each t of the population's retainability_steps
+    decay_constant: Interval
+    intercept: Interval
+    x_intercept_steps: Interval
+    x_intercept_tokens: Interval
+
+
+def _nth(v: np.ndarray, cum: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The k-th (0-based) value of each expanded multiset: values ``v`` (P, R), each column
+    in sorted order, cumulative counts ``cum`` (P, R, b), ``k`` (R, b)."""
+    j = np.minimum((cum <= k[None]).sum(axis=0), len(v) - 1)
+    return v[j, np.arange(v.shape[1])[:, None]]
+
+
+def filtered_means(values: np.ndarray, counts: np.ndarray, factor: float) -> np.ndarray:
+    """:func:`~factdyn.analyze.metrics.filtered_mean` of each row of ``values`` (R, P) for
+    each resample, given as multiplicities ``counts`` (B, P) of the P columns: (B, R).
+
+    A resample is a multiset of the original values, so each row is sorted once and every
+    resample reads it with its counts: the quartiles are found by cumulative counts (numpy's
+    linear interpolation over the expanded multiset) and the kept values summed with their
+    multiplicities, with no per-resample sort. Arrays are probe-major (P, R, b), so every
+    cumulative sum and count runs over whole contiguous planes; chunked over resamples.
+    """
+    order = np.argsort(values, axis=1).T  # (P, R); NaN last
+    v = np.take_along_axis(values.T, order, axis=0)
+    valid = ~np.isnan(v)
+    v0 = np.where(valid, v, 0.0)
+    out = np.empty((len(counts), values.shape[0]))
+    chunk = max(1, _CHUNK_ELEMENTS // max(1, v.size))
+    for lo in range(0, len(counts), chunk):
+        c = counts[lo : lo + chunk].T[order] * valid[..., None]  # (P, R, b), sorted order
+        cum = np.cumsum(c, axis=0)
+        n = cum[-1]
+        top = np.maximum(n - 1, 0)
+        bounds = []
+        for q in (0.25, 0.75):
+            pos = q * top
+            k = np.floor(pos).astype(np.int64)
+            x_lo, x_hi = _nth(v0, cum, k), _nth(v0, cum, np.minimum(k + 1, top))
+            bounds.append(x_lo + (x_hi - x_lo) * (pos - k))
+        spread = factor * (bounds[1] - bounds[0])
+        keep = (v0[..., None] >= bounds[0] - spread) & (v0[..., None] <= bounds[1] + spread)
+        kept = c * keep
+        n_kept = kept.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (kept * v0[..., None]).sum(axis=0) / n_kept
+        out[lo : lo + chunk] = np.where((n > 0) & (n_kept > 0), mean, np.nan).T
+    return out
+
+
+def default_resamples() -> int:
+    """``$FACTDYN_RESAMPLES`` if set (a count ≥ 0), else :data:`RESAMPLES`."""
+    value = os.environ.get("FACTDYN_RESAMPLES", str(RESAMPLES))
+    if not value.isdigit():
+        raise DataError(f"environment variable FACTDYN_RESAMPLES: expected a count, not {value!r}")
+    return int(value)
+
+
+def _percentiles(x: np.ndarray) -> np.ndarray:
+    """(…, 2) lower and upper percentile along axis 0, NaN resamples left out; inverted-CDF
+    quantiles, so an infinite x-intercept in the tail is an infinite bound, not NaN."""
+    tail = (1 - LEVEL) / 2
+    with warnings.catch_warnings():  # a quantity undefined in every resample: NaN bounds
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo = np.nanquantile(x, tail, axis=0, method="inverted_cdf")
+        hi = np.nanquantile(x, 1 - tail, axis=0, method="inverted_cdf")
+    return np.stack([lo, hi], axis=-1)
+
+
+def _pairs(x: np.ndarray) -> tuple[Interval, ...]:
+    return tuple((float(lo), float(hi)) for lo, hi in x.reshape(-1, 2))
+
+
+def _fit_many(t: np.ndarray, r: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares of each row of ``r`` (B, U) on log10 t, weights ``w`` (B, U)
+    (0 = not used): the decay constants a and intercepts b, NaN where a row has fewer than two
+    distinct t; the same estimator as :func:`factdyn.analyze.fit.fit_power_law`."""
+    x = np.log10(np.maximum(t, 1.0))
+    use = (w > 0) & np.isfinite(r) & (t >= 1)
+    w = np.where(use, w, 0.0)
+    y = np.where(use, r, 0.0)
+    total = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xm = (w @ x) / total
+        ym = (w * y).sum(axis=1) / total
+        dx = x[None, :] - xm[:, None]
+        sxx = (w * dx**2).sum(axis=1)
+        slope = (w * dx * (y - ym[:, None])).sum(axis=1) / sxx
+    n_t = (use & (t >= 1)).sum(axis=1)
+    xs = np.where(use, x, np.nan)
+    spread = np.nanmax(xs, axis=1, initial=-np.inf) - np.nanmin(xs, axis=1, initial=np.inf)
+    ok = (n_t >= 2) & (spread > 0)
+    return np.where(ok, -slope, np.nan), np.where(ok, ym - slope * xm, np.nan)
+
+
+def _x_intercepts(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """τ = 10^(b/a) elementwise, with :func:`factdyn.analyze.fit.x_intercept`'s conventions."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        tau = np.where(a > 0, np.power(10.0, np.minimum(b / a, 309.0)), np.nan)
+    tau = np.where((a <= 0) & (b > 0), np.inf, tau)
+    return np.where(np.isfinite(a) & np.isfinite(b), tau, np.nan)
+
+
+def bootstrap_population(
+    items: np.ndarray,
+    gains: np.ndarray,
+    t: np.ndarray,
+    r: np.ndarray,
+    iqr: float,
+    tokens_per_step: int,
+    every_step: bool,
+    resamples: int,
+    seed: int | Sequence[int] = 0,
+) -> PopulationIntervals:
+    """Intervals for one population from its per-probe arrays; resample j draws the items
+    ``np.random.default_rng(seed).integers(0, n_items, (resamples, n_items))[j]`` (items in
+    increasing id order).
+
+    ``items`` (P,) is each probe's item, ``gains`` (P, N) the per-injection gains (NaN:
+    undefined), ``t`` (U,) the retainability intervals of the population's R̄ and ``r`` (U, P)
+    each probe's R there (NaN: not logged or excluded, already in the unit R̄ is reported in).
+    ``every_step``: every t of every kept probe is observed, so the fit is ordinary least
+    squares; otherwise each point is weighted as the population's own fit weights it.
+    ``resamples=0`` gives undefined (NaN) intervals.
+    """
+    if resamples == 0 or len(items) == 0:
+        nan = (math.nan, math.nan)
+        n = (nan,)
+        return PopulationIntervals(nan, n * gains.shape[1], n * len(t), nan, nan, nan, nan)
+    ids, item_of = np.unique(np.asarray(items), return_inverse=True)
+    draws = np.random.default_rng(seed).integers(0, len(ids), size=(resamples, len(ids)))
+    # how often each item, hence each of its probes, is drawn in each resample: (B, P)
+    offsets = len(ids) * np.arange(resamples)[:, None]
+    drawn = np.bincount((draws + offsets).ravel(), minlength=resamples * len(ids))
+    counts = drawn.reshape(resamples, len(ids)).astype(np.int32)[:, item_of]
+    t = np.asarray(t, dtype=np.float64)
+    per_probe = np.ones(r.shape) if every_step else probe_step_weights(t, ~np.isnan(r))
+    weight = counts @ np.where(np.isnan(r), 0.0, per_probe).T  # (B, U) fit weights
+    eff = filtered_means(gains.T, counts, iqr)  # (B, N)
+    r_bar = filtered_means(r, counts, iqr)  # (B, U)
+    with warnings.catch_warnings():  # a resample whose injections all lack a gain: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        e_mean = np.nanmean(eff, axis=1)
+    a, b = _fit_many(t, r_bar, weight)
+    tau = _x_intercepts(a, b)
+    return PopulationIntervals(
+        effectivity=_pairs(_percentiles(e_mean))[0],
+        effectivity_per_injection=_pairs(_percentiles(eff)),
+        retainability=_pairs(_percentiles(r_bar)),
+        decay_constant=_pairs(_percentiles(a))[0],
+        intercept=_pairs(_percentiles(b))[0],
+        x_intercept_steps=_pairs(_percentiles(tau))[0],
+        x_intercept_tokens=_pairs(_percentiles(tau * tokens_per_step))[0],
+    )
