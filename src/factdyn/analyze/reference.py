@@ -9,13 +9,12 @@ hard-wired design, so the same pipeline analyses it and a factdyn run alike.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from factdyn.data.items import DEPTHS
+from factdyn.data.items import DEPTHS, parse_json, read_utf8
 from factdyn.errors import DataError
 from factdyn.rundir import INJECTIONS, STATS, TRAIN_COLUMNS, Run, make_run, run_meta, run_tables
 
@@ -32,6 +31,7 @@ INTERVAL = 100
 N_INJECTIONS = 10
 WINDOW = 50
 TOKENS_PER_STEP = 2048 * 2048  # the paper's OLMo batch: 2048 sequences of 2048 tokens
+MAX_STEP = 2**53  # step numbers beyond are not exact as floats; their differences overflow
 # factdyn statistic -> key suffix in the log (target_sum was never logged there)
 SUFFIX: dict[str, str | None] = {
     "target_mean": "target",
@@ -56,44 +56,131 @@ def _injection_steps(scenario: str) -> list[int]:
     return []
 
 
-def _array(records: list[dict], key: str, where: str) -> np.ndarray:
-    """One key over all records as (L, I, K) float64; ragged items are NaN-padded."""
+def _short(value: object) -> str:
+    """A value for a message: its type, or a short repr for a number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = repr(value)
+        return text if len(text) <= 24 else f"a {len(text)}-digit number"
+    return type(value).__name__
+
+
+def _loss(value: object, where: str) -> float:
+    """One logged loss: a JSON number (null = not logged, NaN); strings, booleans and
+    infinities are refused, they are no cross-entropy the published code writes."""
+    if value is None:
+        return np.nan
+    if type(value) not in (int, float):
+        raise DataError(f"{where}: expected a number, got {_short(value)}")
+    try:
+        out = float(value)
+    except OverflowError:
+        raise DataError(f"{where}: number out of range ({_short(value)})") from None
+    if np.isinf(out):
+        raise DataError(f"{where}: infinite loss")
+    return out
+
+
+def _grid(rows: list, key: str, where: str, ndim: int) -> np.ndarray:
+    """Validate ``key``'s value at every step, element by element: [item] numbers (ndim 1) or
+    [item][probe] numbers (ndim 2, ragged probe lists NaN-padded), the same shape at every
+    step. The slow path, for what numpy could not read as a regular numeric array."""
+    shape = None
+    out: list[list] = []
+    for s, row in enumerate(rows):
+        at = f"{where}, step {s}, field '{key}'"
+        if not isinstance(row, list):
+            raise DataError(f"{at}: expected a list over items, got {_short(row)}")
+        if ndim == 1:
+            out.append([_loss(v, f"{at}[{k}]") for k, v in enumerate(row)])
+            lens: object = len(row)
+        else:
+            for k, p in enumerate(row):
+                if not isinstance(p, list):
+                    raise DataError(f"{at}[{k}]: expected a list of probe losses, got {_short(p)}")
+            out.append(
+                [[_loss(v, f"{at}[{k}][{j}]") for j, v in enumerate(p)] for k, p in enumerate(row)]
+            )
+            lens = [len(p) for p in row]
+        if shape is None:
+            shape = lens
+        elif lens != shape:
+            raise DataError(
+                f"{at}: not an [item][probe] array of the same shape at every step "
+                "(differs from step 0)"
+            )
+    if ndim == 1:
+        return np.asarray(out, dtype=np.float64).reshape(len(rows), -1)
+    width = max(shape or [], default=0)
+    arr = np.full((len(rows), len(shape or []), width), np.nan)
+    for i, row in enumerate(out):
+        for k, p in enumerate(row):
+            arr[i, k, : len(p)] = p
+    return arr
+
+
+def _numbers(records: list[dict], key: str, where: str, ndim: int) -> np.ndarray:
+    """One key over all records as float64, (L, I) for ndim 1 or (L, I, K) for ndim 2.
+
+    A regular numeric array goes through numpy at once (where a JSON ``true`` among numbers
+    reads as 1, as numpy has it); anything else — ragged, null, strings, nested wrongly — is
+    checked element by element so the message names step, item and probe."""
     try:
         rows = [r[key] for r in records]
     except KeyError:
         raise DataError(f"{where}: field '{key}' missing in some step") from None
     try:
-        arr = np.asarray(rows, dtype=np.float64)
-    except (ValueError, TypeError):
+        arr = np.asarray(rows)
+    except (ValueError, TypeError, OverflowError):  # ragged, or too deep for numpy
         arr = None
-    if arr is not None and arr.ndim == 3:
-        return arr
-    shapes = [[len(p) for p in r] if isinstance(r, list) else None for r in rows]
-    if any(s is None or s != shapes[0] for s in shapes) or not shapes:
-        raise DataError(
-            f"{where}: field '{key}' is not a [item][probe] array of the same shape at every step"
-        )
-    width = max(shapes[0], default=0)
-    out = np.full((len(rows), len(shapes[0]), width), np.nan)
-    for i, r in enumerate(rows):
-        for k, p in enumerate(r):
-            out[i, k, : len(p)] = p
-    return out
+    if arr is None or arr.dtype.kind not in "iuf" or arr.ndim != ndim + 1:
+        return _grid(rows, key, where, ndim)
+    arr = arr.astype(np.float64)
+    if np.isinf(arr).any():
+        s, k, *j = np.argwhere(np.isinf(arr))[0]
+        probe = f"[{j[0]}]" if j else ""
+        raise DataError(f"{where}, step {s}, field '{key}'[{k}]{probe}: infinite loss")
+    return arr
+
+
+def _array(records: list[dict], key: str, where: str) -> np.ndarray:
+    """One ``[item][probe]`` key over all records as (L, I, K) float64; ragged items are
+    NaN-padded."""
+    arr = _numbers(records, key, where, ndim=2)
+    if arr.shape[1] == 0:
+        raise DataError(f"{where}: field '{key}' lists no items")
+    return arr
 
 
 def _context(records: list[dict], n_items: int, where: str) -> np.ndarray:
     """ℓ of each item's train_context per step (from ``def``), NaN if not logged."""
     if not all("def" in r for r in records):
         return np.full((len(records), n_items), np.nan)
-    try:
-        arr = -np.asarray([r["def"] for r in records], dtype=np.float64)
-    except (ValueError, TypeError):
-        arr = None
-    if arr is None or arr.ndim != 2 or arr.shape[1] != n_items:
+    arr = -_numbers(records, "def", where, ndim=1)
+    if arr.shape[1] != n_items:
         raise DataError(
             f"{where}: field 'def' is not an [item] array of {n_items} numbers at every step"
         )
     return arr
+
+
+def _steps(records: list[dict], where: str) -> np.ndarray:
+    """Each record's ``step`` (an integer; a float only if whole), relative to the first; the
+    record's position when the first record has no ``step``."""
+    if "step" not in records[0]:
+        return np.arange(len(records), dtype=np.int64)
+    raw = []
+    for s, r in enumerate(records):
+        if "step" not in r:
+            raise DataError(f"{where}, step {s}: missing field 'step'")
+        value = r["step"]
+        ok = type(value) is int or (type(value) is float and value.is_integer())
+        if not ok or not -MAX_STEP <= value <= MAX_STEP:
+            raise DataError(
+                f"{where}, step {s}, field 'step': expected an integer, got {_short(value)}"
+            )
+        raw.append(int(value))
+    steps = np.asarray(raw, dtype=np.int64)
+    return steps - steps[0]  # position 0 is θ_0, whatever the absolute step number
 
 
 def read_reference_log(
@@ -101,28 +188,14 @@ def read_reference_log(
 ) -> Run:
     """Read a published-format log into a Run (probes in item, depth, probe order)."""
     path = Path(path)
-    try:
-        records = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from None
+    records = parse_json(read_utf8(path), str(path))
     if (
         not isinstance(records, list)
         or not records
         or not all(isinstance(r, dict) for r in records)
     ):
         raise DataError(f"{path}: expected a non-empty list of per-step objects")
-    if "step" in records[0]:
-        try:
-            raw = np.asarray([int(r["step"]) for r in records], dtype=np.int64)
-        except (KeyError, TypeError, ValueError):
-            raise DataError(
-                f"{path}: field 'step' missing or not an integer in some step"
-            ) from None
-        steps = raw - raw[0]  # position 0 is θ_0, whatever the absolute step number
-    else:
-        steps = np.arange(len(records), dtype=np.int64)
+    steps = _steps(records, str(path))
     if len(steps) > 1 and not (np.diff(steps) > 0).all():
         raise DataError(f"{path}: field 'step' is not strictly increasing")
 
@@ -141,6 +214,13 @@ def read_reference_log(
             raise DataError(
                 f"{path}: field '{prefix}_target' has {target.shape[1]} items, not {n_items}"
             )
+        for stat, arr in per_stat.items():
+            if arr.shape != target.shape:
+                _, n, k = arr.shape
+                raise DataError(
+                    f"{path}: field '{prefix}_{SUFFIX[stat]}' is a {n}x{k} [item][probe] array, "
+                    f"'{prefix}_target' a {target.shape[1]}x{target.shape[2]} one"
+                )
         stacked = np.stack(
             [per_stat.get(s, np.full(target.shape, np.nan)) for s in STATS], axis=-1
         )  # (L, I, K, S)
@@ -148,6 +228,8 @@ def read_reference_log(
         items, probes = np.nonzero(present)
         blocks.append((items, probes, stacked[:, items, probes, :]))
         rows += [(int(k), depth, int(j)) for k, j in zip(items, probes, strict=True)]
+    if not rows:
+        raise DataError(f"{path}: no probe losses logged (every '_target' value is empty or null)")
     order = sorted(
         range(len(rows)), key=lambda i: (rows[i][0], DEPTHS.index(rows[i][1]), rows[i][2])
     )

@@ -65,6 +65,59 @@ class KnowledgeItem:
         return out
 
 
+# Nesting allowed in a field we keep unread (``extra``): save_items writes it back, and Python's
+# JSON encoder recurses once per level. The paper's own fields are two levels deep.
+MAX_DEPTH = 64
+
+
+def _check_text(s: str, where: str) -> None:
+    """A non-blank string that UTF-8 can hold: a JSON ``\\ud800`` escape decodes to a lone
+    surrogate, which no tokenizer and no UTF-8 file (save_items) accepts."""
+    if not s.strip():
+        raise DataError(f"{where}: empty string")
+    _check_unicode(s, where)
+
+
+def _check_unicode(s: str, where: str) -> None:
+    """Refuse a string UTF-8 cannot encode (a lone surrogate from a ``\\u`` escape)."""
+    if s.isascii():
+        return
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise DataError(
+            f"{where}: lone surrogate \\u{ord(s[e.start]):04x} at character {e.start} "
+            "(not valid Unicode)"
+        ) from None
+
+
+def _field(key: str) -> str:
+    """A field name for a message: quoted, escaped to one line, cut if long."""
+    name = repr(key)
+    return name if len(name) <= 60 else f"{name[:56]}...{name[0]}"
+
+
+def _check_extra(key: str, value: object, where: str) -> None:
+    """An unknown field is kept and written back as is: refuse what save_items could not
+    write (lone surrogates, nesting past MAX_DEPTH). Iterative, so depth costs no stack."""
+    _check_unicode(key, f"{where}, field name {_field(key)}")
+    where = f"{where}, field {_field(key)}"
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, str):
+            _check_unicode(v, where)
+        elif isinstance(v, (list, dict)):
+            if depth >= MAX_DEPTH:
+                raise DataError(f"{where}: nested deeper than {MAX_DEPTH} levels")
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    _check_unicode(k, where)
+                    stack.append((x, depth + 1))
+            else:
+                stack.extend((x, depth + 1) for x in v)
+
+
 def _str_list(obj: dict, key: str, where: str, required: bool = True) -> list[str]:
     if obj.get(key) is None:  # a hub dataset row has None where a record lacks the field
         if required:
@@ -80,8 +133,7 @@ def _str_list(obj: dict, key: str, where: str, required: bool = True) -> list[st
             raise DataError(
                 f"{where}, field '{key}'[{j}]: expected a string, got {type(s).__name__}"
             )
-        if not s.strip():
-            raise DataError(f"{where}, field '{key}'[{j}]: empty string")
+        _check_text(s, f"{where}, field '{key}'[{j}]")
     return value
 
 
@@ -96,8 +148,7 @@ def item_from_json(obj: object, where: str) -> KnowledgeItem:
         raise DataError(
             f"{where}, field 'train_context': expected a string, got {type(ctx).__name__}"
         )
-    if not ctx.strip():
-        raise DataError(f"{where}, field 'train_context': empty string")
+    _check_text(ctx, f"{where}, field 'train_context'")
     probes: dict[str, tuple[Probe, ...]] = {}
     for depth, (fin, ftg) in DEPTH_FIELDS.items():
         inputs, targets = _str_list(obj, fin, where), _str_list(obj, ftg, where)
@@ -109,6 +160,8 @@ def item_from_json(obj: object, where: str) -> KnowledgeItem:
     paraphrases = tuple(_str_list(obj, "paraphrases", where, required=False))
     known = {"train_context", "paraphrases", *(f for pair in DEPTH_FIELDS.values() for f in pair)}
     extra = {k: v for k, v in obj.items() if k not in known}
+    for k, v in extra.items():
+        _check_extra(k, v, where)
     return KnowledgeItem(ctx, probes, paraphrases, extra)
 
 
@@ -129,33 +182,50 @@ def parse_items(records: Sequence[object], source: str) -> list[KnowledgeItem]:
     return items
 
 
-def _read_text(path: Path) -> str:
+def read_utf8(path: Path) -> str:
+    """A file's text as UTF-8 (a leading BOM, as some editors write, is dropped); any OS or
+    decoding failure is one DataError naming the file."""
     try:
-        return path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 (byte {e.start}: {e.reason})") from None
 
 
-def _read_json_records(path: Path) -> list[object]:
-    text = _read_text(path)
-    if path.suffix == ".jsonl":
-        records = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise DataError(
-                    f"{path}: JSON syntax error at line {lineno} column {e.colno}: {e.msg}"
-                ) from None
-        return records
+def parse_json(text: str, where: str, line: int | None = None) -> object:
+    """``json.loads`` whose every failure is one DataError: a syntax error (at ``line`` when
+    ``text`` is one line of a larger file), nesting too deep for the parser's recursion, an
+    integer past Python's digit limit."""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(
-            f"{path}: JSON syntax error at line {e.lineno} column {e.colno}: {e.msg}"
+            f"{where}: JSON syntax error at line {line or e.lineno} column {e.colno}: {e.msg}"
         ) from None
+    except RecursionError:
+        at = f" at line {line}" if line else ""
+        raise DataError(f"{where}: JSON nested too deeply{at}") from None
+    except ValueError:  # int() of a number with thousands of digits: no position is known
+        at = f" at line {line}" if line else ""
+        raise DataError(f"{where}: JSON number with too many digits{at}") from None
+
+
+def _read_json_records(path: Path) -> list[object]:
+    text = read_utf8(path)
+    if path.suffix == ".jsonl":
+        # split on "\n" only: str.splitlines() also splits at U+2028, U+0085, ... which JSON
+        # strings may hold unescaped (save_items writes them so)
+        return [
+            parse_json(line, str(path), lineno)
+            for lineno, line in enumerate(text.split("\n"), 1)
+            if line.strip()
+        ]
+    data = parse_json(text, str(path))
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of items, got {type(data).__name__}")
     return data
