@@ -38,7 +38,7 @@ def test_summary_has_the_issue_shape(analysis):
         *("effectivity", "effectivity_per_injection", "retainability", "retainability_steps"),
         *("decay_constant", "intercept", "r2", "decay_constant_se", "x_intercept_steps"),
         *("x_intercept_tokens", "n_probes", "n_excluded", "n_outliers"),
-        *("effectivity_ci", "effectivity_per_injection_ci", "retainability_ci"),
+        *("effectivity_ci", "effectivity_per_injection_ci", "retainability_ci", "snr"),
         *("decay_constant_ci", "intercept_ci", "x_intercept_steps_ci", "x_intercept_tokens_ci"),
     }
     for s, by_depth in analysis.summary.items():
@@ -187,3 +187,34 @@ def test_per_item_sparse_log_gives_the_every_step_decay_constants():
             a, b = every.get(scenario, depth), thin.get(scenario, depth)
             assert b.decay_constant == pytest.approx(a.decay_constant, abs=0.01)
             assert b.effectivity == pytest.approx(a.effectivity, abs=1e-6)
+
+
+def test_noise_floor_and_snr_from_planted_control_noise():
+    """Controls at a constant level plus i.i.d. N(0, σ²) per logged step: one step moves a
+    probe by N(0, 2σ²), whose median absolute value is σ·√2·0.6745. On a sparse log only
+    steps one update apart count (a longer gap would add drift and learning)."""
+    sigma = 0.05
+    planted = planted_run(n_controls=6, seed=3)
+    run = planted.run
+    rng = np.random.default_rng(4)
+    ctrl = (run.probes.scenario == "control").to_numpy()
+    logprobs = np.array(run.logprobs)
+    shape = (len(run.steps), int(ctrl.sum()))
+    logprobs[:, ctrl, :] = (-2.0 + rng.normal(0, sigma, shape))[..., None]
+    noisy = dataclasses.replace(run, logprobs=logprobs)
+    want = sigma * np.sqrt(2) * 0.6745
+    analysis = analyze_run(noisy)
+    for depth in DEPTHS:
+        assert analysis.settings.noise_floor[depth] == pytest.approx(want, rel=0.08)
+        for scenario in ("duplicate", "once"):
+            p = analysis.get(scenario, depth)
+            assert p.snr == pytest.approx(p.effectivity / analysis.settings.noise_floor[depth])
+    # every other step dropped, but for a stretch logged at every step
+    rows = np.flatnonzero((run.steps % 7 == 0) | ((run.steps >= 300) & (run.steps < 600)))
+    sparse = dataclasses.replace(
+        noisy, steps=run.steps[rows], logprobs=logprobs[rows], context=run.context[rows]
+    )
+    mem = ctrl & (run.probes.depth == "memorization").to_numpy()
+    moves = np.abs(np.diff(logprobs[rows][:, mem, 0], axis=0))[np.diff(run.steps[rows]) == 1]
+    got = analyze_run(sparse).settings.noise_floor
+    assert got["memorization"] == pytest.approx(float(np.median(moves)), rel=1e-6)

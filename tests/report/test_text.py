@@ -38,6 +38,7 @@ def test_the_summary_prints_one_row_per_population_with_its_numbers():
             f"{p.r2:.3f}",
             "∞" if p is first else f"{p.x_intercept_steps:.4g}",
             f"{p.x_intercept_tokens:.3g}",
+            f"{p.snr:.3g}" if p.snr == p.snr else MISSING,
             f"{p.n_probes}/{p.n_excluded}/{p.n_outliers}",
         ]
     assert len([r for r in rows if r[0] in analysis.scenarios()]) == len(analysis.populations)

@@ -101,6 +101,22 @@ def _resolve(
     return window, iqr, bool(drift_correct)
 
 
+def noise_floor(
+    steps: np.ndarray, ell_t: np.ndarray, depth_code: np.ndarray, depths: list[str]
+) -> dict[str, float]:
+    """Per depth, the median |ℓ_{t+1} − ℓ_t| of the control probes over the logged steps one
+    update apart: how far a probe moves by chance in one step, before any drift correction
+    (the drift over one step is negligible next to it). Depths without controls are absent."""
+    one = np.flatnonzero(np.diff(steps) == 1)
+    moves = np.abs(ell_t[:, one + 1] - ell_t[:, one])  # (control probes, pairs)
+    out = {}
+    for k, d in enumerate(depths):
+        m = moves[depth_code == k]
+        if np.isfinite(m).any():
+            out[d] = float(np.nanmedian(m))
+    return out
+
+
 def analyze_run(
     run_or_path: Run | str | Path,
     window: int | None = None,
@@ -160,6 +176,7 @@ def analyze_run(
 
     # drift: the control probes' mean ℓ per depth at every step (SPEC §8)
     control = scen == CONTROL
+    noise = noise_floor(steps, ell_t[control], d_code[control], depths)
     ctrl_mean = np.full((len(steps), len(depths)), np.nan)
     ctrl_n = np.zeros((len(steps), len(depths)), dtype=np.int64)
     for g, (s, d) in enumerate(pairs):
@@ -204,6 +221,7 @@ def analyze_run(
             *(s, d, member, item[member], acq, inj_steps, ret, scale, iqr, tps),
             resamples=resamples,
             seed=(seed, scen_names.index(s)),
+            noise=noise.get(d, np.nan),
         )
         if np.isnan(ret.gain).any():
             unavailable.setdefault(s, {})[d] = int(np.isnan(ret.gain).sum())
@@ -239,6 +257,12 @@ def analyze_run(
         incomplete_windows=incomplete,
         unlogged_injection_steps=unlogged,
         retainability_unavailable=unavailable,
+        noise_floor=noise,
+        control_drift_max={
+            d: float(np.nanmax(np.abs(ctrl_mean[:, k] - ctrl_mean[0, k])))
+            for k, d in enumerate(depths)
+            if not np.isnan(ctrl_mean[:, k]).all()
+        },
         control_drift_last={
             d: float(ctrl_mean[-1, k] - ctrl_mean[0, k])
             for k, d in enumerate(depths)

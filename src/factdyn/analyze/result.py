@@ -31,6 +31,7 @@ class Population:
     depth: str
     effectivity: float  # mean over injections of the per-injection effectivity
     effectivity_ci: Interval  # each *_ci: the bootstrap interval over items (bootstrap.py)
+    snr: float  # effectivity ÷ the depth's noise floor (Settings.noise_floor); NaN: no controls
     effectivity_per_injection: tuple[float, ...]
     effectivity_per_injection_ci: tuple[Interval, ...]
     retainability: tuple[float, ...]  # R̄(t) at each t of retainability_steps
@@ -105,6 +106,8 @@ class Settings:
     unlogged_injection_steps: int
     retainability_unavailable: Mapping[str, Mapping[str, int]]  # scenario -> depth -> probes
     control_drift_last: Mapping[str, float]  # depth -> control probes' mean Δℓ at the end
+    control_drift_max: Mapping[str, float]  # depth -> largest |mean Δℓ| of the controls
+    noise_floor: Mapping[str, float]  # depth -> median |Δℓ| of a control probe in one step
 
     def __post_init__(self) -> None:
         # derived from ``reference``: fields (not properties) so that they are written in order

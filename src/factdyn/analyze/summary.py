@@ -35,10 +35,12 @@ def population(
     tokens_per_step: int,
     resamples: int,
     seed: Sequence[int],
+    noise: float,
 ) -> tuple[Population, dict, dict]:
     """The numbers of one scenario × depth with their bootstrap intervals (over ``items``,
-    the item of each member probe; ``resamples`` draws seeded by ``seed``), and its rows of
-    the effectivity and retainability tables (column arrays).
+    the item of each member probe; ``resamples`` draws seeded by ``seed``) and its
+    signal-to-noise ratio against the depth's ``noise`` floor, and its rows of the
+    effectivity and retainability tables (column arrays).
 
     ``ret`` holds R only for t ≤ the last logged step minus the latest t_LAM(q, N) of the
     included probes: past it fewer and fewer probes remain, the population changes with t
@@ -84,11 +86,13 @@ def population(
     eff["ci_low"], eff["ci_high"] = _bounds(ci.effectivity_per_injection)
     rt["ci_low"], rt["ci_high"] = _bounds(ci.retainability)
     finite = e_mean[np.isfinite(e_mean)]
+    effectivity = float(finite.mean()) if len(finite) else math.nan
     result = Population(
         scenario=scenario,
         depth=depth,
-        effectivity=float(finite.mean()) if len(finite) else math.nan,
+        effectivity=effectivity,
         effectivity_ci=ci.effectivity,
+        snr=effectivity / noise if noise > 0 else math.nan,
         effectivity_per_injection=tuple(e_mean.tolist()),
         effectivity_per_injection_ci=ci.effectivity_per_injection,
         retainability=tuple(r_mean.tolist()),

@@ -26,7 +26,7 @@ def format_summary(analysis: Analysis) -> str:
     ]
     head = (
         *("scenario", "depth", "effectivity", f"{m.confidence_level:.0%} CI", "a"),
-        *(f"{m.confidence_level:.0%} CI", "R²", "τ steps", "τ tokens", "n/excl/outl"),
+        *(f"{m.confidence_level:.0%} CI", "R²", "τ steps", "τ tokens", "SNR", "n/excl/outl"),
     )
     rows = [head]
     for p in analysis.populations:
@@ -41,6 +41,7 @@ def format_summary(analysis: Analysis) -> str:
                 fmt(p.r2, ".3f"),
                 fmt(p.x_intercept_steps, ".4g"),
                 fmt(p.x_intercept_tokens),
+                fmt(p.snr, ".3g"),
                 f"{p.n_probes}/{p.n_excluded}/{p.n_outliers}",
             )
         )
@@ -55,6 +56,15 @@ def format_summary(analysis: Analysis) -> str:
     if m.control_drift_last:
         drift = ", ".join(f"{d} {fmt(v, '+.3f')}" for d, v in m.control_drift_last.items())
         lines.append(f"control drift (mean Δℓ of control probes at the last step): {drift}")
+    if m.control_drift_max:
+        drift = ", ".join(f"{d} {fmt(v, '.3f')}" for d, v in m.control_drift_max.items())
+        lines.append(f"control drift, largest |mean Δℓ| at any logged step: {drift}")
+    if m.noise_floor:
+        noise = ", ".join(f"{d} {fmt(v, '.3f')}" for d, v in m.noise_floor.items())
+        lines.append(
+            f"noise floor (median |Δℓ| of a control probe in one step): {noise}; "
+            "SNR = effectivity ÷ noise floor"
+        )
     if m.incomplete_windows:
         inc = ", ".join(f"{s} {n}" for s, n in m.incomplete_windows.items())
         lines.append(f"windows running past the end of the log (partial windows used): {inc}")
