@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from factdyn.analyze.bootstrap import bootstrap_population, filtered_means
+from factdyn.analyze.bootstrap import (
+    bootstrap_population,
+    filtered_means,
+    mean_intervals,
+    probe_counts,
+)
 from factdyn.analyze.fit import fit_power_law, step_weights
 from factdyn.analyze.metrics import filtered_mean
 
@@ -97,3 +102,25 @@ def test_interval_covers_a_planted_decay_constant_and_is_not_too_wide():
     assert covered >= 180, covered
     assert np.median(widths) <= 3 * se, (np.median(widths), se)
     assert np.median(widths) >= 0.5 * se  # an interval that ignores the item spread fails
+
+
+def test_probe_counts_follow_the_item_draws():
+    items = np.array([5, 2, 5, 9, 2, 5])
+    counts = probe_counts(items, 40, seed=(1, 2))
+    draws = np.random.default_rng((1, 2)).integers(0, 3, size=(40, 3))  # items 2, 5, 9
+    for c, draw in zip(counts, draws, strict=True):
+        per_item = {i: int((draw == k).sum()) for k, i in enumerate((2, 5, 9))}
+        assert c.tolist() == [per_item[i] for i in items.tolist()]
+
+
+def test_mean_intervals_equal_the_mean_of_each_expanded_resample():
+    rng = np.random.default_rng(2)
+    items = np.repeat(np.arange(6), 2)
+    values = rng.normal(size=(12, 15))
+    values[3, 4:] = np.nan  # a probe not scored after step 4
+    got = mean_intervals(values, items, 80, seed=7)
+    means = np.array(
+        [np.nanmean(np.repeat(values, c, axis=0), axis=0) for c in probe_counts(items, 80, 7)]
+    )
+    np.testing.assert_allclose(got, _q(means).T, rtol=1e-12)
+    assert np.isnan(mean_intervals(values, items, 0, seed=7)).all()

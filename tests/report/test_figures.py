@@ -79,6 +79,12 @@ def test_trajectory_figure_marks_injections_and_control_drift(analysis):
         for depth, colour in F.DEPTH_COLORS.items():
             assert lines[depth].get_color() == colour
         assert lines["control drift (subtracted)"].get_color() == F.CONTROL_COLOR
+        traj = analysis.trajectories
+        mem = traj[(traj.scenario == scenario) & (traj.depth == "memorization")]
+        band = ax.collections[0].get_paths()[0].vertices[:, 1]  # memorization's band first
+        assert band.min() == pytest.approx(mem.ci_low.min())
+        assert band.max() == pytest.approx(mem.ci_high.max())
+        assert (mem.ci_low <= mem.delta + 1e-12).all() and (mem.delta <= mem.ci_high + 1e-12).all()
 
 
 def test_retainability_legend_carries_the_fitted_decay_constant(analysis):
@@ -103,3 +109,23 @@ def test_effectivity_bars_have_the_summary_heights_and_depth_colours(analysis):
     want = sorted(p.effectivity for p in analysis.populations)
     assert len(want) == len(SCHEDULES) * 3
     assert np.allclose(heights, want)
+
+
+def test_retainability_bands_and_effectivity_bars_span_the_bootstrap_intervals(analysis):
+    fig = F.retainability_figure(analysis)
+    ret = analysis.retainability
+    for ax, scenario in zip(fig.get_axes(), SCHEDULES, strict=True):
+        bands = ax.collections
+        assert len(bands) == 3  # one band per depth, in depth order
+        for band, depth in zip(bands, ("memorization", "semantic", "composition"), strict=True):
+            rows = ret[(ret.scenario == scenario) & (ret.depth == depth) & (ret.t >= 1)]
+            ys = band.get_paths()[0].vertices[:, 1]
+            assert ys.min() == pytest.approx(rows.ci_low.min())
+            assert ys.max() == pytest.approx(rows.ci_high.max())
+    fig = F.effectivity_figure([analysis])
+    segments = [seg for c in fig.get_axes()[0].collections for seg in c.get_segments()]
+    got = sorted((round(s[:, 1].min(), 9), round(s[:, 1].max(), 9)) for s in segments)
+    want = sorted(
+        (round(p.effectivity_ci[0], 9), round(p.effectivity_ci[1], 9)) for p in analysis.populations
+    )
+    assert got == want

@@ -100,7 +100,7 @@ def default_resamples() -> int:
 def _percentiles(x: np.ndarray) -> np.ndarray:
     """(…, 2) lower and upper percentile along axis 0, NaN resamples left out; inverted-CDF
     quantiles, so an infinite x-intercept in the tail is an infinite bound, not NaN."""
-    tail = (1 - LEVEL) / 2
+    tail = round((1 - LEVEL) / 2, 12)  # 0.025, not 0.025000000000000022
     with warnings.catch_warnings():  # a quantity undefined in every resample: NaN bounds
         warnings.simplefilter("ignore", RuntimeWarning)
         lo = np.nanquantile(x, tail, axis=0, method="inverted_cdf")
@@ -142,6 +142,32 @@ def _x_intercepts(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(a) & np.isfinite(b), tau, np.nan)
 
 
+def probe_counts(items: np.ndarray, resamples: int, seed: int | Sequence[int]) -> np.ndarray:
+    """(B, P) how often each probe is drawn in each resample: resample j draws the items
+    ``default_rng(seed).integers(0, n_items, (resamples, n_items))[j]`` (items in increasing
+    id order), and a probe comes with its item."""
+    ids, item_of = np.unique(np.asarray(items), return_inverse=True)
+    draws = np.random.default_rng(seed).integers(0, len(ids), size=(resamples, len(ids)))
+    offsets = len(ids) * np.arange(resamples)[:, None]
+    drawn = np.bincount((draws + offsets).ravel(), minlength=resamples * len(ids))
+    return drawn.reshape(resamples, len(ids)).astype(np.int32)[:, item_of]
+
+
+def mean_intervals(
+    values: np.ndarray, items: np.ndarray, resamples: int, seed: int | Sequence[int]
+) -> np.ndarray:
+    """(L, 2) interval of the mean over probes of ``values`` (P, L) at each of its L columns
+    (NaN: not scored there), items resampled as in :func:`probe_counts`; NaN bounds with
+    ``resamples=0``."""
+    if resamples == 0 or len(items) == 0:
+        return np.full((values.shape[1], 2), np.nan)
+    counts = probe_counts(items, resamples, seed).astype(np.float64)
+    valid = ~np.isnan(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (counts @ np.where(valid, values, 0.0)) / (counts @ valid)
+    return _percentiles(mean)
+
+
 def bootstrap_population(
     items: np.ndarray,
     gains: np.ndarray,
@@ -153,9 +179,8 @@ def bootstrap_population(
     resamples: int,
     seed: int | Sequence[int] = 0,
 ) -> PopulationIntervals:
-    """Intervals for one population from its per-probe arrays; resample j draws the items
-    ``np.random.default_rng(seed).integers(0, n_items, (resamples, n_items))[j]`` (items in
-    increasing id order).
+    """Intervals for one population from its per-probe arrays, items resampled as in
+    :func:`probe_counts`.
 
     ``items`` (P,) is each probe's item, ``gains`` (P, N) the per-injection gains (NaN:
     undefined), ``t`` (U,) the retainability intervals of the population's R̄ and ``r`` (U, P)
@@ -168,12 +193,7 @@ def bootstrap_population(
         nan = (math.nan, math.nan)
         n = (nan,)
         return PopulationIntervals(nan, n * gains.shape[1], n * len(t), nan, nan, nan, nan)
-    ids, item_of = np.unique(np.asarray(items), return_inverse=True)
-    draws = np.random.default_rng(seed).integers(0, len(ids), size=(resamples, len(ids)))
-    # how often each item, hence each of its probes, is drawn in each resample: (B, P)
-    offsets = len(ids) * np.arange(resamples)[:, None]
-    drawn = np.bincount((draws + offsets).ravel(), minlength=resamples * len(ids))
-    counts = drawn.reshape(resamples, len(ids)).astype(np.int32)[:, item_of]
+    counts = probe_counts(items, resamples, seed)
     t = np.asarray(t, dtype=np.float64)
     per_probe = np.ones(r.shape) if every_step else probe_step_weights(t, ~np.isnan(r))
     weight = counts @ np.where(np.isnan(r), 0.0, per_probe).T  # (B, U) fit weights

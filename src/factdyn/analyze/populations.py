@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from factdyn.analyze.bootstrap import LEVEL, default_resamples
+from factdyn.analyze.bootstrap import LEVEL, default_resamples, mean_intervals
 from factdyn.analyze.metrics import NO_ROW, acquisition, last_index, retainability
 from factdyn.analyze.result import Analysis, RunInfo, Settings, ordered
 from factdyn.analyze.summary import (
@@ -229,12 +229,20 @@ def analyze_run(
         eff_parts.append((s, d, eff))
         ret_parts.append((s, d, rt))
 
+    probe_delta = ell_t - ell_t[:, :1]
     if has_nan:  # a probe missing at some step: average the per-probe Δℓ
-        delta, n = _block_means(ell_t - ell_t[:, :1], bounds, True)
+        delta, n = _block_means(probe_delta, bounds, True)
     else:  # mean of differences = difference of means (the correction is per block)
         delta = block_mean - shift[:, [depths.index(d) for _, d in pairs]]
         delta, n = delta - delta[:1], block_n
     group = {"scenario": [p[0] for p in pairs], "depth": [p[1] for p in pairs]}
+    traj_ci = np.stack(
+        [
+            mean_intervals(probe_delta[a:b], item[a:b], resamples, (seed, scen_names.index(s)))
+            for (s, _), a, b in zip(pairs, ends[:-1], ends[1:], strict=True)
+        ],
+        axis=1,
+    ).reshape(len(steps), len(pairs), 2)
     kept = [k for k in range(len(depths)) if not np.isnan(ctrl_mean[:, k]).all()]
     drift_delta = (ctrl_mean - ctrl_mean[:1])[:, kept]
     incomplete, unlogged = log_gaps(probes, acq)
@@ -272,7 +280,7 @@ def analyze_run(
     return Analysis(
         populations=tuple(found),
         settings=settings,
-        trajectories=series_table(steps, tps, group, delta, n),
+        trajectories=series_table(steps, tps, group, delta, n, traj_ci),
         control_drift=series_table(
             steps, tps, {"depth": [depths[k] for k in kept]}, drift_delta, ctrl_n[:, kept]
         ),

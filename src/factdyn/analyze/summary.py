@@ -165,11 +165,14 @@ def series_table(
     group_labels: dict[str, list[str]],
     delta: np.ndarray,
     n: np.ndarray,
+    ci: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """(L, G) per-group series as a long table: step, tokens, the group's label columns
-    (G labels each), delta, n; only where the group had probes scored (n > 0), so that a
-    sparse log's per-item gaps are absent rows rather than NaN."""
+    (G labels each), delta, its interval ``ci`` (L, G, 2; NaN when None), n; only where the
+    group had probes scored (n > 0), so that a sparse log's per-item gaps are absent rows
+    rather than NaN."""
     g = delta.shape[1]
+    ci = np.full((*delta.shape, 2), np.nan) if ci is None else ci
     have = n.reshape(-1) > 0
     codes = np.tile(np.arange(g), len(steps))[have]
     columns = {
@@ -177,6 +180,8 @@ def series_table(
         "tokens": np.repeat(steps * tokens_per_step, g)[have],
         **{k: labels(v)[codes] if g else [] for k, v in group_labels.items()},
         "delta": delta.reshape(-1)[have],
+        "ci_low": ci[..., 0].reshape(-1)[have],
+        "ci_high": ci[..., 1].reshape(-1)[have],
         "n": n.reshape(-1)[have],
     }
     return pd.DataFrame(columns, columns=list(columns))

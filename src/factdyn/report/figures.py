@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from factdyn.analyze.result import Analysis, Population
 from factdyn.files import atomic_file
-from factdyn.report.numbers import fmt
+from factdyn.report.numbers import fmt, fmt_interval
 
 DPI = 110
 DEPTH_COLORS = {"memorization": "#1b6ca8", "semantic": "#e07b00", "composition": "#2a9d3c"}
@@ -75,8 +75,9 @@ def trajectory_figure(
     title: str | None = None,
     x: str = "step",
 ) -> Figure:
-    """Per scenario, the mean Δℓ = ℓ_t − ℓ_0 of each depth over steps (or ``x="tokens"``),
-    the injection steps as dotted vertical lines and the control probes' drift in grey."""
+    """Per scenario, the mean Δℓ = ℓ_t − ℓ_0 of each depth over steps (or ``x="tokens"``)
+    with its bootstrap interval as a band, the injection steps as dotted vertical lines and
+    the control probes' drift in grey."""
     scen = analysis.scenarios()
     fig, axes = _figure(len(scen), width=5.0)
     if not scen:
@@ -101,7 +102,11 @@ def trajectory_figure(
         for d in analysis.depths():
             part = traj[(traj_s == s) & (traj["depth"].astype(str) == d)]
             if len(part):
-                ax.plot(part[x], part["delta"], color=depth_color(d), lw=1.4, label=d)
+                color = depth_color(d)
+                ax.fill_between(
+                    part[x], part["ci_low"], part["ci_high"], color=color, alpha=0.15, lw=0
+                )
+                ax.plot(part[x], part["delta"], color=color, lw=1.4, label=d)
         if len(drift):
             mean = drift.groupby(x, sort=True)["delta"].mean()
             label = "control drift" + (" (subtracted)" if corrected else "")
@@ -119,7 +124,8 @@ def trajectory_figure(
 
 
 def effectivity_figure(analyses: Sequence[Analysis], labels: Sequence[str] | None = None) -> Figure:
-    """Mean effectivity per scenario (groups) × depth (bars); one panel per run, shared y."""
+    """Mean effectivity per scenario (groups) × depth (bars) with its bootstrap interval;
+    one panel per run, shared y."""
     labels = list(labels) if labels is not None else [f"run {k + 1}" for k in range(len(analyses))]
     fig, axes = _figure(len(analyses), width=4.4)
     if not analyses:
@@ -135,7 +141,7 @@ def effectivity_figure(analyses: Sequence[Analysis], labels: Sequence[str] | Non
         for j, d in enumerate(depths):
             pops = [a.get(s, d) for s in scen]
             vals = [p.effectivity if p else math.nan for p in pops]
-            errs = [_spread(p.effectivity_per_injection) if p else 0.0 for p in pops]
+            errs = np.array([_error_bar(p) for p in pops]).T  # (2, scenarios)
             pos = xs - 0.4 + width * (j + 0.5)
             ax.bar(pos, vals, width, color=depth_color(d), label=d, yerr=errs, capsize=2)
             finite = [v for v in vals if math.isfinite(v)]
@@ -152,15 +158,18 @@ def effectivity_figure(analyses: Sequence[Analysis], labels: Sequence[str] | Non
     return fig
 
 
-def _spread(values: Sequence[float]) -> float:
-    """Standard deviation over injections (0 with one injection)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    return float(v.std()) if len(v) > 1 else 0.0
+def _error_bar(p: Population | None) -> tuple[float, float]:
+    """(below, above) the effectivity to the bounds of its interval (0 where undefined)."""
+    if p is None:
+        return 0.0, 0.0
+    lo, hi = p.effectivity_ci
+    below, above = p.effectivity - lo, hi - p.effectivity
+    return (below if math.isfinite(below) else 0.0), (above if math.isfinite(above) else 0.0)
 
 
 def _fit_label(p: Population, tokens: bool = False) -> str:
-    text = f"a = {fmt(p.decay_constant)}, R² = {fmt(p.r2, '.2f')}"
+    ci = fmt_interval(p.decay_constant_ci, ".2g")
+    text = f"a = {fmt(p.decay_constant)} {ci}, R² = {fmt(p.r2, '.2f')}"
     if tokens:
         text += f", τ = {fmt(p.x_intercept_tokens)} tok"
     return text
@@ -198,8 +207,9 @@ def _fitted_points(analysis: Analysis, scenario: str) -> Iterator[tuple[Populati
 
 
 def retainability_figure(analysis: Analysis, title: str | None = None) -> Figure:
-    """Per scenario, R̄(t) for t ≥ 1 on a log axis with the fitted R̄ = b − a·log10 t per
-    depth; the decay constant a and R² in the legend."""
+    """Per scenario, R̄(t) for t ≥ 1 on a log axis, its bootstrap interval as a band, and the
+    fitted R̄ = b − a·log10 t per depth; the decay constant a (with its interval) and R² in
+    the legend."""
     scen = analysis.scenarios()
     fig, axes = _figure(len(scen), width=4.8)
     if not scen:
@@ -208,6 +218,7 @@ def retainability_figure(analysis: Analysis, title: str | None = None) -> Figure
         for p, pts in _fitted_points(analysis, s):
             color = depth_color(p.depth)
             ax.plot(pts["t"], pts["retainability"], ".", ms=3, color=color, alpha=0.45)
+            ax.fill_between(pts["t"], pts["ci_low"], pts["ci_high"], color=color, alpha=0.15, lw=0)
             line = _fit_line(p, float(pts["t"].max()) if len(pts) else 0.0)
             if line is not None:
                 ax.plot(*line, color=color, lw=1.6, label=f"{p.depth}: {_fit_label(p)}")
