@@ -33,7 +33,7 @@ def _reference(items, gains, t, r, iqr, tps, every_step, resamples, seed):
     ids = sorted(set(items.tolist()))
     rows = {i: [p for p, it in enumerate(items.tolist()) if it == i] for i in ids}
     draws = np.random.default_rng(seed).integers(0, len(ids), size=(resamples, len(ids)))
-    out = {"eff": [], "per": [], "rbar": [], "a": [], "b": []}
+    out = {"eff": [], "per": [], "rbar": [], "a": [], "b": [], "r2": []}
     for draw in draws:
         cols = [p for j in draw for p in rows[ids[j]]]
         per_inj = filtered_mean(gains[cols].T, iqr)[0]
@@ -47,6 +47,7 @@ def _reference(items, gains, t, r, iqr, tps, every_step, resamples, seed):
         out["rbar"].append(r_bar)
         out["a"].append(fit.a)
         out["b"].append(fit.b)
+        out["r2"].append(fit.r2)
     return {k: np.array(v) for k, v in out.items()}
 
 
@@ -77,6 +78,10 @@ def test_bootstrap_equals_resampling_one_at_a_time(every_step):
     tau = np.where(ref["a"] > 0, 10.0 ** (ref["b"] / ref["a"]), np.inf)
     np.testing.assert_allclose(got.x_intercept_steps, _q(tau), rtol=1e-9)
     np.testing.assert_allclose(got.x_intercept_tokens, _q(tau * 512), rtol=1e-9)
+    rep = got.replicates  # resample by resample, in draw order
+    np.testing.assert_allclose(rep.decay_constant, ref["a"], rtol=1e-9)
+    np.testing.assert_allclose(rep.r2, ref["r2"], rtol=1e-9)
+    np.testing.assert_allclose(rep.effectivity_per_injection, ref["per"], rtol=1e-9)
 
 
 def test_interval_covers_a_planted_decay_constant_and_is_not_too_wide():

@@ -32,6 +32,21 @@ _CHUNK_ELEMENTS = 8_000_000  # floats per chunk of resamples × t × probes (64 
 Interval = tuple[float, float]
 
 
+@dataclass(frozen=True, eq=False)
+class Replicates:
+    """The bootstrap replicates (B,) of a population's numbers, kept in memory so that a
+    comparison (a difference between depths, scenarios or runs) gets its own interval:
+    replicate j of every depth of a scenario comes from the same draw of items, so the
+    replicates of two populations pair up; different scenarios and runs draw independently."""
+
+    effectivity: np.ndarray
+    effectivity_per_injection: np.ndarray  # (B, N)
+    decay_constant: np.ndarray
+    intercept: np.ndarray
+    r2: np.ndarray
+    x_intercept_tokens: np.ndarray
+
+
 @dataclass(frozen=True)
 class PopulationIntervals:
     """Percentile intervals (``LEVEL``) of one scenario × depth's numbers over resamples."""
@@ -43,6 +58,7 @@ class PopulationIntervals:
     intercept: Interval
     x_intercept_steps: Interval
     x_intercept_tokens: Interval
+    replicates: Replicates | None = None  # None: no resamples
 
 
 def _nth(v: np.ndarray, cum: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -112,10 +128,12 @@ def _pairs(x: np.ndarray) -> tuple[Interval, ...]:
     return tuple((float(lo), float(hi)) for lo, hi in x.reshape(-1, 2))
 
 
-def _fit_many(t: np.ndarray, r: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _fit_many(
+    t: np.ndarray, r: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted least squares of each row of ``r`` (B, U) on log10 t, weights ``w`` (B, U)
-    (0 = not used): the decay constants a and intercepts b, NaN where a row has fewer than two
-    distinct t; the same estimator as :func:`factdyn.analyze.fit.fit_power_law`."""
+    (0 = not used): the decay constants a, intercepts b and R², NaN where a row has fewer than
+    two distinct t; the same estimator as :func:`factdyn.analyze.fit.fit_power_law`."""
     x = np.log10(np.maximum(t, 1.0))
     use = (w > 0) & np.isfinite(r) & (t >= 1)
     w = np.where(use, w, 0.0)
@@ -131,7 +149,11 @@ def _fit_many(t: np.ndarray, r: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, 
     xs = np.where(use, x, np.nan)
     spread = np.nanmax(xs, axis=1, initial=-np.inf) - np.nanmin(xs, axis=1, initial=np.inf)
     ok = (n_t >= 2) & (spread > 0)
-    return np.where(ok, -slope, np.nan), np.where(ok, ym - slope * xm, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        resid = y - (ym[:, None] + slope[:, None] * dx)
+        r2 = 1 - (w * resid**2).sum(axis=1) / (w * (y - ym[:, None]) ** 2).sum(axis=1)
+    nan = np.nan
+    return np.where(ok, -slope, nan), np.where(ok, ym - slope * xm, nan), np.where(ok, r2, nan)
 
 
 def _x_intercepts(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -202,8 +224,9 @@ def bootstrap_population(
     with warnings.catch_warnings():  # a resample whose injections all lack a gain: NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         e_mean = np.nanmean(eff, axis=1)
-    a, b = _fit_many(t, r_bar, weight)
+    a, b, r2 = _fit_many(t, r_bar, weight)
     tau = _x_intercepts(a, b)
+    replicates = Replicates(e_mean, eff, a, b, r2, tau * tokens_per_step)
     return PopulationIntervals(
         effectivity=_pairs(_percentiles(e_mean))[0],
         effectivity_per_injection=_pairs(_percentiles(eff)),
@@ -211,5 +234,6 @@ def bootstrap_population(
         decay_constant=_pairs(_percentiles(a))[0],
         intercept=_pairs(_percentiles(b))[0],
         x_intercept_steps=_pairs(_percentiles(tau))[0],
-        x_intercept_tokens=_pairs(_percentiles(tau * tokens_per_step))[0],
+        x_intercept_tokens=_pairs(_percentiles(replicates.x_intercept_tokens))[0],
+        replicates=replicates,
     )

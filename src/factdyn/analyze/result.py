@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from factdyn.analyze.bootstrap import Interval
+from factdyn.analyze.bootstrap import Interval, Replicates
 from factdyn.data.items import DEPTHS
 
 
@@ -50,10 +50,12 @@ class Population:
     n_probes: int
     n_excluded: int  # probes without acquisition (no retainability)
     n_outliers: int  # retainability values removed by the IQR rule, summed over t
+    replicates: Replicates | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        """The fields after scenario and depth, by name: one entry of ``summary.json``."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)[2:]}
+        """The fields after scenario and depth, by name: one entry of ``summary.json``
+        (the bootstrap replicates stay in memory)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)[2:-1]}
 
 
 @dataclass(frozen=True, kw_only=True)

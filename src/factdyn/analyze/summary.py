@@ -111,6 +111,7 @@ def population(
         n_probes=len(member),
         n_excluded=int(ret.excluded.sum()),
         n_outliers=int(r_out[have].sum()),
+        replicates=ci.replicates,
     )
     return result, eff, rt
 

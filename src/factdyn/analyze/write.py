@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from factdyn.analyze.result import Analysis
-from factdyn.files import atomic_dir, json_safe, write_json_atomic
+from factdyn.files import json_safe, output_dir, write_json_atomic
 
 SCHEMA_VERSION = 1
 TABLES = ("trajectories", "control_drift", "effectivity", "acquisition", "retainability")
@@ -34,10 +34,10 @@ def settings_table(analysis: Analysis) -> pd.DataFrame:
 
 
 def write_analysis(analysis: Analysis, out_dir: str | Path) -> Path:
-    """Write summary.json, settings.csv and one CSV per table, all-or-nothing: ``out_dir``
-    is replaced whole (see :func:`factdyn.files.atomic_dir`)."""
+    """Write summary.json, settings.csv and one CSV per table, each file whole; only these
+    files of ``out_dir`` are replaced (see :func:`factdyn.files.output_dir`)."""
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+    with output_dir(out_dir) as tmp:
         write_json_atomic(tmp / "summary.json", summary_document(analysis))
         settings_table(analysis).to_csv(tmp / "settings.csv", index=False)
         for name in TABLES:
