@@ -152,7 +152,16 @@ def test_sum_statistic_scales_gains_but_not_retainability(analysis, planted):
 
 def test_trajectories_average_delta_over_probes(planted, analysis):
     traj = analysis.trajectories
-    assert list(traj.columns) == ["step", "tokens", "scenario", "depth", "delta", "n"]
+    assert list(traj.columns) == [
+        "step",
+        "tokens",
+        "scenario",
+        "depth",
+        "delta",
+        "ci_low",
+        "ci_high",
+        "n",
+    ]
     assert set(traj.scenario) == {"duplicate", "once", "control"}
     ctrl = traj[(traj.scenario == "control")]
     np.testing.assert_allclose(ctrl.delta, 0, atol=1e-5)  # drift-corrected controls are flat
