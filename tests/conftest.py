@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import tempfile
 
 import pytest
 
@@ -14,6 +15,8 @@ from factdyn.data.items import KnowledgeItem, Probe, save_items
 # Bootstrap intervals with fewer resamples than the default 1,000: the tests that check the
 # intervals themselves pass their own count (tests/analyze/test_bootstrap.py).
 os.environ.setdefault("FACTDYN_RESAMPLES", "100")
+# Derived caches (tokenized corpora) of the tests go to a throwaway folder, not the user's.
+os.environ.setdefault("FACTDYN_CACHE", tempfile.mkdtemp(prefix="factdyn-tests-"))
 
 SYL = ["ka", "lo", "mi", "ve", "tor", "an", "ri", "sul", "pe", "dra", "ne", "o", "zu", "bel", "xi"]
 COLOURS = ["red", "blue", "green", "amber", "violet", "grey", "white", "black"]

@@ -3,21 +3,42 @@
 Every field has the default of the offline tiny run, so ``factdyn train`` with no file runs
 the demo experiment (the command fills the cached world and base model); ``factdyn train
 --print-config`` shows them (``configs/tiny.yaml``).
+
+Types are strict (a YAML ``true`` is no count, a quoted ``"0.1"`` no rate), so a typo fails
+with one line instead of running something else; counts and rates are bounded where a wrong
+sign would silently train a different experiment (a negative learning rate ascends the loss).
+YAML is read with floats in exponent notation (``1e-3``) as numbers, as a user means them.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from factdyn.errors import DataError
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
+
+
+def _tuple(value: object) -> object:
+    """YAML has no tuples: a list is one."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+Beta = Annotated[float, Field(ge=0, lt=1)]
 
 
 class ModelConfig(_Section):
@@ -39,25 +60,25 @@ class ModelConfig(_Section):
 
 
 class OptimConfig(_Section):
-    lr: float | None = Field(None, description="peak lr; null = the checkpoint's last lr")
+    lr: float | None = Field(None, gt=0, description="peak lr; null = the checkpoint's last lr")
     schedule: Literal["constant", "linear", "cosine"] = "constant"
     warmup_steps: int = Field(0, ge=0)
     schedule_start: int | None = Field(
-        None, description="schedule position at step 0; null = checkpoint's"
+        None, ge=0, description="schedule position at step 0; null = checkpoint's"
     )
     schedule_total: int | None = Field(
-        None, description="schedule length; null = start + train.steps"
+        None, ge=1, description="schedule length; null = start + train.steps"
     )
     min_lr_ratio: float = Field(0.0, ge=0, le=1)
-    betas: tuple[float, float] = (0.9, 0.95)
-    eps: float = 1e-8
+    betas: Annotated[tuple[Beta, Beta], BeforeValidator(_tuple)] = (0.9, 0.95)
+    eps: float = Field(1e-8, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     decay_exclude: list[Literal["norm", "bias", "embedding"]] = Field(
         [],
         description="parameter kinds AdamW does not decay, as in the base model's own recipe: "
         "norm (norm layers' weights), bias (every .bias), embedding (input embeddings)",
     )
-    grad_clip: float | None = 1.0
+    grad_clip: float | None = Field(1.0, gt=0)
     load_state: bool = Field(True, description="restore AdamW moments when the checkpoint has them")
 
 
@@ -77,7 +98,9 @@ class DataConfig(_Section):
     hf_split: str = "train"
     text_field: str = "text"
     seq_len: int = Field(256, ge=2)
-    start: int | None = Field(None, description="first sequence position; null = after the base's")
+    start: int | None = Field(
+        None, ge=0, description="first sequence position; null = after the base's"
+    )
     seed: int = 0
 
 
@@ -157,32 +180,71 @@ class RunConfig(_Section):
         return self
 
 
-def _parse_value(text: str) -> object:
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 as PyYAML reads it, but ``1e-3`` is a float (YAML 1.2 and every user agree)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def read_yaml(text: str, where: str) -> object:
+    """Parse YAML text; any syntax error or absurd nesting is one line naming ``where``."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as e:
+        raise DataError(f"{where}: YAML error: {' '.join(str(e).split())}") from None
+    except RecursionError:
+        raise DataError(f"{where}: nested too deeply to be a configuration") from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise DataError(f"{where}: {' '.join(str(e).split())}") from None
+
+
+def _parse_value(text: str, where: str) -> object:
     """A command-line value, read as YAML so numbers, booleans, null and lists work."""
-    return yaml.safe_load(text) if text != "" else ""
+    return read_yaml(text, where) if text != "" else ""
 
 
 def apply_overrides(raw: dict, overrides: list[str], source: str = "--set") -> dict:
     """Apply ``section.key=value`` overrides to a raw config dict (copied)."""
     out = yaml.safe_load(yaml.safe_dump(raw)) or {}
     for ov in overrides:
-        if "=" not in ov:
-            raise DataError(f"{source} {ov!r}: expected section.key=value")
-        key, value = ov.split("=", 1)
-        node = out
+        key, eq, value = ov.partition("=")
         parts = key.strip().split(".")
+        if not eq or not all(p.strip() for p in parts):
+            raise DataError(f"{source} {ov!r}: expected section.key=value")
+        node = out
         for p in parts[:-1]:
-            node = node.setdefault(p, {})
             if not isinstance(node, dict):
-                raise DataError(f"{source} {ov!r}: '{p}' is not a section")
-        node[parts[-1]] = _parse_value(value)
+                break
+            node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise DataError(f"{source} {ov!r}: '{'.'.join(parts[:-1])}' is not a section")
+        node[parts[-1]] = _parse_value(value, f"{source} {ov!r}")
     return out
+
+
+def _one_line(e: ValidationError, source: str) -> DataError:
+    """The first validation error as ``source, field 'a.b': message``."""
+    err = e.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "config"
+    return DataError(" ".join(f"{source}, field '{loc}': {err['msg']}".splitlines()))
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML config (or the defaults), apply overrides, validate with one-line errors."""
     source = str(path) if path else "defaults"
-    raw: dict = {}
+    raw: object = {}
     if path:
         path = Path(path)
         if not path.is_file():
@@ -191,18 +253,17 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
                 raise DataError(f"{path}: no such config file or preset")
             path = packaged
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise DataError(f"{path}: YAML error: {str(e).splitlines()[0]}") from None
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from None
+        raw = read_yaml(text, str(path)) or {}
         if not isinstance(raw, dict):
             raise DataError(f"{path}: expected a mapping of sections")
     raw = apply_overrides(raw, overrides or [])
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "config"
-        raise DataError(f"{source}, field '{loc}': {err['msg']}") from None
+        raise _one_line(e, source) from None
 
 
 def dump_config(cfg: RunConfig) -> str:
@@ -212,21 +273,29 @@ def dump_config(cfg: RunConfig) -> str:
 class BaseConfig(_Section):
     """The tiny Llama that ``factdyn pretrain`` trains from scratch on a generated world."""
 
-    hidden_size: int = 128
-    layers: int = 4
-    heads: int = 4
-    intermediate_size: int = 512
-    seq_len: int = 256
-    batch_size: int = 16
-    steps: int = 600
-    lr: float = 4e-3
-    warmup_steps: int = 50
+    hidden_size: int = Field(128, ge=1)
+    layers: int = Field(4, ge=1)
+    heads: int = Field(4, ge=1)
+    intermediate_size: int = Field(512, ge=1)
+    seq_len: int = Field(256, ge=2)
+    batch_size: int = Field(16, ge=1)
+    steps: int = Field(600, ge=1)
+    lr: float = Field(4e-3, gt=0)
+    warmup_steps: int = Field(50, ge=0)
     schedule: Literal["constant", "linear", "cosine"] = "cosine"
-    min_lr_ratio: float = 0.5
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
+    min_lr_ratio: float = Field(0.5, ge=0, le=1)
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
     seed: int = 0
-    threads: int | None = None
+    threads: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> BaseConfig:
+        if self.hidden_size % self.heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be a multiple of heads ({self.heads})"
+            )
+        return self
 
 
 def load_base_config(overrides: list[str] | None = None) -> BaseConfig:
@@ -234,5 +303,4 @@ def load_base_config(overrides: list[str] | None = None) -> BaseConfig:
     try:
         return BaseConfig.model_validate(raw)
     except ValidationError as e:
-        err = e.errors()[0]
-        raise DataError(f"--set, field '{'.'.join(map(str, err['loc']))}': {err['msg']}") from None
+        raise _one_line(e, "--set") from None

@@ -211,19 +211,47 @@ def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
     if not (run_dir / "meta.json").is_file():
         raise DataError(f"{run_dir}: not a factdyn run directory (no meta.json)")
-    meta = json.loads((run_dir / "meta.json").read_text())
-    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    steps = np.load(run_dir / "steps.npy")
-    logprobs = np.load(run_dir / "logprobs.npy", mmap_mode="r")
-    context = np.load(run_dir / "context.npy", mmap_mode="r")
+
+    def read(name: str, parse):
+        """One file of the run, parsed; a truncated or corrupt one is one line naming it."""
+        try:
+            return parse(run_dir / name)
+        except (ValueError, TypeError, EOFError, yaml.YAMLError, RecursionError) as e:
+            reason = " ".join(str(e).split())[:160] or type(e).__name__
+        except OSError as e:  # a reader's own error about the content (pyarrow), not a path's
+            if e.filename is not None:
+                raise
+            reason = " ".join(str(e).split())[:160] or type(e).__name__
+        raise DataError(f"{run_dir / name}: damaged, cannot be read ({reason})")
+
+    meta = read("meta.json", lambda p: json.loads(p.read_text()))
+    config = read("config.yaml", lambda p: yaml.safe_load(p.read_text())) or {}
+    if not isinstance(meta, dict) or not isinstance(config, dict):
+        raise DataError(f"{run_dir}: meta.json and config.yaml must each hold a mapping")
+    steps = read("steps.npy", np.load)
+    logprobs = read("logprobs.npy", lambda p: np.load(p, mmap_mode="r"))
+    context = read("context.npy", lambda p: np.load(p, mmap_mode="r"))
+    train = read("train.npy", np.load)
+    if (
+        logprobs.ndim != 3
+        or steps.shape != logprobs.shape[:1]
+        or context.shape[:1] != steps.shape
+        or train.ndim != 2
+    ):
+        raise DataError(
+            f"{run_dir}: logs disagree in shape (steps.npy {steps.shape}, logprobs.npy "
+            f"{logprobs.shape}, context.npy {context.shape}, train.npy {train.shape})"
+        )
     done = (
         ~np.isnan(logprobs[:, :, 0]).all(axis=1)
         if logprobs.shape[1]
         else np.zeros(len(steps), bool)
     )
     n = int(done.argmin()) if not done.all() else len(steps)  # rows are written in order
-    train = np.load(run_dir / "train.npy")
-    t_done = int(meta.get("steps_done", len(train)))
+    t_done = meta.get("steps_done", len(train))
+    if isinstance(t_done, bool) or not isinstance(t_done, int):
+        raise DataError(f"{run_dir / 'meta.json'}: steps_done is not a count ({t_done!r})")
+    tables = RunTables(**{k: read(f, pd.read_parquet) for k, f in TABLE_FILES.items()})
     return make_run(
         run_dir,
         config,
@@ -231,7 +259,7 @@ def load_run(run_dir: str | Path) -> Run:
         np.asarray(steps[:n]),
         np.asarray(logprobs[:n]),
         np.asarray(context[:n]),
-        read_run_tables(run_dir),
+        tables,
         train[:t_done],
     )
 

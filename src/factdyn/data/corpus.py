@@ -119,10 +119,20 @@ def corpus_files(path: Path) -> list[Path]:
     raise DataError(f"{path}: no corpus files (*.jsonl or *.txt)")
 
 
+def token_cache_dir() -> Path:
+    """Where tokenized corpora are kept: factdyn's cache, never beside the input (a user's
+    world or text folder is only read, and may be read-only)."""
+    from factdyn.cache import root
+
+    return root() / "tokens"
+
+
 def cached_tokens(
-    files: list[Path], tokenizer, cache_dir: Path, text_field: str = "text"
+    files: list[Path], tokenizer, cache_dir: Path | None = None, text_field: str = "text"
 ) -> np.ndarray:
-    """Tokenize once per (files, tokenizer) and memory-map the cached array afterwards."""
+    """Tokenize once per (files, tokenizer) and memory-map the cached array afterwards; when
+    the cache cannot be written (read-only, full) the tokens are used from memory."""
+    cache_dir = token_cache_dir() if cache_dir is None else cache_dir
     h = hashlib.sha256()
     for f in files:
         st = f.stat()
@@ -130,8 +140,10 @@ def cached_tokens(
     h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
     cache = cache_dir / f"tokens-{h.hexdigest()[:16]}.npy"
     if not cache.is_file():
-        cache_dir.mkdir(parents=True, exist_ok=True)
         tokens = tokenize_documents(tokenizer, iter_documents(files, text_field))
-        with atomic_file(cache) as tmp, open(tmp, "wb") as f:
-            np.save(f, tokens)
+        try:
+            with atomic_file(cache) as tmp, open(tmp, "wb") as f:
+                np.save(f, tokens)
+        except OSError:
+            return tokens
     return np.load(cache, mmap_mode="r")

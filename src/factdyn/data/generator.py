@@ -206,6 +206,8 @@ def generate_world(
     from factdyn.data.tokenizer import train_bpe
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a directory")
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out}: output directory exists and is not empty")
     if n_items < 1 or entities < 1 or corpus_mb <= 0 or n_paraphrases < 1:

@@ -18,8 +18,7 @@ def build_source(cfg: DataConfig, tokenizer) -> SequenceSource:
         if not path.exists():
             raise DataError(f"{path}: no such corpus (field 'data.path')")
         files = corpus_files(path)
-        cache_dir = (path / "corpus" if (path / "corpus").is_dir() else files[0].parent) / ".tokens"
-        tokens = cached_tokens(files, tokenizer, cache_dir, cfg.text_field)
+        tokens = cached_tokens(files, tokenizer, text_field=cfg.text_field)
         return PackedTokens(tokens, cfg.seq_len, cfg.seed)
     if cfg.source == "hf":
         from factdyn.data.hfstream import StreamedPacked

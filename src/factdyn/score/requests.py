@@ -7,7 +7,7 @@ Encoding happens once per run; scoring then only moves token ids.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +47,53 @@ def probe_table(items: Sequence[KnowledgeItem]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["item", "depth", "probe", "input", "target"])
 
 
+def _probe_texts(table: pd.DataFrame) -> list[str]:
+    """What is scored for each probe row: its input, a space, its target."""
+    return [f"{i} {t}" for i, t in zip(table["input"], table["target"], strict=True)]
+
+
+def _variant_field(variant: int) -> str:
+    return "train_context" if variant == 0 else f"paraphrases[{variant - 1}]"
+
+
+def check_lengths(
+    items: Sequence[KnowledgeItem],
+    tokenizer,
+    seq_len: int,
+    injected: Iterable[tuple[int, int]] = (),
+    contexts: bool = False,
+) -> None:
+    """Refuse up front what can never fit in ``seq_len`` tokens, naming item and field: a
+    probe (input and target, scored as one sequence), an injected text (``(item, variant)``
+    pairs; :func:`~factdyn.inject.placement.plan_placements` then checks their exact length)
+    and, when scored, a train_context. Texts are first bounded by characters, so a megabyte
+    string is refused without being tokenized (that, and scoring it, could take hours)."""
+    longest = max(map(len, tokenizer.get_vocab()), default=1)
+    # a token never covers more characters than its vocabulary entry (or an unknown word)
+    max_chars = seq_len * max(longest, 128)
+    where = f"more than data.seq_len={seq_len}"
+
+    def bound(what: str, text: str) -> None:
+        if len(text) > max_chars:
+            raise DataError(f"{what}: {len(text):,} characters can never fit, {where}")
+
+    def probe(r) -> str:
+        return f"item {r.item}, field '{r.depth}' probe {r.probe}"
+
+    table = probe_table(items)
+    texts = _probe_texts(table)
+    for r, text in zip(table.itertuples(), texts, strict=True):
+        bound(probe(r), text)
+    ids = tokenizer(texts, add_special_tokens=True)["input_ids"] if texts else []
+    for r, x in zip(table.itertuples(), ids, strict=True):
+        if len(x) > seq_len:
+            raise DataError(f"{probe(r)}: input and target are {len(x)} tokens, {where}")
+    for item, variant in injected:
+        bound(f"item {item}, field '{_variant_field(variant)}'", items[item].variant(variant))
+    for k, it in enumerate(items if contexts else ()):
+        bound(f"item {k}, field 'train_context'", it.train_context)
+
+
 def _encode(tokenizer, texts: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
     enc = tokenizer(texts, return_offsets_mapping=True, add_special_tokens=True)
     return enc["input_ids"], enc["offset_mapping"]
@@ -64,7 +111,7 @@ def target_span(
 def encode_probes(tokenizer, items: Sequence[KnowledgeItem]) -> Requests:
     """All probes of ``items`` in canonical order."""
     table = probe_table(items)
-    texts = [f"{i} {t}" for i, t in zip(table["input"], table["target"], strict=True)]
+    texts = _probe_texts(table)
     ids, offsets = _encode(tokenizer, texts)
     spans = []
     for r, text, off in zip(table.itertuples(), texts, offsets, strict=True):

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from factdyn.errors import DataError
+
 
 @dataclass(frozen=True)
 class World:
@@ -27,9 +29,19 @@ class World:
 
 
 def resolve_device(pref: str) -> torch.device:
+    """The torch device for ``auto``, ``cpu``, ``cuda[:i]``...; one that is not a device or
+    that this machine lacks is a :class:`DataError` (before anything is written)."""
     if pref == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(pref)
+    try:
+        dev = torch.device(pref)
+    except RuntimeError:
+        raise DataError(f"device '{pref}': not a device name (auto, cpu, cuda)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DataError(f"device '{pref}': CUDA is not available on this machine")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DataError(f"device '{pref}': this machine has {torch.cuda.device_count()} GPUs")
+    return dev
 
 
 def setup(device: str = "auto") -> World:
