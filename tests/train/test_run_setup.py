@@ -18,8 +18,9 @@ from factdyn.demo import with_cached_inputs
 from factdyn.errors import DataError
 from factdyn.rundir import META_KEYS
 from factdyn.train.callbacks import Callback
-from factdyn.train.experiment import check_inputs, train
+from factdyn.train.experiment import train
 from factdyn.train.loop import make_optimizer
+from factdyn.train.plan import check_inputs
 
 SMALL = [
     "data.seq_len=64",

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from factdyn.config import BaseConfig, DataConfig
-from factdyn.files import atomic_dir, write_json_atomic
+from factdyn.files import output_dir, write_json_atomic
 from factdyn.train import checkpoint as ckpt
 from factdyn.train.callbacks import Callback
 from factdyn.train.distributed import World
@@ -52,7 +52,8 @@ class LossHistory(Callback):
 
 
 def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
-    """Train from scratch on the world's corpus; write a resumable HF checkpoint to ``out``."""
+    """Train from scratch on the world's corpus; write a resumable HF checkpoint to ``out``
+    (a new folder whole; in an existing one only the checkpoint's files are replaced)."""
     from transformers import AutoTokenizer
 
     from factdyn.data.sources import build_source
@@ -99,7 +100,8 @@ def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
         "config": cfg.model_dump(),
         "final_loss": sum(losses[-20:]) / max(len(losses[-20:]), 1),
     }
-    with atomic_dir(out) as tmp:
-        ckpt.save_model(tmp, model, ckpt.full_state(model, opt), state, tokenizer)
+    with output_dir(out) as tmp:
         write_json_atomic(tmp / "pretrain_loss.json", losses, indent=None)
+        # last: its manifest (verified when a run loads this base) covers every file
+        ckpt.save_model(tmp, model, ckpt.full_state(model, opt), state, tokenizer)
     return out

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from factdyn.errors import TrainingError
 from factdyn.rundir import open_log, update_meta
 from factdyn.train import checkpoint as ckpt
-from factdyn.train.distributed import World, barrier
+from factdyn.train.distributed import World, all_reduce_sum, barrier
 
 
 class Callback:
@@ -54,8 +55,10 @@ class TrainLog(Callback):
 
 class Checkpointer(Callback):
     """Saves θ_t (weights, AdamW state, step) every ``every`` steps and at the end; a resume
-    starts from the newest. ``trained`` is the module the optimizer steps (DDP/FSDP-wrapped),
-    whose full state every rank gathers; the main rank writes."""
+    starts from the newest that verifies. ``trained`` is the module the optimizer steps
+    (DDP/FSDP-wrapped), whose full state every rank gathers; the main rank writes. Weights
+    with a NaN or ±inf are never saved: the run stops (TrainingError) with the previous
+    checkpoint as its newest, so a resume does not start from poisoned weights."""
 
     def __init__(
         self,
@@ -74,11 +77,12 @@ class Checkpointer(Callback):
         self.start = 0
 
     def on_train_start(self, step: int) -> None:
-        self.start = step  # θ_start is already saved (or is the base)
+        self.start = self.last = step  # θ_start is already saved (or is the base)
 
     def on_step_start(self, step: int, model: torch.nn.Module) -> None:
         if step == self.start or (step % self.every and step != self.total):
             return
+        self.check_finite(step, model)
         states = ckpt.full_state(self.trained, self.optimizer)  # collective: every rank
         if self.world.main:
             ckpt.save_checkpoint(
@@ -90,4 +94,15 @@ class Checkpointer(Callback):
                 self.tokenizer,
             )
             update_meta(self.run_dir, steps_done=step)
+        self.last = step
         barrier(self.world)
+
+    def check_finite(self, step: int, model: torch.nn.Module) -> None:
+        """Every rank checks its parameters and all agree, so all stop together."""
+        bad = ckpt.non_finite_parameters(model)
+        if all_reduce_sum(float(len(bad)), self.world):
+            kept = f"step_{self.last:07d}" if self.last else "the base model"
+            raise TrainingError(
+                f"step {step}: non-finite parameters ({bad[0] if bad else 'on another rank'}); "
+                f"not saved, a resume starts from {kept}"
+            )

@@ -4,207 +4,151 @@ Wires the pieces (items, schedule, placement, data source, model, optimizer) and
 callbacks (probe logger, checkpoints, training log) and hands them to
 :func:`factdyn.train.loop.run_loop`. Inputs are concrete paths or hub ids (the CLI and the
 demo resolve factdyn's cache, never this module), and all input is validated before the run
-directory is created, so bad input never leaves a half-written run behind.
+directory is created, so bad input never leaves a half-written run behind. A resume
+continues the run's own configuration (:mod:`factdyn.train.resume`) from its newest verified
+checkpoint (:func:`factdyn.train.checkpoint.choose_checkpoint`), holding the run's lock.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
-import numpy as np
-import pandas as pd
 import torch
+import torch.distributed as dist
 import yaml
 
 from factdyn.config import RunConfig, dump_config
-from factdyn.data.items import KnowledgeItem, load_items
 from factdyn.errors import DataError, TrainingError
-from factdyn.files import atomic_dir, write_json_atomic
-from factdyn.inject.placement import plan_placements
-from factdyn.inject.schedule import build_schedule
+from factdyn.files import atomic_dir, write_json_atomic, write_text_atomic
 from factdyn.rundir import init_logs, run_meta, run_tables, update_meta, write_run_tables
 from factdyn.score.requests import probe_table
 from factdyn.train import checkpoint as ckpt
 from factdyn.train.callbacks import Callback, Checkpointer, TrainLog
 from factdyn.train.distributed import World, barrier, setup, teardown, wrap
-from factdyn.train.evaluation import ProbeLogger, eval_schedule
+from factdyn.train.evaluation import ProbeLogger
 from factdyn.train.loop import Batcher, LoopConfig, make_optimizer, run_loop
 from factdyn.train.lr import lr_at
+from factdyn.train.plan import Plan, check_extension, check_inputs, make_plan
+from factdyn.train.resume import RunLock, config_record, fit_logs, read_meta, resume_config
 
-# "name" or "org/name": what Hugging Face accepts as a model or dataset id
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
-
-
-@dataclass
-class Plan:
-    """Everything decided before training starts (and written to the run directory)."""
-
-    cfg: RunConfig
-    items: list[KnowledgeItem]
-    scenarios: list[str]
-    placements: pd.DataFrame
-    tokens: dict
-    steps: np.ndarray  # logged steps (L,)
-    mask: np.ndarray  # (L, items): which items' probes are scored at each logged step
-    model_path: str
-    base_state: dict
-    base_step: int | None  # the base checkpoint's pretraining step, if known
-    schedule_start: int  # lr schedule position of step 0
-    lr_kwargs: dict  # factdyn.train.lr.lr_at's keywords
-
-    @property
-    def tokens_per_step(self) -> int:
-        return self.cfg.train.batch_size * self.cfg.data.seq_len
-
-
-def _local_or_hub(field: str, value: str) -> None:
-    """A path that exists, or a hub id (whose existence only loading can tell)."""
-    if not Path(value).exists() and (
-        not HUB_ID.fullmatch(value) or value.endswith((".json", ".jsonl"))
-    ):
-        raise DataError(f"config, field '{field}': {value}: no such file or directory")
-
-
-def items_source(cfg: RunConfig) -> str:
-    """``injection.items``, or the world's own knowledge.json."""
-    if cfg.injection.items is not None:
-        return cfg.injection.items
-    if cfg.data.source != "world":
-        raise DataError("config, field 'injection.items': required unless data.source is 'world'")
-    return str(Path(cfg.data.path) / "knowledge.json")
-
-
-def check_inputs(cfg: RunConfig) -> None:
-    """Every input is given and exists (hub ids are checked when loaded)."""
-    if cfg.data.path is None and cfg.data.source != "olmo":
-        raise DataError(
-            "config, field 'data.path': required (a world from 'factdyn generate'; "
-            "'factdyn train' without one uses factdyn's cached world)"
-        )
-    if cfg.data.source in ("world", "text") and not Path(cfg.data.path).exists():
-        raise DataError(f"config, field 'data.path': {cfg.data.path}: no such file or directory")
-    if cfg.model.name is None:
-        raise DataError("config, field 'model.name': required (a model directory or hub id)")
-    _local_or_hub("model.name", cfg.model.name)
-    _local_or_hub("injection.items", items_source(cfg))
-
-
-def _lr_schedule(cfg: RunConfig, base_state: dict) -> tuple[int | None, int, dict]:
-    """The base's pretraining step, the schedule position of step 0, lr_at's keywords."""
-    base_step = cfg.model.base_step if cfg.model.base_step is not None else base_state.get("step")
-    start = cfg.optim.schedule_start
-    start = start if start is not None else int(base_step or 0)
-    peak = cfg.optim.lr if cfg.optim.lr is not None else base_state.get("lr")
-    if peak is None:
-        raise DataError(
-            "config, field 'optim.lr': required (the checkpoint records no learning rate)"
-        )
-    lr_kwargs = {
-        "peak": peak,
-        "schedule": cfg.optim.schedule,
-        "warmup": cfg.optim.warmup_steps,
-        "total": cfg.optim.schedule_total or start + cfg.train.steps,
-        "min_ratio": cfg.optim.min_lr_ratio,
-    }
-    return base_step, start, lr_kwargs
-
-
-def make_plan(cfg: RunConfig, tokenizer) -> Plan:
-    """Validate and plan the run: schedule, placements (length errors here), eval steps."""
-    items = load_items(items_source(cfg))
-    items = items[: cfg.injection.max_items or len(items)]
-    inj = cfg.injection
-    schedule, scenarios = build_schedule(inj, items)
-    eos = tokenizer.eos_token_id
-    if eos is None:
-        raise DataError(f"{cfg.model.name}: tokenizer has no eos_token")
-    tokens = {
-        (i.item, i.variant): [
-            *tokenizer(items[i.item].variant(i.variant), add_special_tokens=False)["input_ids"],
-            eos,
-        ]
-        for i in schedule
-    }
-    bad = [i for i in schedule if i.step >= cfg.train.steps]
-    if bad:
-        raise DataError(
-            f"injection: step {bad[0].step} (item {bad[0].item}) is not before train.steps={cfg.train.steps}"
-        )
-    placements = plan_placements(
-        schedule, tokens, cfg.train.batch_size, cfg.data.seq_len, inj.allow_truncation
-    )
-    injected: list[list[int]] = [[] for _ in items]
-    for i in schedule:
-        injected[i.item].append(i.step)
-    steps, mask = eval_schedule(
-        cfg.eval.schedule,
-        injected,
-        cfg.eval.window,
-        cfg.train.steps,
-        cfg.eval.log_points,
-        cfg.eval.per_item,
-    )
-    base_state = ckpt.read_state(Path(cfg.model.name))
-    return Plan(
-        cfg,
-        items,
-        scenarios,
-        placements,
-        tokens,
-        steps,
-        mask,
-        str(cfg.model.name),
-        base_state,
-        *_lr_schedule(cfg, base_state),
-    )
+T = TypeVar("T")
 
 
 def _write_run_dir(
     plan: Plan, run_dir: Path, n_probes: int, world: World, n_parameters: int
-) -> None:
-    """Create the run directory (config, tables, preallocated logs, meta) atomically."""
+) -> RunLock:
+    """Create the run directory (config, tables, preallocated logs, meta) atomically. It is
+    locked before it gets its name (the flock stays on the renamed file), so no resume can
+    slip in between."""
     cfg = plan.cfg
     with atomic_dir(run_dir) as tmp:
-        (tmp / "config.yaml").write_text(dump_config(cfg))
-        write_run_tables(tmp, run_tables(probe_table(plan.items), plan.scenarios, plan.placements))
-        init_logs(tmp, plan.steps, n_probes, len(plan.items), cfg.train.steps)
-        meta = run_meta(
-            plan.tokens_per_step,
-            batch_size=cfg.train.batch_size,
-            seq_len=cfg.data.seq_len,
-            window=cfg.eval.window,
-            n_parameters=n_parameters,
-            lr_first=lr_at(plan.schedule_start, **plan.lr_kwargs),
-            base_step=plan.base_step,
-            status="running",
-            steps_done=0,
-            total_steps=cfg.train.steps,
-            world_size=world.size,
-            model=plan.model_path,
-            base_state=plan.base_state,
-        )
-        write_json_atomic(tmp / "meta.json", meta)
+        lock = RunLock(tmp)
+        try:
+            (tmp / "config.yaml").write_text(dump_config(cfg))
+            tables = run_tables(probe_table(plan.items), plan.scenarios, plan.placements)
+            write_run_tables(tmp, tables)
+            init_logs(tmp, plan.steps, n_probes, len(plan.items), cfg.train.steps)
+            meta = run_meta(
+                plan.tokens_per_step,
+                batch_size=cfg.train.batch_size,
+                seq_len=cfg.data.seq_len,
+                window=cfg.eval.window,
+                n_parameters=n_parameters,
+                lr_first=lr_at(plan.schedule_start, **plan.lr_kwargs),
+                base_step=plan.base_step,
+                status="running",
+                steps_done=0,
+                total_steps=cfg.train.steps,
+                world_size=world.size,
+                model=plan.model_path,
+                base_state=plan.base_state,
+                **config_record(cfg),
+            )
+            write_json_atomic(tmp / "meta.json", meta)
+        except BaseException:
+            lock.release()
+            raise
+    return lock
+
+
+def _main_decides(world: World, decide: Callable[[], T]) -> T:
+    """``decide()`` on the main rank only, its result (or its DataError) handed to every
+    rank: all ranks resume from the same checkpoint, or all stop with the same line."""
+    if world.size == 1:
+        return decide()
+    box: list = [None]
+    if world.main:
+        try:
+            box[0] = (decide(), None)
+        except DataError as e:
+            box[0] = (None, str(e))
+    dist.broadcast_object_list(box, src=0)
+    result, error = box[0]
+    if error is not None:
+        raise DataError(error)
+    return result
+
+
+def _claim(run_dir: Path, held: list[RunLock], allow_missing_optimizer: bool) -> ckpt.Choice:
+    """The main rank's first acts on resume: take the run's lock, then pick the newest
+    verified checkpoint, telling stderr what was passed over."""
+    held.append(RunLock(run_dir))
+    done = int(read_meta(run_dir).get("steps_done") or 0)
+    choice = ckpt.choose_checkpoint(run_dir / "checkpoints", done, allow_missing_optimizer)
+    if choice.notice:
+        print(f"factdyn: {choice.notice}", file=sys.stderr)
+    return choice
+
+
+def _continue(run_dir: Path, plan: Plan, start: int) -> None:
+    """The main rank's records before a resume runs: logs sized for the plan (a longer
+    train.steps), config.yaml and meta.json naming what the run continues with, and the
+    rows after θ_start no longer counted as done."""
+    cfg = plan.cfg
+    fit_logs(run_dir, plan.steps, cfg.train.steps, start)
+    on_disk = (run_dir / "config.yaml").read_text(encoding="utf-8")
+    if dump_config(RunConfig.model_validate(yaml.safe_load(on_disk))) != dump_config(cfg):
+        write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
+    update_meta(
+        run_dir,
+        **config_record(cfg),
+        total_steps=cfg.train.steps,
+        status="running",
+        steps_done=start,
+        error=None,
+    )
 
 
 def train(
-    cfg: RunConfig, run_dir: Path, resume: bool = False, callbacks: Sequence[Callback] = ()
+    cfg: RunConfig | None,
+    run_dir: Path,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+    allow_missing_optimizer: bool = False,
 ) -> Path:
-    """Run (or resume) an injection experiment; returns the run directory. ``callbacks`` run
-    after factdyn's own (probe logger, checkpointer, training log) at every hook."""
+    """Run (or resume) an injection experiment; returns the run directory.
+
+    On resume ``cfg`` is what the caller asks for (None: the run's config.yaml): the run's own
+    configuration, but for a longer train.steps (:func:`resume_config`); a checkpoint without
+    its optimizer.pt is used only with ``allow_missing_optimizer``. ``callbacks`` run after
+    factdyn's own (probe logger, checkpointer, training log) at every hook.
+    """
     from factdyn.data.sources import build_source
     from factdyn.score.loading import load_model_and_tokenizer
     from factdyn.score.requests import encode_probes, encode_texts
 
+    recorded = None
     if resume:
-        cfg = RunConfig.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
+        recorded, cfg = resume_config(run_dir, cfg)
     else:
         check_inputs(cfg)
         if run_dir.exists() and any(run_dir.iterdir()):
             raise DataError(f"{run_dir}: run directory exists and is not empty (use --resume)")
     world = setup(cfg.model.device)
+    held: list[RunLock] = []  # the run's lock, on the main rank
     try:
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
@@ -212,16 +156,23 @@ def train(
             raise DataError(
                 f"config, field 'train.batch_size': {cfg.train.batch_size} not divisible by {world.size} processes"
             )
-        last = ckpt.checkpoint_dirs(run_dir / "checkpoints")[-1:] if resume else []
-        weights = str(last[0]) if last else cfg.model.name
+        choice = ckpt.Choice(None)
+        if resume:
+            choice = _main_decides(world, lambda: _claim(run_dir, held, allow_missing_optimizer))
+        last = choice.path
+        if last is None:
+            ckpt.verify_model_dir(Path(cfg.model.name))
         model, tokenizer = load_model_and_tokenizer(
-            weights,
+            str(last) if last else cfg.model.name,
             revision=None if last else cfg.model.revision,
             dtype="fp32",
             device=str(world.device),
         )
         n_parameters = sum(p.numel() for p in model.parameters())  # before any wrapping
         plan = make_plan(cfg, tokenizer)
+        start = int(ckpt.read_state(last).get("step", 0)) if last else 0
+        if recorded is not None and recorded.train.steps != cfg.train.steps:
+            check_extension(make_plan(recorded, tokenizer), plan, start)
         source = build_source(cfg.data, tokenizer)
         probes = encode_probes(tokenizer, plan.items)
         contexts = (
@@ -229,22 +180,18 @@ def train(
             if cfg.eval.contexts
             else None
         )
-        if not resume and world.main:
-            _write_run_dir(plan, run_dir, len(probes), world, n_parameters)
+        if world.main:
+            if resume:
+                _continue(run_dir, plan, start)
+            else:
+                held.append(_write_run_dir(plan, run_dir, len(probes), world, n_parameters))
         barrier(world)
         return _run(
-            plan,
-            run_dir,
-            model,
-            tokenizer,
-            source,
-            probes,
-            contexts,
-            world,
-            last[0] if last else None,
-            callbacks,
+            plan, run_dir, model, tokenizer, source, probes, contexts, world, last, callbacks
         )
     finally:
+        for lock in held:
+            lock.release()
         teardown(world)
 
 

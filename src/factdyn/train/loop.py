@@ -188,36 +188,37 @@ def run_loop(
         disable=not world.main,
         dynamic_ncols=True,
     )
-    for cb in callbacks:
-        cb.on_train_start(start_step)
-    t0, n0 = time.perf_counter(), start_step
-    for step in range(start_step, cfg.total_steps):
+    try:
         for cb in callbacks:
-            cb.on_step_start(step, model)
-        lr = cfg.lr(step)
-        ids, labels = batcher(step)
-        try:
-            loss = train_step(
-                trained,
-                optimizer,
-                ids,
-                labels,
-                lr=lr,
-                micro_batch=cfg.micro_batch,
-                grad_clip=cfg.grad_clip,
-                world=world,
-                autocast_dtype=cfg.autocast_dtype,
-            )
-        except TrainingError as e:
-            bar.close()
-            raise TrainingError(f"step {step}: {e}") from None
+            cb.on_train_start(start_step)
+        t0, n0 = time.perf_counter(), start_step
+        for step in range(start_step, cfg.total_steps):
+            for cb in callbacks:
+                cb.on_step_start(step, model)
+            lr = cfg.lr(step)
+            ids, labels = batcher(step)
+            try:
+                loss = train_step(
+                    trained,
+                    optimizer,
+                    ids,
+                    labels,
+                    lr=lr,
+                    micro_batch=cfg.micro_batch,
+                    grad_clip=cfg.grad_clip,
+                    world=world,
+                    autocast_dtype=cfg.autocast_dtype,
+                )
+            except TrainingError as e:
+                raise TrainingError(f"step {step}: {e}") from None
+            for cb in callbacks:
+                cb.on_step_end(step, loss, lr)
+            rate = (step + 1 - n0) * cfg.tokens_per_step / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
+            bar.update(1)
         for cb in callbacks:
-            cb.on_step_end(step, loss, lr)
-        rate = (step + 1 - n0) * cfg.tokens_per_step / max(time.perf_counter() - t0, 1e-9)
-        bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
-        bar.update(1)
-    for cb in callbacks:
-        cb.on_step_start(cfg.total_steps, model)  # θ_T: the final weights
-    bar.close()
+            cb.on_step_start(cfg.total_steps, model)  # θ_T: the final weights
+    finally:
+        bar.close()  # also when a step or a callback (the checkpointer's NaN guard) stops it
     for cb in callbacks:
         cb.on_train_end(cfg.total_steps)

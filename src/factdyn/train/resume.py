@@ -1,0 +1,175 @@
+"""What ``factdyn train --resume`` accepts, and the lock that makes a run's writer unique.
+
+A run continues the configuration it started with: ``meta.json`` records it (``config``,
+canonical dump, and its ``config_sha256``), and a resume whose ``config.yaml``, CONFIG
+argument or ``--set``/``--steps`` resolves to anything else is refused with one line naming
+the fields, but for the one change documented as safe: a longer ``train.steps`` (checked
+further by :func:`factdyn.train.plan.check_extension`; the logs then grow with
+:func:`fit_logs`). One process at a time writes a run: it holds ``fcntl.flock`` on
+``RUN/.lock``, which records its pid.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from factdyn.config import RunConfig, dump_config, load_config
+from factdyn.errors import DataError
+from factdyn.files import atomic_file
+
+LOCK = ".lock"
+EXTENSIBLE = "train.steps"
+
+
+def config_sha256(cfg: RunConfig) -> str:
+    """SHA-256 of the canonical dump (what config.yaml holds): formatting and comments in an
+    edited file do not count, values do."""
+    return hashlib.sha256(dump_config(cfg).encode()).hexdigest()
+
+
+def config_record(cfg: RunConfig) -> dict:
+    """meta.json's record of the resolved configuration a run continues."""
+    return {"config_sha256": config_sha256(cfg), "config": cfg.model_dump(mode="json")}
+
+
+def read_meta(run_dir: Path) -> dict:
+    """A run directory's meta.json, or a one-line error saying it is not a run."""
+    f = Path(run_dir) / "meta.json"
+    if not f.is_file():
+        raise DataError(f"{run_dir}: not a factdyn run directory (no meta.json)")
+    try:
+        meta = json.loads(f.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:
+        raise DataError(f"{f}: unreadable ({str(e).splitlines()[0]})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{f}: expected a JSON object")
+    return meta
+
+
+def requested_config(run_dir: Path, config: Path | None, overrides: list[str]) -> RunConfig:
+    """What a ``--resume`` command line asks for: CONFIG (default: the run's config.yaml)
+    with the overrides applied; :func:`resume_config` compares it with the run's own."""
+    read_meta(run_dir)
+    return load_config(config or Path(run_dir) / "config.yaml", overrides)
+
+
+def changed_fields(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the fields whose values differ (a list, e.g. scenarios, as a whole)."""
+    out = []
+    for key in [*old, *(k for k in new if k not in old)]:
+        a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += changed_fields(a, b, f"{name}.")
+        elif a != b:
+            out.append(name)
+    return out
+
+
+def _value(cfg: dict, field: str) -> str:
+    for part in field.split("."):
+        cfg = cfg.get(part) if isinstance(cfg, dict) else None
+    text = json.dumps(cfg)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _refusal(recorded: dict, given: RunConfig, source: str) -> str | None:
+    """Why ``given`` may not continue a run started as ``recorded`` (None: it may)."""
+    new = given.model_dump(mode="json")
+    bad = [
+        f
+        for f in changed_fields(recorded, new)
+        if f != EXTENSIBLE or new["train"]["steps"] < recorded["train"]["steps"]
+    ]
+    if not bad:
+        return None
+    what = ", ".join(f"{f} {_value(recorded, f)} -> {_value(new, f)}" for f in bad[:4])
+    more = f" and {len(bad) - 4} more" if len(bad) > 4 else ""
+    return (
+        f"{source} changes {what}{more}; a resume continues the run's own configuration "
+        "(only a longer train.steps is allowed; start a new run with --out for anything else)"
+    )
+
+
+def resume_config(run_dir: Path, requested: RunConfig | None) -> tuple[RunConfig, RunConfig]:
+    """(the configuration the run started with, the one it continues with).
+
+    The run's config.yaml must still say what meta.json recorded, and so must ``requested``
+    (the command line's; None: config.yaml's), but for a longer train.steps. A run from before
+    meta.json recorded its configuration is held to its config.yaml.
+    """
+    meta = read_meta(run_dir)
+    on_disk = load_config(Path(run_dir) / "config.yaml")
+    recorded = meta.get("config")
+    if not isinstance(recorded, dict):
+        recorded = on_disk.model_dump(mode="json")
+    for source, given in ((f"{run_dir}/config.yaml", on_disk), ("the command line", requested)):
+        if given is not None and (why := _refusal(recorded, given, source)):
+            raise DataError(f"{run_dir}: resume refused: {why}")
+    return RunConfig.model_validate(recorded), requested or on_disk
+
+
+class RunLock:
+    """An exclusive ``fcntl.flock`` on ``RUN/.lock`` for as long as this process writes the
+    run. The kernel drops it when the process ends, SIGKILL included, so a stale file never
+    blocks anyone; the pid written in it names the holder to whoever is refused."""
+
+    def __init__(self, run_dir: Path):
+        path = Path(run_dir) / LOCK
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise DataError(f"{path}: cannot create the run's lock ({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DataError(
+                f"{run_dir}: the run is being written by process {holder} (it holds {path}); "
+                "wait for it to end or stop it, then resume"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd: int | None = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _rewrite(path: Path, rows: int, keep: int) -> None:
+    """``path`` as a NaN-filled log of ``rows`` rows whose first ``keep`` rows are its own."""
+    old = np.load(path, mmap_mode="r")
+    with atomic_file(path) as tmp:
+        new = np.lib.format.open_memmap(
+            tmp, mode="w+", dtype=old.dtype, shape=(rows, *old.shape[1:])
+        )
+        new[...] = np.nan
+        new[:keep] = old[:keep]
+        new.flush()
+        del new
+
+
+def fit_logs(run_dir: Path, steps: np.ndarray, total: int, start: int) -> None:
+    """Size the preallocated logs for the plan (after train.steps was extended): the rows up
+    to θ_start, the same in the old and the new schedule, are kept; later ones are NaN until
+    the resumed run writes them. A no-op when they fit; a kill midway is finished by the
+    next resume, since every file keeps the same first rows."""
+    old_steps = np.load(run_dir / "steps.npy")
+    logged = np.load(run_dir / "logprobs.npy", mmap_mode="r").shape[0]
+    trained = np.load(run_dir / "train.npy", mmap_mode="r").shape[0]
+    if np.array_equal(old_steps, steps) and logged == len(steps) and trained == total:
+        return
+    kept = int((steps <= start).sum())
+    _rewrite(run_dir / "logprobs.npy", len(steps), kept)
+    _rewrite(run_dir / "context.npy", len(steps), kept)
+    _rewrite(run_dir / "train.npy", total, start)
+    with atomic_file(run_dir / "steps.npy") as tmp, tmp.open("wb") as f:
+        np.save(f, np.asarray(steps, dtype=np.int64))
