@@ -1,0 +1,131 @@
+"""Commands for knowledge data: generate a world, score probes, validate items."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from factdyn.cli.app import OverwriteOpt, app, data_app
+from factdyn.errors import DataError
+
+# ---- data / generate commands ----
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="World directory to create.")],
+    items: Annotated[int, typer.Option(help="Knowledge items to inject (and hold out).")] = 36,
+    seed: Annotated[int, typer.Option(help="Everything follows from the seed.")] = 0,
+    corpus_mb: Annotated[float, typer.Option(help="Background corpus size in MB.")] = 20.0,
+    entities: Annotated[int, typer.Option(help="Background entities in the corpus.")] = 2000,
+    paraphrases: Annotated[int, typer.Option(help="Paraphrases per item.")] = 9,
+    vocab_size: Annotated[int, typer.Option(help="BPE vocabulary size.")] = 2048,
+) -> None:
+    """Generate the offline fictional world: knowledge.json, corpus/, tokenizer/, world.json."""
+    from factdyn.data.generator import generate_world
+    from factdyn.files import prepare_output
+
+    prepare_output(out, overwrite=False)
+    path = generate_world(
+        out,
+        n_items=items,
+        seed=seed,
+        corpus_mb=corpus_mb,
+        entities=entities,
+        n_paraphrases=paraphrases,
+        vocab_size=vocab_size,
+    )
+    typer.echo(f"world written to {path} ({items} items, {corpus_mb:g} MB corpus)")
+
+
+# ---- score commands ----
+
+
+@app.command()
+def score(
+    model: Annotated[str, typer.Option(help="Model: a local directory or a hub id.")],
+    data: Annotated[Path, typer.Option(help="Knowledge items (.json/.jsonl, dataset dir or id).")],
+    out: Annotated[Path, typer.Option(help="Parquet file to write (one row per probe).")],
+    revision: Annotated[
+        str | None,
+        typer.Option(help="Hub revision (branch, tag, commit)."),
+    ] = None,
+    dtype: Annotated[str, typer.Option(help="fp32 or bf16.")] = "fp32",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    batch_tokens: Annotated[int, typer.Option(help="Token budget per forward pass.")] = 16384,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Score every probe: target_mean, target_sum, first, full (natural-log probabilities)."""
+    from factdyn.data.items import load_items
+    from factdyn.files import atomic_file, prepare_output_file
+    from factdyn.score.loading import load_model_and_tokenizer
+    from factdyn.score.probes import score_items
+    from factdyn.train.distributed import resolve_device
+
+    if dtype not in ("fp32", "bf16"):
+        raise DataError(f"--dtype: expected fp32 or bf16, got '{dtype}'")
+    if device not in ("auto", "cpu", "cuda"):
+        raise DataError(f"--device: expected auto, cpu or cuda, got '{device}'")
+    if batch_tokens < 1:
+        raise DataError(f"--batch-tokens: must be at least 1, got {batch_tokens}")
+    prepare_output_file(out, overwrite=overwrite)
+    device = str(resolve_device(device))
+    items = load_items(data)
+    lm, tokenizer = load_model_and_tokenizer(model, revision, dtype, device)
+    table = score_items(lm, tokenizer, items, batch_tokens=batch_tokens, progress=True)
+    with atomic_file(out) as tmp:
+        table.to_parquet(tmp, index=False)
+    typer.echo(f"{len(table):,} rows written to {out}")
+
+
+def _min_med_max(values) -> str:
+    import numpy as np
+
+    if len(values) == 0:
+        return "none"
+    v = np.asarray(values)
+    return f"min {v.min():g}, median {np.median(v):g}, max {v.max():g}"
+
+
+@data_app.command("validate")
+def data_validate(
+    file: Annotated[Path, typer.Argument(help="Knowledge items (.json/.jsonl or dataset dir).")],
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(help="Tokenizer (local dir or hub id) for token lengths."),
+    ] = None,
+) -> None:
+    """Check knowledge data; print items, probes per depth, paraphrases (and token lengths)."""
+    from factdyn.data.items import DEPTHS, load_items
+
+    items = load_items(file)
+    per_depth = {d: sum(len(it.probes.get(d, ())) for it in items) for d in DEPTHS}
+    typer.echo(f"{file}: valid")
+    typer.echo(f"items: {len(items)}")
+    typer.echo(
+        "probes: "
+        + ", ".join(f"{d} {n}" for d, n in per_depth.items())
+        + f" (total {sum(per_depth.values())})"
+    )
+    typer.echo(f"paraphrases per item: {_min_med_max([len(it.paraphrases) for it in items])}")
+    if tokenizer is None:
+        return
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(tokenizer)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{tokenizer}: cannot load tokenizer ({str(e).splitlines()[0]})") from None
+
+    def lengths(texts: list[str]) -> list[int]:
+        return [len(x) for x in tok(texts, add_special_tokens=True)["input_ids"]] if texts else []
+
+    groups = {
+        "train_context": [it.train_context for it in items],
+        "paraphrases": [p for it in items for p in it.paraphrases],
+        "probes": [p.text for it in items for d in DEPTHS for p in it.probes.get(d, ())],
+    }
+    for name, texts in groups.items():
+        typer.echo(f"tokens {name}: {_min_med_max(lengths(texts))}")

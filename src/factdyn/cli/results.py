@@ -1,0 +1,166 @@
+"""Commands on finished runs: analyze, compare, report, and the demo that runs it all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from factdyn.cli.app import OverwriteOpt, app, echo_main
+from factdyn.errors import DataError
+
+# ---- analyze commands ----
+
+
+@app.command()
+def analyze(
+    run_dir: Annotated[Path | None, typer.Argument(help="A run directory.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output dir (default: RUN_DIR/analysis, or LOG-analysis/)."),
+    ] = None,
+    window: Annotated[
+        int | None,
+        typer.Option(help="Acquisition window t_w (default: the run's window, else 50)."),
+    ] = None,
+    iqr: Annotated[
+        float | None,
+        typer.Option(help="IQR outlier factor (default 1.5; 2.0 with --reference)."),
+    ] = None,
+    stat: Annotated[str, typer.Option(help="target_mean or target_sum.")] = "target_mean",
+    no_drift_correction: Annotated[
+        bool,
+        typer.Option(
+            "--no-drift-correction",
+            help="Use raw ℓ even when the run has control probes (default: subtract their mean).",
+        ),
+    ] = False,
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference",
+            help="The published code's choices: IQR 2.0, retainability in %, only zero "
+            "gains excluded, no drift correction.",
+        ),
+    ] = False,
+    reference_log: Annotated[
+        Path | None,
+        typer.Option("--reference-log", help="Analyse a log in the paper's published JSON format."),
+    ] = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Effectivity, retainability and the power-law forgetting fit per scenario × depth."""
+    from factdyn.analyze.populations import analyze_reference_log, analyze_run
+    from factdyn.analyze.write import write_analysis
+    from factdyn.files import prepare_output
+    from factdyn.report.text import format_summary
+
+    if stat not in ("target_mean", "target_sum"):
+        raise DataError(f"analyze: --stat must be target_mean or target_sum, not {stat!r}")
+    if window is not None and window < 1:
+        raise DataError(f"analyze: --window must be at least 1, not {window}")
+    if iqr is not None and not iqr > 0:
+        raise DataError(f"analyze: --iqr must be positive, not {iqr}")
+    options = dict(
+        window=window,
+        iqr=iqr,
+        stat=stat,
+        drift_correct=False if no_drift_correction else None,
+        reference=reference,
+    )
+    if reference_log is not None and run_dir is not None:
+        raise DataError("analyze: give RUN_DIR or --reference-log, not both")
+    if reference_log is None and run_dir is None:
+        raise DataError("analyze: give a RUN_DIR (or --reference-log LOG.json)")
+    inputs = [run_dir] if run_dir is not None else []
+    default = (
+        run_dir / "analysis"
+        if run_dir is not None
+        else reference_log.with_name(reference_log.stem + "-analysis")
+    )
+    out = prepare_output(
+        out or default,
+        overwrite=overwrite,
+        run_place="analysis",
+        default=out is None,
+        protected_runs=inputs,
+    )
+    if reference_log is not None:
+        analysis = analyze_reference_log(reference_log, **options)
+    else:
+        analysis = analyze_run(run_dir, **options)
+    path = write_analysis(analysis, out)
+    typer.echo(format_summary(analysis))
+    typer.echo(f"analysis written to {path}")
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to put side by side.")],
+    out: Annotated[Path, typer.Option(help="Directory for compare.csv (required).")],
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Several runs in one table, with the config fields that differ between them."""
+    import pandas as pd
+
+    from factdyn.analyze.compare import compare as compare_runs
+    from factdyn.files import prepare_output
+
+    prepare_output(out, overwrite=overwrite, protected_runs=run_dirs)
+    table = compare_runs(run_dirs, out)
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        typer.echo(table.to_string(index=False))
+    typer.echo(f"table written to {out / 'compare.csv'}")
+
+
+# ---- report commands ----
+
+
+@app.command()
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (one or more).")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output dir (default: RUN_DIR/report; required for several runs)."),
+    ] = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Write an HTML report (figures embedded) and every figure as PNG and PDF."""
+    from factdyn.files import prepare_output
+    from factdyn.report.html import write_report
+
+    if out is None and len(run_dirs) != 1:
+        raise DataError("report: give --out DIR for a report of several runs")
+    out = prepare_output(
+        out or run_dirs[0] / "report",
+        overwrite=overwrite,
+        run_place="report",
+        default=out is None,
+        protected_runs=run_dirs,
+    )
+    typer.echo(f"report written to {write_report(run_dirs, out)}")
+
+
+# ---- demo ----
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the run and the report go.")] = Path(
+        "factdyn-demo"
+    ),
+    quick: Annotated[bool, typer.Option("--quick", help="A one-minute smoke version.")] = False,
+) -> None:
+    """The main job: world → base model → three-scenario run → analysis → HTML report."""
+    import time
+
+    from factdyn.demo import run_demo
+
+    t0 = time.perf_counter()
+    result = run_demo(out, quick=quick)
+    typer.echo(result.summary)
+    echo_main(
+        f"demo done in {time.perf_counter() - t0:.0f} s; report: {result.report}\n"
+        f"run: {result.run_dir}  analysis: {result.analysis_dir}"
+    )
