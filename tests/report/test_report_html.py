@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import re
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from matplotlib.image import imread
 
 from factdyn.analyze.populations import analyze_run
 from factdyn.errors import DataError
+from factdyn.files import json_safe
 from factdyn.report.findings import compute_findings
 from factdyn.report.html import write_report
 
@@ -46,20 +48,27 @@ def test_the_page_has_the_tables_config_drift_and_findings(page, run_dirs):
         assert f"<th>{head}</th>" in page
     assert "batch_size: 16" in page and "<pre>" in page  # the run's configuration as YAML
     assert "drift correction</td><td class=l>applied" in page
-    marks = re.findall(r'<span class="mark (yes|no|na)"[^>]*>(.)</span>', page)
-    assert ("yes", "✓") in marks and ("na", "–") in marks  # one run: comparisons untestable
+    marks = re.findall(r'<span class="mark (yes|no|unsure|na)"[^>]*>(.)</span>', page)
+    assert ("na", "–") in marks  # one run: the comparisons between runs are not testable
+    assert {m for m, _ in marks} <= {"yes", "no", "unsure", "na"} and len(marks) == 16
 
 
-def test_the_findings_list_is_the_computed_findings(page, run_dirs):
+def test_the_findings_list_and_json_are_the_computed_findings(page, report_one, run_dirs):
     found = compute_findings([analyze_run(run_dirs[0])], [run_dirs[0].name])
-    css = {True: "yes", False: "no", None: "na"}
+    doc = json.loads((report_one.parent / "findings.json").read_text(encoding="utf-8"))
+    assert [(d["claim"], d["ref"], d["verdict"]) for d in doc] == [
+        (f.claim, f.ref, f.verdict) for f in found
+    ]
+    for d, f in zip(doc, found, strict=True):
+        assert d["interval"] == (None if f.interval is None else json_safe(f.interval))
+    css = {"reproduced": "yes", "contradicted": "no", "inconclusive": "unsure"}
     items = re.findall(
         r'<li><span class="mark (\w+)"[^>]*>(.)</span> <b>§([^<]*)</b> (.*?) <i>.*?'
         r'<div class="ev">(.*?)</div></li>',
         page,
     )
     assert items == [
-        (css[f.reproduced], f.mark, f.ref, html.escape(f.claim), html.escape(f.evidence))
+        (css.get(f.verdict, "na"), f.mark, f.ref, html.escape(f.claim), html.escape(f.evidence))
         for f in found
     ]
 
@@ -67,13 +76,15 @@ def test_the_findings_list_is_the_computed_findings(page, run_dirs):
 def test_rewriting_replaces_the_figures_and_leaves_other_files(run_dirs, tmp_path):
     out = tmp_path / "rep"
     (out / "figures").mkdir(parents=True)
-    (out / "figures" / "stale.png").write_bytes(b"old")
+    (out / "figures" / "stale.png").write_bytes(b"old")  # not a name factdyn writes: kept
     (out / "notes.txt").write_text("mine")
     path = write_report([run_dirs[1]], out)
     assert path == out / "report.html" and path.stat().st_size > 10_000
-    assert not (out / "figures" / "stale.png").exists()
+    assert (out / "figures" / "stale.png").read_bytes() == b"old"
+    assert len(list((out / "figures").glob("*.pdf"))) >= 3
     assert (out / "notes.txt").read_text() == "mine"
-    assert sorted(p.name for p in out.iterdir()) == ["figures", "notes.txt", "report.html"]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["figures", "findings.json", "notes.txt", "report.html"]
 
 
 def test_bad_input_is_a_data_error(tmp_path):

@@ -113,7 +113,7 @@ def default_resamples() -> int:
     return int(value)
 
 
-def _percentiles(x: np.ndarray) -> np.ndarray:
+def percentiles(x: np.ndarray) -> np.ndarray:
     """(…, 2) lower and upper percentile along axis 0, NaN resamples left out; inverted-CDF
     quantiles, so an infinite x-intercept in the tail is an infinite bound, not NaN."""
     tail = round((1 - LEVEL) / 2, 12)  # 0.025, not 0.025000000000000022
@@ -187,7 +187,7 @@ def mean_intervals(
     valid = ~np.isnan(values)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (counts @ np.where(valid, values, 0.0)) / (counts @ valid)
-    return _percentiles(mean)
+    return percentiles(mean)
 
 
 def bootstrap_population(
@@ -228,12 +228,12 @@ def bootstrap_population(
     tau = _x_intercepts(a, b)
     replicates = Replicates(e_mean, eff, a, b, r2, tau * tokens_per_step)
     return PopulationIntervals(
-        effectivity=_pairs(_percentiles(e_mean))[0],
-        effectivity_per_injection=_pairs(_percentiles(eff)),
-        retainability=_pairs(_percentiles(r_bar)),
-        decay_constant=_pairs(_percentiles(a))[0],
-        intercept=_pairs(_percentiles(b))[0],
-        x_intercept_steps=_pairs(_percentiles(tau))[0],
-        x_intercept_tokens=_pairs(_percentiles(replicates.x_intercept_tokens))[0],
+        effectivity=_pairs(percentiles(e_mean))[0],
+        effectivity_per_injection=_pairs(percentiles(eff)),
+        retainability=_pairs(percentiles(r_bar)),
+        decay_constant=_pairs(percentiles(a))[0],
+        intercept=_pairs(percentiles(b))[0],
+        x_intercept_steps=_pairs(percentiles(tau))[0],
+        x_intercept_tokens=_pairs(percentiles(replicates.x_intercept_tokens))[0],
         replicates=replicates,
     )

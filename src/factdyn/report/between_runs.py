@@ -2,36 +2,43 @@
 
 Each factor is what the runs' ``meta.json`` says (``base_step``, ``n_parameters``,
 ``batch_size`` in sequences; :class:`~factdyn.analyze.result.RunInfo`), never guessed from
-names: a run whose meta lacks it takes no part in that comparison, and the evidence says
-which field is missing. "The same model" is the same ``model.name`` in the config.
+names: a run whose meta lacks it, or that has no bootstrap replicates, takes no part in that
+comparison, and the evidence says which. "The same model" is the same ``model.name`` in the
+config. Each compared quantity is a mean over the scenario × depth populations the runs share,
+computed replicate by replicate; the runs' replicates are independent draws, so their
+elementwise differences and ratios are a bootstrap of the difference or ratio, decided as in
+:mod:`factdyn.report.verdicts`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-
-import numpy as np
+import operator
+from collections.abc import Callable, Sequence
 
 from factdyn.analyze.result import Analysis
 from factdyn.report.numbers import fmt
 from factdyn.report.verdicts import (
     COMP,
-    MEM,
-    SEM,
-    Metric,
-    Verdict,
-    decay,
-    effectivity,
-    finite,
-    tau_tokens,
-    value,
+    DECAY,
+    DEPTHS,
+    EFF,
+    TAU,
+    Est,
+    Outcome,
+    Tally,
+    bootstrapped,
+    decide,
+    defined,
+    est,
+    mean_of,
+    minus,
 )
 
 STAGE_TOLERANCE = 0.10  # "does not improve": latest ≤ (1 + 10 %) × earliest
 DECAY_TOLERANCE = 0.10  # "does not drop": latest a ≥ (1 − 10 %) × earliest a
 
 Runs = list[tuple[float, Analysis, str]]  # (factor, analysis, label), sorted by the factor
+Check = Callable[[Sequence[Analysis], Sequence[str]], Outcome]
 
 
 def _get(d: dict, *keys):
@@ -43,33 +50,41 @@ def _get(d: dict, *keys):
 
 
 def _known(analyses: Sequence[Analysis], labels: Sequence[str], field: str) -> tuple[Runs, str]:
-    """The runs whose meta gives ``field`` (a :class:`RunInfo` field), sorted by it, and a
-    note naming the runs whose meta.json lacks it ('' when none does)."""
+    """The runs whose meta gives ``field`` (a :class:`RunInfo` field) and that carry bootstrap
+    replicates, sorted by ``field``, and a note naming the runs left out ('' when none is)."""
     runs = [(getattr(a.run_info, field), a, lab) for a, lab in zip(analyses, labels, strict=True)]
     missing = [lab for v, _, lab in runs if v is None]
-    known = sorted(((v, a, lab) for v, a, lab in runs if v is not None), key=lambda x: x[0])
-    return known, (f"; meta.json has no {field} for {', '.join(missing)}" if missing else "")
+    bare = [lab for v, a, lab in runs if v is not None and not bootstrapped(a)]
+    known = sorted(
+        ((v, a, lab) for v, a, lab in runs if v is not None and bootstrapped(a)),
+        key=lambda x: x[0],
+    )
+    note = f"; meta.json has no {field} for {', '.join(missing)}" if missing else ""
+    note += f"; no bootstrap replicates for {', '.join(bare)}" if bare else ""
+    return known, note
 
 
-def _pairs(analyses: Sequence[Analysis]) -> list[tuple[str, str]]:
-    """Scenario × depth populations present in every run."""
+def _pairs(analyses: Sequence[Analysis], depth: str | None = None) -> list[tuple[str, str]]:
+    """Scenario × depth populations present in every run (of ``depth`` only, when given)."""
     common = None
     for a in analyses:
-        here = {(p.scenario, p.depth) for p in a.populations}
+        here = {(p.scenario, p.depth) for p in a.populations if depth in (None, p.depth)}
         common = here if common is None else common & here
     return sorted(common or ())
 
 
-def _mean(a: Analysis, metric: Metric, pairs, geometric: bool = False) -> float:
-    v = np.array([value(a, s, d, metric) for s, d in pairs], dtype=float)
-    v = v[np.isfinite(v)]
-    if geometric:
-        v = v[v > 0]
-        return float(np.exp(np.log(v).mean())) if len(v) else math.nan
-    return float(v.mean()) if len(v) else math.nan
+def _mean(a: Analysis, name: str, pairs, geometric: bool = False) -> Est | None:
+    """The mean of field ``name`` over ``pairs`` (geometric: of the positive values)."""
+    return mean_of([est(a, s, d, name) for s, d in pairs], geometric)
 
 
-def _stage_groups(analyses, labels) -> tuple[Runs, str]:
+def _decided(tally: Tally, none: str, note: str) -> Outcome:
+    """The tally decided, with the meta note after the evidence."""
+    o = decide(tally, none)
+    return Outcome(o.verdict, o.interval, o.evidence + note)
+
+
+def _stage_groups(analyses: Sequence[Analysis], labels: Sequence[str]) -> tuple[Runs, str]:
     """The largest group of runs of one model (same ``model.name``) at ≥ 2 different stages
     (``base_step``), by stage; and the missing-meta note."""
     known, note = _known(analyses, labels, "base_step")
@@ -80,93 +95,118 @@ def _stage_groups(analyses, labels) -> tuple[Runs, str]:
     return (best if len({k for k, _, _ in best}) > 1 else []), note
 
 
-def _stage_series(runs: Runs, metric: Metric) -> tuple[list[tuple], str]:
-    """(stage step, mean ``metric`` over the scenario × depth pairs all runs share, label) per
-    run, and the same as text."""
-    pairs = _pairs([a for _, a, _ in runs])
-    series = [(k, _mean(a, metric, pairs), lab) for k, a, lab in runs]
-    return series, ", ".join(f"{lab} (step {k}): {fmt(v)}" for k, v, lab in series)
-
-
 NEEDS_STAGES = "needs runs of one model (same model.name) from ≥ 2 pretraining stages"
 
 
-def stage_effectivity(analyses, labels) -> Verdict:
+def _stage_change(runs: Runs, name: str, noun: str, factor: float, above: bool) -> Tally:
+    """Latest − ``factor`` × earliest stage's mean ``name`` over the pairs all runs share,
+    compared with 0 (the paper's side: ``above``); every run's mean as a note."""
+    pairs = _pairs([a for _, a, _ in runs])
+    means = [_mean(a, name, pairs) for _, a, _ in runs]
+    t = Tally()
+    (k0, _, lab0), (k1, _, lab1) = runs[0], runs[-1]
+    label = f"{noun}, {lab1} (step {k1}) − {fmt(factor)} × {lab0} (step {k0})"
+    t.compare(label, defined(lambda e0, e1: e1 - factor * e0, means[0], means[-1]), above=above)
+    t.notes.append(
+        "by stage: "
+        + ", ".join(
+            f"{lab} (step {k}): {fmt(m.point if m else float('nan'))}"
+            for (k, _, lab), m in zip(runs, means, strict=True)
+        )
+    )
+    return t
+
+
+def stage_effectivity(analyses: Sequence[Analysis], labels: Sequence[str]) -> Outcome:
     runs, note = _stage_groups(analyses, labels)
     if not runs:
-        return None, NEEDS_STAGES + note
-    e, text = _stage_series(runs, effectivity)
-    if not finite(e[0][1], e[-1][1]):
-        return None, text
-    return e[-1][1] <= (1 + STAGE_TOLERANCE) * e[0][1], f"mean effectivity {text}"
+        return _decided(Tally(), NEEDS_STAGES, note)
+    t = _stage_change(runs, EFF, "mean effectivity", 1 + STAGE_TOLERANCE, False)
+    return _decided(t, NEEDS_STAGES, note)
 
 
-def size_effectivity(analyses, labels) -> Verdict:
-    runs, note = _known(analyses, labels, "n_parameters")
-    if len({k for k, _, _ in runs}) < 2:
-        return None, "needs runs of ≥ 2 model sizes" + note
-    pairs = _pairs([a for _, a, _ in runs])
-    sizes: dict[float, list[float]] = {}
-    for k, a, _ in runs:
-        sizes.setdefault(k, []).append(_mean(a, effectivity, pairs))
-    means = [(k, float(np.nanmean(v))) for k, v in sorted(sizes.items())]
-    text = ", ".join(f"{fmt(k, '.3g')} parameters: {fmt(v)}" for k, v in means)
-    if not all(math.isfinite(v) for _, v in means):
-        return None, text
-    good = all(b > a for (_, a), (_, b) in zip(means, means[1:], strict=False))
-    return good, f"mean effectivity by size {text}"
-
-
-def constant_lr_decay(analyses, labels) -> Verdict:
+def constant_lr_decay(analyses: Sequence[Analysis], labels: Sequence[str]) -> Outcome:
     runs, note = _stage_groups(analyses, labels)
     lrs = {(_get(a.config, "optim", "lr"), _get(a.config, "optim", "schedule")) for _, a, _ in runs}
     if not runs or len(lrs) != 1 or next(iter(lrs))[1] != "constant":
-        return None, f"{NEEDS_STAGES} at the same constant learning rate{note}"
-    dc, text = _stage_series(runs, decay)
-    if not finite(dc[0][1], dc[-1][1]):
-        return None, text
-    return dc[-1][1] >= (1 - DECAY_TOLERANCE) * dc[0][1], f"mean decay constant {text}"
+        return _decided(Tally(), f"{NEEDS_STAGES} at the same constant learning rate", note)
+    t = _stage_change(runs, DECAY, "mean decay constant", 1 - DECAY_TOLERANCE, True)
+    return _decided(t, NEEDS_STAGES, note)
 
 
-def _batch_runs(analyses, labels):
-    """The smallest- and largest-batch runs and their shared pairs, or the evidence text why
-    the batch comparisons cannot be made."""
+def size_effectivity(analyses: Sequence[Analysis], labels: Sequence[str]) -> Outcome:
+    runs, note = _known(analyses, labels, "n_parameters")
+    if len({k for k, _, _ in runs}) < 2:
+        return _decided(Tally(), "needs runs of ≥ 2 model sizes", note)
+    pairs = _pairs([a for _, a, _ in runs])
+    sizes: dict[float, list[Est | None]] = {}
+    for k, a, _ in runs:
+        sizes.setdefault(k, []).append(_mean(a, EFF, pairs))
+    means = [(k, mean_of(v)) for k, v in sorted(sizes.items())]
+    t = Tally()
+    for (k0, e0), (k1, e1) in zip(means, means[1:], strict=False):
+        label = f"mean effectivity, {fmt(k1, '.3g')} − {fmt(k0, '.3g')} parameters"
+        t.compare(label, minus(e1, e0))
+    return _decided(t, "needs runs of ≥ 2 model sizes", note)
+
+
+def _batch_runs(analyses: Sequence[Analysis], labels: Sequence[str]) -> tuple[tuple | None, str]:
+    """The smallest- and largest-batch runs and their labels for the evidence, or None, and
+    the note (why not, or which runs' meta lacks the batch size)."""
     runs, note = _known(analyses, labels, "batch_size")
     if len({k for k, _, _ in runs}) < 2:
         return None, "needs runs with ≥ 2 different batch sizes" + note
-    return (runs[0], runs[-1], _pairs([runs[0][1], runs[-1][1]])), ""
+    (bs, small, ls), (bl, large, ll) = runs[0], runs[-1]
+    return (small, large, f"batch {bs} ({ls})", f"batch {bl} ({ll})"), note
 
 
-def batch_compare(metric: Metric, small_larger: bool, geometric: bool = False):
-    def check(analyses, labels) -> Verdict:
-        found, why = _batch_runs(analyses, labels)
+def _batch_check(compare: Callable[[Analysis, Analysis, str, str, Tally], None]) -> Check:
+    """A check of the smallest against the largest batch run: ``compare`` adds comparisons
+    to the tally from (small, large, the texts naming each)."""
+
+    def check(analyses: Sequence[Analysis], labels: Sequence[str]) -> Outcome:
+        found, note = _batch_runs(analyses, labels)
+        t = Tally()
         if found is None:
-            return None, why
-        (bs, small, ls), (bl, large, ll), pairs = found
-        vs, vl = _mean(small, metric, pairs, geometric), _mean(large, metric, pairs, geometric)
-        text = f"batch {bs} ({ls}): {fmt(vs)} vs batch {bl} ({ll}): {fmt(vl)}"
-        if not finite(vs, vl):
-            return None, text
-        return (vs > vl) if small_larger else (vs < vl), text
+            return _decided(t, note, "")
+        compare(*found, t)
+        return _decided(t, "", note)
 
     return check
 
 
-def batch_composition(analyses, labels) -> Verdict:
-    found, why = _batch_runs(analyses, labels)
-    if found is None:
-        return None, why
-    (_, small, _), (_, large, _), pairs = found
-    ratio = {}
-    for d in (MEM, SEM, COMP):
-        sub = [p for p in pairs if p[1] == d]
-        vs = _mean(small, tau_tokens, sub, geometric=True)
-        vl = _mean(large, tau_tokens, sub, geometric=True)
-        if finite(vs, vl) and vl > 0:
-            ratio[d] = vs / vl
-    text = "τ_tokens(small)/τ_tokens(large): " + ", ".join(
-        f"{d} {fmt(r)}" for d, r in ratio.items()
-    )
-    if COMP not in ratio or len(ratio) < 2:
-        return None, text
-    return ratio[COMP] == min(ratio.values()) and ratio[COMP] < 1, text
+def batch_compare(name: str, noun: str) -> Check:
+    """Smaller batch − larger batch mean ``name`` over the shared pairs, paper: > 0."""
+
+    def compare(small: Analysis, large: Analysis, ts: str, tl: str, t: Tally) -> None:
+        pairs = _pairs([small, large])
+        vs, vl = _mean(small, name, pairs), _mean(large, name, pairs)
+        t.compare(f"mean {noun}, {ts} − {tl}", minus(vs, vl))
+
+    return _batch_check(compare)
+
+
+def _tau_ratio(small: Analysis, large: Analysis, depth: str | None = None) -> Est | None:
+    """Geometric mean τ_tokens of the smaller batch ÷ that of the larger (of ``depth``)."""
+    pairs = _pairs([small, large], depth)
+    vs, vl = _mean(small, TAU, pairs, True), _mean(large, TAU, pairs, True)
+    return defined(operator.truediv, vs, vl)
+
+
+def _threshold(small: Analysis, large: Analysis, ts: str, tl: str, t: Tally) -> None:
+    t.compare(f"geometric mean τ_tokens, {ts} ÷ {tl}", _tau_ratio(small, large), 1.0, False)
+
+
+def _composition(small: Analysis, large: Analysis, ts: str, tl: str, t: Tally) -> None:
+    """ratio_comp < 1 and ratio_comp − ratio_d < 0 for the other depths, where ratio_d is
+    the depth's geometric mean τ_tokens of the smaller batch ÷ the larger's."""
+    ratio = {d: _tau_ratio(small, large, d) for d in DEPTHS}
+    comp = ratio[COMP]
+    t.compare(f"τ_tokens ratio {ts} ÷ {tl}, composition", comp, 1.0, False)
+    for d in DEPTHS[:2]:
+        if ratio[d] is not None and comp is not None:
+            t.compare(f"composition − {d} τ_tokens ratio", comp - ratio[d], above=False)
+
+
+batch_threshold = _batch_check(_threshold)
+batch_composition = _batch_check(_composition)

@@ -1,13 +1,16 @@
-"""The paper's qualitative findings (SPEC §6), each checked against analysed runs.
+"""The paper's qualitative findings (SPEC §6), each decided by bootstrap intervals (SPEC §9).
 
-Every :class:`Finding` is computed from an :class:`~factdyn.analyze.result.Analysis`'s
-numbers: ``reproduced`` is True or False by an explicit numerical criterion written in the
-claim, or None when the runs given cannot test it (a scenario, a depth, a second run with a
-different batch size, model size or stage is missing, or the numbers are undefined).
-``evidence`` lists the numbers the verdict rests on.
+Every :class:`Finding` compares a quantity computed replicate by replicate from the runs'
+bootstrap replicates (a difference, a ratio, a ratio of differences) with the side of a
+threshold the paper puts it on (:mod:`factdyn.report.verdicts`): *reproduced* when the
+quantity's interval excludes the opposite side, *contradicted* when it excludes the paper's
+side, *inconclusive* otherwise, *not testable* only when the runs needed are absent. A claim
+of several comparisons (every depth, every scenario, every run) is reproduced when all are,
+contradicted when any is, inconclusive otherwise. ``evidence`` gives the deciding
+comparison's point estimate and interval first, then the others.
 
-With several runs, the single-run findings (§6.1, §6.2, §6.4) must hold in each run that can
-test them; the comparisons between runs (§6.3, §6.5, :mod:`factdyn.report.between_runs`)
+With several runs, the single-run findings (§6.1, §6.2, §6.4) are compared in each run that
+can test them; the comparisons between runs (§6.3, §6.5, :mod:`factdyn.report.between_runs`)
 need runs that differ in the factor, as their meta.json states it.
 """
 
@@ -17,193 +20,222 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
+import pandas as pd
 
+from factdyn.analyze.bootstrap import Interval
 from factdyn.analyze.result import Analysis
 from factdyn.report import between_runs as B
-from factdyn.report.numbers import fmt
+from factdyn.report.numbers import fmt, fmt_interval
 from factdyn.report.verdicts import (
     COMP,
+    CONTRADICTED,
+    DECAY,
     DUP,
+    EFF,
+    EFF_EACH,
+    MARKS,
     MEM,
+    NO_REPLICATES,
     PARA,
+    R2,
+    REPRODUCED,
     SEM,
-    Metric,
-    Verdict,
-    all_of,
-    decay,
-    effectivity,
-    finite,
-    tau_tokens,
-    value,
+    Comparison,
+    Outcome,
+    Tally,
+    bootstrapped,
+    decide,
+    defined,
+    est,
+    minus,
 )
 
 R2_MIN = {MEM: 0.8, SEM: 0.8, COMP: 0.65}
 END_GAP_RATIO = 0.5  # "similar levels at the end": end gap < half the largest gap
+END_GAP_NOTE = (
+    "each end-gap interval combines the two scenarios' per-step intervals of mean Δℓ (normal "
+    f"approximation, no replicates); each threshold is {END_GAP_RATIO} × the largest gap, a "
+    "point estimate"
+)
+SHORT = {MEM: "mem", SEM: "sem", COMP: "comp"}
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One qualitative claim of the paper and whether these runs' numbers reproduce it."""
+    """One qualitative claim of the paper and what these runs' intervals say of it."""
 
     claim: str
-    reproduced: bool | None  # None: not testable with these runs
+    verdict: str  # one of verdicts.VERDICTS
     evidence: str
     ref: str = ""  # the SPEC §6 item, e.g. "6.1"
+    interval: Interval | None = None  # the deciding comparison's interval (None: not testable)
+
+    @property
+    def reproduced(self) -> bool | None:
+        """True: reproduced, False: contradicted, None: inconclusive or not testable (the
+        three-valued view of pages that predate the four verdicts)."""
+        return {REPRODUCED: True, CONTRADICTED: False}.get(self.verdict)
 
     @property
     def mark(self) -> str:
-        return {True: "✓", False: "✗", None: "–"}[self.reproduced]
+        return MARKS[self.verdict]
 
 
-def _combine(analyses: Sequence[Analysis], labels: Sequence[str], check) -> Verdict:
-    """A single-run check over every run: False if any run fails, True if every testable run
-    passes (at least one), None if none can test it."""
-    verdicts = [check(a) for a in analyses]
-    if len(analyses) == 1:
-        return verdicts[0]
-    tested = [v for v, _ in verdicts if v is not None]
-    result = None if not tested else all(tested)
-    evidence = "; ".join(f"[{lab}] {ev}" for lab, (_, ev) in zip(labels, verdicts, strict=True))
-    return result, evidence
+Check = Callable[[Analysis], Tally]
+
+
+def _combine(analyses: Sequence[Analysis], labels: Sequence[str], check: Check) -> Outcome:
+    """A single-run check's comparisons in every run (labelled when several), decided
+    together; a run without bootstrap replicates cannot test anything."""
+    total = Tally()
+    for a, lab in zip(analyses, labels, strict=True):
+        tally = check(a) if bootstrapped(a) else Tally(notes=[NO_REPLICATES])
+        total.extend(tally, f"[{lab}] " if len(analyses) > 1 else "")
+    return decide(total)
 
 
 # ---- §6.1 -------------------------------------------------------------------------------
 
 
-def _every_injection_raises(a: Analysis) -> Verdict:
-    parts, ok, seen = [], True, False
-    for d in (MEM, SEM, COMP):
-        vals = [
-            v
-            for p in a.populations
-            if p.depth == d
-            for v in p.effectivity_per_injection
-            if math.isfinite(v)
-        ]
-        if not vals:
-            continue
-        seen = True
-        n_pos = sum(v > 0 for v in vals)
-        ok &= n_pos == len(vals)
-        parts.append(f"{d}: {n_pos}/{len(vals)} injections > 0 (min {fmt(min(vals))})")
-    if not seen:
-        return None, "no effectivity computed"
-    return ok, "; ".join(parts)
+def _every_injection_raises(a: Analysis) -> Tally:
+    t = Tally()
+    for p in a.populations:
+        for i in range(len(p.effectivity_per_injection)):
+            label = f"effectivity of injection {i + 1}, {p.scenario}/{p.depth}"
+            t.compare(label, est(a, p.scenario, p.depth, EFF_EACH, i))
+    return t
 
 
-def _depth_order(a: Analysis) -> Verdict:
-    parts, verdicts = [], []
+def _depth_order(a: Analysis) -> Tally:
+    t = Tally()
     for s in a.scenarios():
-        e = [value(a, s, d, effectivity) for d in (MEM, SEM, COMP)]
-        if not finite(*e):
-            parts.append(f"{s}: not computable")
-            continue
-        good = e[0] > e[1] > e[2]
-        verdicts.append(good)
-        mark = "✓" if good else "✗"
-        parts.append(f"{s}: mem {fmt(e[0])}, sem {fmt(e[1])}, comp {fmt(e[2])} {mark}")
-    return all_of(verdicts, parts, "no scenarios")
+        for hi, lo in ((MEM, SEM), (SEM, COMP)):
+            label = f"E_{SHORT[hi]} − E_{SHORT[lo]}, {s}"
+            t.compare(label, minus(est(a, s, hi, EFF), est(a, s, lo, EFF)))
+    return t
 
 
-def _decays(a: Analysis) -> Verdict:
-    parts, verdicts = [], []
-    for s in a.scenarios():
-        vals = {p.depth: p.decay_constant for p in a.populations if p.scenario == s}
-        vals = {d: v for d, v in vals.items() if math.isfinite(v)}
-        if vals:
-            verdicts.append(all(v > 0 for v in vals.values()))
-            parts.append(f"{s}: " + ", ".join(f"a_{d[:4]} {fmt(v)}" for d, v in vals.items()))
-    return all_of(verdicts, parts, "no fits")
+def _decays(a: Analysis) -> Tally:
+    t = Tally()
+    for p in a.populations:
+        t.compare(f"a, {p.scenario}/{p.depth}", est(a, p.scenario, p.depth, DECAY))
+    return t
 
 
 # ---- §6.2 -------------------------------------------------------------------------------
 
-
-def _has_both(a: Analysis) -> bool:
-    return PARA in a.scenarios() and DUP in a.scenarios()
-
-
 NEEDS_BOTH = f"needs '{PARA}' and '{DUP}' scenarios"
 
 
-def _dup_vs_para(metric: Metric, dup_larger: bool) -> Callable[[Analysis], Verdict]:
-    def check(a: Analysis) -> Verdict:
-        if not _has_both(a):
-            return None, NEEDS_BOTH
-        parts, verdicts = [], []
-        for d in (MEM, SEM, COMP):
-            p, q = value(a, PARA, d, metric), value(a, DUP, d, metric)
-            if not finite(p, q):
-                continue
-            verdicts.append(q > p if dup_larger else q < p)
-            parts.append(f"{d}: duplicate {fmt(q)} vs paraphrase {fmt(p)}")
-        return all_of(verdicts, parts, "not computable")
+def _both(check: Check) -> Check:
+    """``check``, for runs that have both the paraphrase and the duplicate scenario."""
 
-    return check
+    def guarded(a: Analysis) -> Tally:
+        if PARA in a.scenarios() and DUP in a.scenarios():
+            return check(a)
+        return Tally(notes=[NEEDS_BOTH])
+
+    return guarded
 
 
-def _end_levels(a: Analysis) -> Verdict:
-    if not _has_both(a):
-        return None, NEEDS_BOTH
-    traj = a.trajectories
-    scen, depth = traj["scenario"].astype(str), traj["depth"].astype(str)
-    acq = a.acquisition
-    first = acq.loc[acq["step"] >= 0, "step"]
+def _dup_minus_para(name: str, noun: str) -> Check:
+    def check(a: Analysis) -> Tally:
+        t = Tally()
+        for d in a.depths():
+            label = f"duplicate − paraphrase {noun}, {d}"
+            t.compare(label, minus(est(a, DUP, d, name), est(a, PARA, d, name)))
+        return t
+
+    return _both(check)
+
+
+def _abs_interval(lo: float, hi: float) -> Interval:
+    """The interval of |x| given that of x."""
+    if lo <= 0 <= hi:
+        return 0.0, max(-lo, hi)
+    return (lo, hi) if lo > 0 else (-hi, -lo)
+
+
+def _end_gap(traj: pd.DataFrame, d: str, start: int) -> tuple[float, Interval, float] | None:
+    """|duplicate − paraphrase mean Δℓ| at the last step both have after ``start``, its
+    interval, and the largest |gap| after ``start``; None with fewer than two such steps.
+
+    The trajectories table has a per-step interval for each scenario but no replicates; the
+    two scenarios draw items independently, so the gap's interval is the normal-approximation
+    combination of the two, each side's half-widths added in quadrature."""
+    rows = [
+        traj[(traj["scenario"].astype(str) == s) & (traj["depth"].astype(str) == d)].set_index(
+            "step"
+        )[["delta", "ci_low", "ci_high"]]
+        for s in (DUP, PARA)
+    ]
+    both = rows[0].add_suffix("_d").join(rows[1].add_suffix("_p"), how="inner")
+    gap = both["delta_d"] - both["delta_p"]
+    keep = gap.notna() & (both.index > start)
+    both, gap = both[keep], gap[keep]
+    if len(gap) < 2:
+        return None
+    e = both.iloc[-1]
+    below = math.hypot(e["delta_d"] - e["ci_low_d"], e["ci_high_p"] - e["delta_p"])
+    above = math.hypot(e["ci_high_d"] - e["delta_d"], e["delta_p"] - e["ci_low_p"])
+    end = float(gap.iloc[-1])
+    return abs(end), _abs_interval(end - below, end + above), float(gap.abs().max())
+
+
+def _end_levels(a: Analysis) -> Tally:
+    t = Tally()
+    first = a.acquisition.loc[a.acquisition["step"] >= 0, "step"]
     start = int(first.min()) if len(first) else 0
-    parts, verdicts = [], []
-    for d in (MEM, SEM, COMP):
-        p = traj[(scen == PARA) & (depth == d)].set_index("step")["delta"]
-        q = traj[(scen == DUP) & (depth == d)].set_index("step")["delta"]
-        gap = (q - p).dropna()
-        gap = gap[gap.index > start]
-        if len(gap) < 2:
+    for d in a.depths():
+        found = _end_gap(a.trajectories, d, start)
+        if found is None:
+            t.notes.append(f"{d}: fewer than two steps of both scenarios")
             continue
-        end, largest = abs(float(gap.iloc[-1])), float(np.abs(gap.to_numpy()).max())
-        verdicts.append(end < END_GAP_RATIO * largest if largest > 0 else True)
-        parts.append(f"{d}: end gap {fmt(end)} vs largest {fmt(largest)}")
-    return all_of(verdicts, parts, "not computable")
+        end, interval, largest = found
+        label = f"|end gap| in mean Δℓ, {d} (largest gap {fmt(largest)})"
+        threshold = END_GAP_RATIO * largest
+        t.comparisons.append(Comparison(label, end, interval, threshold, above=False))
+    if t.comparisons:
+        t.notes.append(END_GAP_NOTE)
+    return t
 
 
-def _mem_sem_gap(a: Analysis) -> Verdict:
-    if not _has_both(a):
-        return None, NEEDS_BOTH
-    rel = {}
-    for s in (PARA, DUP):
-        m, e = value(a, s, MEM, effectivity), value(a, s, SEM, effectivity)
-        if not finite(m, e) or m <= 0:
-            return None, f"{s}: memorization/semantic effectivity not computable"
-        rel[s] = (m - e) / m
-    good = rel[PARA] < 0.5 * rel[DUP]
-    return good, f"(E_mem − E_sem)/E_mem: paraphrase {fmt(rel[PARA])}, duplicate {fmt(rel[DUP])}"
+def _mem_sem_gap(a: Analysis) -> Tally:
+    rel = {
+        s: defined(lambda m, e: (m - e) / m, est(a, s, MEM, EFF), est(a, s, SEM, EFF))
+        for s in (PARA, DUP)
+    }
+    t = Tally()
+    if rel[PARA] is None or rel[DUP] is None:
+        t.notes.append("memorization or semantic effectivity missing")
+        return t
+    t.compare("½ gap_duplicate − gap_paraphrase", 0.5 * rel[DUP] - rel[PARA])
+    t.notes.append(
+        "gap = (E_mem − E_sem)/E_mem: "
+        + ", ".join(f"{s} {fmt(g.point)} {fmt_interval(g.interval())}" for s, g in rel.items())
+    )
+    return t
 
 
 # ---- §6.4 -------------------------------------------------------------------------------
 
 
-def _r2(a: Analysis) -> Verdict:
-    parts, verdicts = [], []
-    for s in a.scenarios():
-        cells = []
-        for d, floor in R2_MIN.items():
-            r2 = value(a, s, d, lambda p: p.r2)
-            if math.isfinite(r2):
-                verdicts.append(r2 > floor)
-                cells.append(f"{d[:4]} {fmt(r2, '.2f')}{'' if r2 > floor else ' ✗'}")
-        if cells:
-            parts.append(f"{s}: " + ", ".join(cells))
-    return all_of(verdicts, parts, "no fits")
+def _r2(a: Analysis) -> Tally:
+    t = Tally()
+    for p in a.populations:
+        if p.depth in R2_MIN:
+            r2 = est(a, p.scenario, p.depth, R2)
+            t.compare(f"R², {p.scenario}/{p.depth}", r2, R2_MIN[p.depth])
+    return t
 
 
-def _composition_slowest(a: Analysis) -> Verdict:
-    parts, verdicts = [], []
+def _composition_slowest(a: Analysis) -> Tally:
+    t = Tally()
     for s in a.scenarios():
-        m, e, c = (value(a, s, d, decay) for d in (MEM, SEM, COMP))
-        if not finite(m, e, c):
-            continue
-        verdicts.append(c < m and c < e)
-        parts.append(f"{s}: a_comp {fmt(c)} vs a_mem {fmt(m)}, a_sem {fmt(e)}")
-    return all_of(verdicts, parts, "not computable")
+        for d in (MEM, SEM):
+            label = f"a_{SHORT[d]} − a_comp, {s}"
+            t.compare(label, minus(est(a, s, d, DECAY), est(a, s, COMP, DECAY)))
+    return t
 
 
 # ---- all --------------------------------------------------------------------------------
@@ -216,15 +248,16 @@ SINGLE = (
     ("6.1", "Without further exposure ℓ decays (decay constant a > 0 for every scenario × "
      "depth).", _decays),
     ("6.2", "Duplicate injections give larger immediate gains than paraphrases (effectivity, "
-     "every depth).", _dup_vs_para(effectivity, dup_larger=True)),
+     "every depth).", _dup_minus_para(EFF, "effectivity")),
     ("6.2, 6.4", "Duplicates are forgotten faster; paraphrase decays slower than duplicate "
      "(decay constant a larger for duplicate, every depth).",
-     _dup_vs_para(decay, dup_larger=True)),
+     _dup_minus_para(DECAY, "decay constant")),
     ("6.2", "By the end of training duplicate and paraphrase reach similar levels (gap in mean "
      "Δℓ at the last step < half its largest value after the first injection, every depth).",
-     _end_levels),
+     _both(_end_levels)),
     ("6.2", "In the paraphrase scenario the memorization–semantic gap almost disappears "
-     "((E_mem − E_sem)/E_mem in paraphrase < half of that in duplicate).", _mem_sem_gap),
+     "((E_mem − E_sem)/E_mem in paraphrase < half of that in duplicate).",
+     _both(_mem_sem_gap)),
     ("6.4", "Retainability is linear in log t: R² > 0.8 for memorization and semantic, > 0.65 "
      "for composition (every scenario).", _r2),
     ("6.4", "Composition decays slowest (a_composition below a_memorization and a_semantic, "
@@ -239,11 +272,11 @@ MULTI = (
     ("6.4", "At equal constant learning rate later checkpoints do not decay slower (latest "
      "stage's mean a ≥ 0.9 × the earliest's).", B.constant_lr_decay),
     ("6.5", "Smaller batches give higher effectivity (mean over scenario × depth).",
-     B.batch_compare(effectivity, small_larger=True)),
+     B.batch_compare(EFF, "effectivity")),
     ("6.5", "Smaller batches give a larger decay constant (mean a over scenario × depth).",
-     B.batch_compare(decay, small_larger=True)),
+     B.batch_compare(DECAY, "decay constant")),
     ("6.5", "Smaller batches give a shorter learnability threshold in tokens (geometric mean "
-     "of τ × tokens_per_step).", B.batch_compare(tau_tokens, False, geometric=True)),
+     "of τ × tokens_per_step).", B.batch_threshold),
     ("6.5", "Smaller batches hurt composition most (its τ_tokens ratio small/large batch is "
      "the lowest of the depths, and < 1).", B.batch_composition),
 )  # fmt: skip
@@ -252,14 +285,35 @@ MULTI = (
 def compute_findings(
     analyses: Sequence[Analysis], labels: Sequence[str] | None = None
 ) -> list[Finding]:
-    """Every SPEC §6 finding checked on ``analyses`` (one or more runs)."""
+    """Every SPEC §6 finding decided on ``analyses`` (one or more runs)."""
     analyses = list(analyses)
     labels = list(labels) if labels is not None else [f"run {k + 1}" for k in range(len(analyses))]
     out = []
     for ref, claim, check in SINGLE:
-        reproduced, evidence = _combine(analyses, labels, check)
-        out.append(Finding(claim, reproduced, evidence, ref))
+        o = _combine(analyses, labels, check)
+        out.append(Finding(claim, o.verdict, o.evidence, ref, o.interval))
     for ref, claim, check in MULTI:
-        reproduced, evidence = check(analyses, labels)
-        out.append(Finding(claim, reproduced, evidence, ref))
+        o = check(analyses, labels)
+        out.append(Finding(claim, o.verdict, o.evidence, ref, o.interval))
     return out
+
+
+def _bound(v: float) -> float | None:
+    """A bound as strict JSON allows: None when undefined or infinite."""
+    return v if math.isfinite(v) else None
+
+
+def findings_document(found: Sequence[Finding]) -> list[dict]:
+    """The findings as strict JSON (``findings.json``): claim, SPEC ref, verdict (one of
+    the four strings), the deciding interval as [lo, hi] (null bounds where undefined or
+    infinite; null when not testable) and the evidence."""
+    return [
+        {
+            "claim": f.claim,
+            "ref": f.ref,
+            "verdict": f.verdict,
+            "interval": None if f.interval is None else [_bound(v) for v in f.interval],
+            "evidence": f.evidence,
+        }
+        for f in found
+    ]

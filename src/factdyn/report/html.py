@@ -1,29 +1,32 @@
 """``factdyn report``: one self-contained HTML page (figures as data URIs, no scripts, no
 network) plus every figure as PNG and PDF under ``figures/``.
 
-Only ``out_dir/figures/`` and ``out_dir/report.html`` are written: the figures go to a
-temporary folder that replaces ``figures/`` whole, then the page is written to a temporary
-file renamed over ``report.html``, so a reader never sees a half-written report.
+Only ``out_dir/report.html`` and the figures' files in ``out_dir/figures/`` are written: all
+of them are made in a staging folder, then each is renamed over its old version (the page
+last), so a reader never sees a half-written file and files of anyone else stay.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import json
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
 
+from factdyn.analyze.bootstrap import LEVEL
 from factdyn.analyze.populations import analyze_run
 from factdyn.analyze.result import Analysis, Population
 from factdyn.errors import DataError
-from factdyn.files import atomic_dir, write_text_atomic
+from factdyn.files import output_dir
 from factdyn.report import figures as F
-from factdyn.report.findings import Finding, compute_findings
-from factdyn.report.numbers import MISSING, fmt
+from factdyn.report.findings import Finding, compute_findings, findings_document
+from factdyn.report.numbers import MISSING, fmt, fmt_interval
 from factdyn.report.text import logged_steps
 from factdyn.rundir import Run, load_run
 
@@ -39,7 +42,7 @@ figcaption{font-size:.9em;color:#555}
 pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.82em}
 ul.findings{list-style:none;padding-left:0}ul.findings li{margin:.5em 0}
 .mark{display:inline-block;width:1.4em;font-weight:bold}
-.yes{color:#1a7f37}.no{color:#c62828}.na{color:#888}
+.yes{color:#1a7f37}.no{color:#c62828}.unsure{color:#b26a00}.na{color:#888}
 .ev{color:#555;font-size:.88em;margin-left:1.4em}
 """
 
@@ -143,15 +146,20 @@ def _settings(a: Analysis) -> str:
     return _table(("setting", "value"), [(k, str(v)) for k, v in rows], left=2)
 
 
+VERDICT_CSS = {"reproduced": "yes", "contradicted": "no", "inconclusive": "unsure"}
+
+
 def _findings_html(found: Sequence[Finding]) -> str:
-    css = {True: "yes", False: "no", None: "na"}
-    word = {True: "reproduced", False: "not reproduced", None: "not testable with these runs"}
     items = []
     for f in found:
+        css = VERDICT_CSS.get(f.verdict, "na")
+        interval = (
+            "" if f.interval is None else f", {LEVEL:.0%} interval {fmt_interval(f.interval)}"
+        )
         items.append(
-            f'<li><span class="mark {css[f.reproduced]}" title="{word[f.reproduced]}">'
+            f'<li><span class="mark {css}" title="{f.verdict}">'
             f"{f.mark}</span> <b>§{html.escape(f.ref)}</b> {html.escape(f.claim)} "
-            f"<i>({word[f.reproduced]})</i>"
+            f"<i>({f.verdict}{html.escape(interval)})</i>"
             f'<div class="ev">{html.escape(f.evidence)}</div></li>'
         )
     return '<ul class="findings">\n' + "\n".join(items) + "\n</ul>"
@@ -222,9 +230,7 @@ def render(
     def section(name: str) -> str:
         return "\n".join(_img(png, cap) for sec, png, cap in figs if sec == name)
 
-    n_yes = sum(f.reproduced is True for f in found)
-    n_no = sum(f.reproduced is False for f in found)
-    n_na = sum(f.reproduced is None for f in found)
+    n = Counter(f.verdict for f in found)
     runs_list = "".join(
         f"<li><b>{html.escape(lab)}</b>: {html.escape(str(p))}</li>"
         for lab, p in zip(labels, paths, strict=True)
@@ -252,8 +258,10 @@ def render(
 <h1>factdyn report: acquisition and forgetting of injected knowledge</h1>
 <p>Generated {stamp}. Runs:</p>
 <ul>{runs_list}</ul>
-<p>Findings of the paper (SPEC §6) checked on these numbers: {n_yes} reproduced (✓),
-{n_no} not reproduced (✗), {n_na} not testable with these runs (–).</p>
+<p>Findings of the paper (SPEC §6) checked on these numbers, each decided by the
+{LEVEL:.0%} bootstrap interval of what it compares: {n["reproduced"]} reproduced (✓),
+{n["contradicted"]} contradicted (✗), {n["inconclusive"]} inconclusive (?),
+{n["not testable"]} not testable with these runs (–).</p>
 
 <h2>1. Log probability over training (Fig. 2)</h2>
 <p>Mean change of the probes' log probability ℓ since the start, per depth; dotted lines are the
@@ -291,8 +299,9 @@ def write_report(
     out_dir: str | Path,
     analyses: Sequence[Analysis] | None = None,
 ) -> Path:
-    """Write ``out_dir/report.html`` and ``out_dir/figures/`` for ``run_dirs``, analysing them
-    unless their ``analyses`` are given (the demo has just computed them)."""
+    """Write ``out_dir/report.html``, ``out_dir/findings.json`` and ``out_dir/figures/`` for
+    ``run_dirs``, analysing them unless their ``analyses`` are given (the demo has just
+    computed them)."""
     paths = [Path(p) for p in run_dirs]
     if not paths:
         raise DataError("report: give at least one run directory")
@@ -301,9 +310,12 @@ def write_report(
     labels = _labels(paths)
     found = compute_findings(analyses, labels)
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir / "figures") as fig_dir:
+    with output_dir(out_dir) as stage:
+        fig_dir = stage / "figures"
+        fig_dir.mkdir()
         figs = make_figures(runs, analyses, labels, fig_dir)
         page = render(analyses, labels, paths, figs, found)  # reads the PNGs from fig_dir
-    target = out_dir / "report.html"
-    write_text_atomic(target, page)
-    return target
+        (stage / "report.html").write_text(page, encoding="utf-8")
+        doc = json.dumps(findings_document(found), indent=2, ensure_ascii=False, allow_nan=False)
+        (stage / "findings.json").write_text(doc, encoding="utf-8")
+    return out_dir / "report.html"
