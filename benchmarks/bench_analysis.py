@@ -8,7 +8,8 @@ effectivity in Python loops over probes and injections, then, once per retainabi
 interval t, a loop over every probe that finds its local acquisition maximum, computes
 R(q, t), IQR-filters and averages per scenario × depth. The baseline is timed on a subset of
 intervals and extrapolated linearly to all of them (each interval costs the same), and its
-values are checked against factdyn's on that subset.
+values are checked against factdyn's on that subset. Both compute point estimates only; the
+bootstrap intervals are measured by bench_bootstrap.py.
 
     python benchmarks/bench_analysis.py [--reps 5] [--intervals 40]
 
@@ -152,11 +153,11 @@ def main() -> None:
         f"synthetic log: {n_probes} probes × {n_steps} logged steps ({time.perf_counter() - t0:.1f} s to build)"
     )
 
-    analyze_run(run)  # warm-up
+    analyze_run(run, resamples=0)  # warm-up; the bootstrap has its own benchmark
     times = []
     for _ in range(max(args.reps, 5)):
         t0 = time.perf_counter()
-        analysis = analyze_run(run)
+        analysis = analyze_run(run, resamples=0)
         times.append(time.perf_counter() - t0)
     fast = float(np.median(times))
     n_intervals = max(
