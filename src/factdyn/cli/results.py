@@ -48,9 +48,23 @@ def analyze(
         Path | None,
         typer.Option("--reference-log", help="Analyse a log in the paper's published JSON format."),
     ] = None,
+    pool: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--pool",
+            help="Another seed of the same run, pooled with RUN_DIR (repeatable; needs --out): "
+            "the bootstrap then resamples (run, item) pairs.",
+        ),
+    ] = None,
+    resamples: Annotated[
+        int | None,
+        typer.Option(help="Bootstrap resamples per interval (default 1,000; 0: no intervals)."),
+    ] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Effectivity, retainability and the power-law forgetting fit per scenario × depth."""
+    """Effectivity, retainability and the power-law forgetting fit per scenario × depth,
+    each with a 95% bootstrap interval over items."""
+    from factdyn.analyze.pool import pool_runs
     from factdyn.analyze.populations import analyze_reference_log, analyze_run
     from factdyn.analyze.write import write_analysis
     from factdyn.files import prepare_output
@@ -62,18 +76,23 @@ def analyze(
         raise DataError(f"analyze: --window must be at least 1, not {window}")
     if iqr is not None and not iqr > 0:
         raise DataError(f"analyze: --iqr must be positive, not {iqr}")
+    if resamples is not None and resamples < 0:
+        raise DataError(f"analyze: --resamples must be ≥ 0, not {resamples}")
+    if pool and (run_dir is None or out is None):
+        raise DataError("analyze: --pool needs a RUN_DIR and --out (pooled runs own no folder)")
     options = dict(
         window=window,
         iqr=iqr,
         stat=stat,
         drift_correct=False if no_drift_correction else None,
         reference=reference,
+        resamples=resamples,
     )
     if reference_log is not None and run_dir is not None:
         raise DataError("analyze: give RUN_DIR or --reference-log, not both")
     if reference_log is None and run_dir is None:
         raise DataError("analyze: give a RUN_DIR (or --reference-log LOG.json)")
-    inputs = [run_dir] if run_dir is not None else []
+    inputs = [run_dir, *(pool or [])] if run_dir is not None else []
     default = (
         run_dir / "analysis"
         if run_dir is not None
@@ -89,7 +108,7 @@ def analyze(
     if reference_log is not None:
         analysis = analyze_reference_log(reference_log, **options)
     else:
-        analysis = analyze_run(run_dir, **options)
+        analysis = analyze_run(pool_runs(inputs) if pool else run_dir, **options)
     path = write_analysis(analysis, out)
     typer.echo(format_summary(analysis))
     typer.echo(f"analysis written to {path}")

@@ -1,0 +1,76 @@
+"""Pool runs that differ only in their seed into one run whose items are (seed, item) pairs.
+
+One tiny run has few items per scenario, so its intervals are wide; several seeds of the same
+configuration are independent replications. Pooled, the item bootstrap
+(:mod:`factdyn.analyze.bootstrap`) resamples (run, item) pairs, every other step of the
+analysis is unchanged, and the numbers are those of one run with all the items.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from factdyn.errors import DataError
+from factdyn.rundir import Run, load_run
+
+SEED_FIELDS = (("train", "seed"), ("data", "seed"))  # what pooled runs may differ in
+
+
+def _without_seeds(config: dict) -> str:
+    out = json.loads(json.dumps(config, default=str))
+    for section, key in SEED_FIELDS:
+        out.get(section, {}).pop(key, None)
+    return json.dumps(out, sort_keys=True)
+
+
+def _check_poolable(first: Run, other: Run) -> None:
+    """Same configuration but the seeds, same logged steps, probes and injection steps."""
+    where = f"pool: {other.path} and {first.path}"
+    if _without_seeds(first.config) != _without_seeds(other.config):
+        raise DataError(f"{where}: configurations differ in more than train.seed / data.seed")
+    if not np.array_equal(first.steps, other.steps):
+        raise DataError(f"{where}: logged steps differ (one run is unfinished?)")
+    cols = ["item", "scenario", "depth", "probe", "input", "target"]
+    if not first.probes[cols].equals(other.probes[cols]):
+        raise DataError(f"{where}: probe tables differ")
+    keys = ["step", "item"]
+    a = first.injections[keys].sort_values(keys).reset_index(drop=True)
+    b = other.injections[keys].sort_values(keys).reset_index(drop=True)
+    if not a.equals(b):
+        raise DataError(f"{where}: injection steps differ")
+
+
+def pool_runs(runs: Sequence[Run | str | Path]) -> Run:
+    """One :class:`Run` holding every run's probes, item ids offset so that item ``i`` of run
+    ``k`` becomes ``k · n_items + i``. The first run's config, meta and training log stand
+    for all; ``meta["pooled_from"]`` lists the runs."""
+    loaded = [r if isinstance(r, Run) else load_run(r) for r in runs]
+    if not loaded:
+        raise DataError("pool: give at least one run")
+    first = loaded[0]
+    for other in loaded[1:]:
+        _check_poolable(first, other)
+    n_items = int(first.items["item"].max()) + 1 if len(first.items) else 0
+
+    def offset(table: pd.DataFrame, k: int) -> pd.DataFrame:
+        return table.assign(item=table["item"] + k * n_items)
+
+    probes = pd.concat([offset(r.probes, k) for k, r in enumerate(loaded)], ignore_index=True)
+    probes["probe_id"] = np.arange(len(probes), dtype=np.int64)
+    return replace(
+        first,
+        meta={**first.meta, "pooled_from": [str(r.path) for r in loaded]},
+        logprobs=np.concatenate([r.logprobs for r in loaded], axis=1),
+        context=np.concatenate([r.context for r in loaded], axis=1),
+        probes=probes,
+        items=pd.concat([offset(r.items, k) for k, r in enumerate(loaded)], ignore_index=True),
+        injections=pd.concat(
+            [offset(r.injections, k) for k, r in enumerate(loaded)], ignore_index=True
+        ),
+    )

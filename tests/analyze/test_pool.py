@@ -1,0 +1,85 @@
+"""Pooling seeds: the pooled numbers are those of all the runs' probes together, and the
+bootstrap then resamples (run, item) pairs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from analyze_synth import planted_run, write_run_dir
+from typer.testing import CliRunner
+
+from factdyn.analyze.metrics import filtered_mean
+from factdyn.analyze.pool import pool_runs
+from factdyn.analyze.populations import analyze_run
+from factdyn.cli import app
+from factdyn.errors import DataError
+
+
+def _seeded(seed: int):
+    run = planted_run(n_controls=2, seed=seed, noise=0.2).run
+    config = {**run.config, "train": {**run.config["train"], "seed": seed}}
+    return dataclasses.replace(run, config=config)
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return [_seeded(0), _seeded(1)]
+
+
+def test_pooled_effectivity_is_the_filtered_mean_over_both_runs_probes(runs):
+    pooled = analyze_run(pool_runs(runs), resamples=200)
+    alone = [analyze_run(r, resamples=200) for r in runs]
+    for p in pooled.populations:
+        gains = [
+            a.acquisition[(a.acquisition.scenario == p.scenario) & (a.acquisition.depth == p.depth)]
+            for a in alone
+        ]
+        both = np.concatenate(
+            [g.pivot(index="probe_id", columns="injection", values="gain") for g in gains]
+        )
+        want = filtered_mean(both.T, 1.5)[0]
+        np.testing.assert_allclose(p.effectivity_per_injection, want, rtol=1e-12)
+        assert p.n_probes == sum(a.get(p.scenario, p.depth).n_probes for a in alone)
+
+
+def test_pooling_narrows_the_intervals(runs):
+    pooled = analyze_run(pool_runs(runs), resamples=300)
+    single = analyze_run(runs[0], resamples=300)
+    ratios = [
+        (p.decay_constant_ci[1] - p.decay_constant_ci[0])
+        / (
+            single.get(p.scenario, p.depth).decay_constant_ci[1]
+            - single.get(p.scenario, p.depth).decay_constant_ci[0]
+        )
+        for p in pooled.populations
+    ]
+    assert np.median(ratios) < 0.9  # twice the items: about 1/√2 as wide
+
+
+def test_runs_that_differ_beyond_their_seeds_are_not_pooled(runs):
+    other = dataclasses.replace(runs[1], config={**runs[1].config, "eval": {"window": 3}})
+    with pytest.raises(DataError, match="configurations differ"):
+        pool_runs([runs[0], other])
+    shorter = dataclasses.replace(runs[1], steps=runs[1].steps[:-1], logprobs=runs[1].logprobs[:-1])
+    with pytest.raises(DataError, match="logged steps differ"):
+        pool_runs([runs[0], shorter])
+
+
+def test_analyze_pool_from_the_command_line(runs, tmp_path):
+    dirs = [write_run_dir(r, tmp_path / f"seed{k}") for k, r in enumerate(runs)]
+    out = tmp_path / "pooled"
+    args = ["analyze", str(dirs[0]), "--pool", str(dirs[1]), "--resamples", "50"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert CliRunner().invoke(app, ["analyze", str(dirs[0]), "--resamples", "0"]).exit_code == 0
+    alone = json.loads((dirs[0] / "analysis" / "summary.json").read_text())
+    assert (
+        summary["once"]["memorization"]["n_probes"] == 2 * alone["once"]["memorization"]["n_probes"]
+    )
+    assert summary["_settings"]["resamples"] == 50
+    refused = CliRunner().invoke(app, args)  # no --out: a pool owns no run folder
+    assert isinstance(refused.exception, DataError) and "--pool needs" in str(refused.exception)
