@@ -9,7 +9,8 @@ Layout (documented in the README):
     items.parquet        one row per item: item, scenario, n_injections
     injections.parquet   step, row, item, scenario, variant, token_start, token_end
     steps.npy            int64 (L,)        the planned logged steps (θ_t, t = step)
-    logprobs.npy         float32 (L, P, S) ℓ per logged step × probe × statistic; NaN = not yet
+    logprobs.npy         float32 (L, P, S) per logged step × probe × statistic (STATS: ℓ as
+                         target_mean, target_sum, first, full; greedy 0/1); NaN = not yet
     context.npy          float32 (L, I)    mean log prob of each item's train_context
     train.npy            float64 (T, 3)    per update t: loss, learning rate, tokens seen after t
     checkpoints/         step_<t>/ resumable checkpoints (model, optimizer, state)
@@ -38,7 +39,9 @@ from factdyn.files import write_json_atomic
 
 # The scenario name of the never-injected items whose probes measure drift (SPEC §8).
 CONTROL = "control"
-STATS: tuple[str, ...] = ("target_mean", "target_sum", "first", "full")
+# Per probe: four log probabilities, then greedy (1.0 when the model's argmax continuation is
+# the target, else 0.0). Logs written before greedy existed hold only the first four.
+STATS: tuple[str, ...] = ("target_mean", "target_sum", "first", "full", "greedy")
 TRAIN_COLUMNS: tuple[str, ...] = ("loss", "lr", "tokens")
 
 # Table schemas: column -> dtype, in file order. Writers and readers use only these.
@@ -101,8 +104,17 @@ class Run:
     def window(self) -> int:
         return int(self.meta.get("window", 50))
 
+    def has_stat(self, name: str) -> bool:
+        """Whether the probe log holds ``name`` (a log older than the statistic does not)."""
+        return STATS.index(name) < self.logprobs.shape[2]
+
     def stat(self, name: str) -> np.ndarray:
         """(L, P) matrix of one statistic."""
+        if not self.has_stat(name):
+            held = ", ".join(STATS[: self.logprobs.shape[2]])
+            raise DataError(
+                f"{self.path}: statistic '{name}' was not logged (the log holds {held})"
+            )
         return self.logprobs[:, :, STATS.index(name)]
 
 
@@ -278,8 +290,8 @@ def export_long(run: Run) -> pd.DataFrame:
             },
         }
     )
-    for k, name in enumerate(STATS):
-        out[name] = run.logprobs[:, :, k].reshape(-1)
+    for name in STATS:  # a statistic the log predates: NaN, so every export has every column
+        out[name] = run.stat(name).reshape(-1) if run.has_stat(name) else np.float32(np.nan)
     scored = ~np.isnan(run.logprobs).all(axis=2).reshape(-1)  # sparse: items off their steps
     return out[scored].reset_index(drop=True)
 

@@ -16,7 +16,7 @@ from factdyn.score.requests import encode_probes, encode_texts, probe_table
 from factdyn.train.distributed import World
 from factdyn.train.evaluation import ProbeLogger
 
-COLUMNS = ["item", "depth", "probe", "target_mean", "target_sum", "first", "full"]
+COLUMNS = ["item", "depth", "probe", "target_mean", "target_sum", "first", "full", "greedy"]
 
 # " Ardenia" (with its space) is frequent, so byte-level BPE learns it as one token, while
 # "Ardenia" alone splits into several: the classic case where the target on its own differs.
@@ -146,6 +146,8 @@ def reference_stats(model, tokenizer, probe: Probe) -> dict:
     logp = torch.log_softmax(logits, dim=-1)
     lp = [logp[k - 1, ids[k]].item() for k in range(1, len(ids))]  # lp[k-1]: token k
     target = lp[s - 1 : e - 1]
+    # greedy: token by token, the argmax of the logits before it is that token
+    greedy = all(int(logits[k - 1].argmax()) == ids[k] for k in range(s, e))
     return {
         "ids": ids,
         "span": (s, e),
@@ -153,6 +155,7 @@ def reference_stats(model, tokenizer, probe: Probe) -> dict:
         "target_sum": sum(target),
         "first": target[0],
         "full": sum(lp) / len(lp),
+        "greedy": float(greedy),
     }
 
 
@@ -189,6 +192,7 @@ def test_scores_equal_naive_reference(loaded, reference, batch_tokens):
     ].to_dict("records")
     for col in ["target_mean", "target_sum", "first", "full"]:
         np.testing.assert_allclose(got[col].to_numpy(), reference[col].to_numpy(), atol=1e-5)
+    assert got["greedy"].tolist() == reference["greedy"].tolist()
     # the statistics are not degenerate: they differ between probes and between columns
     assert got["target_mean"].std() > 0.1
     assert not np.allclose(got["target_mean"], got["full"], atol=1e-3)
@@ -292,3 +296,71 @@ def test_training_logger_scores_equal_reference(loaded, reference, tmp_path, bat
             logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].double(), -1)
         want = np.mean([logp[i - 1, ids[i]].item() for i in range(1, len(ids))])
         assert np.load(tmp_path / "context.npy")[0, k] == pytest.approx(want, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def planted(loaded):
+    """The tiny model made to produce " Ardenia" (one token) everywhere: a large logit added
+    to that token at every position, so probes whose target is that one token are greedy hits
+    and multi-token targets are not."""
+    import copy
+
+    model, tokenizer = loaded
+    model = copy.deepcopy(model)
+    (token,) = tokenizer(" Ardenia", add_special_tokens=False)["input_ids"]
+    boost = torch.zeros(model.config.vocab_size)
+    boost[token] = 1e4
+    model.lm_head.register_forward_hook(lambda _m, _i, out: out + boost.to(out.dtype))
+    return model, tokenizer
+
+
+@pytest.mark.parametrize("batch_tokens", [10**6, 96, 1])
+def test_greedy_flag_equals_naive_reference_planted(planted, batch_tokens):
+    from factdyn.score.probes import score_items
+
+    model, tokenizer = planted
+    want = _reference_table(model, tokenizer, _items())
+    got = score_items(model, tokenizer, _items(), batch_tokens=batch_tokens)
+    assert got["greedy"].tolist() == want["greedy"].tolist()
+    # both outcomes occur: exactly the probes whose target is " Ardenia" alone are hits
+    targets = [p.target for _, d, _, p in _probe_rows(_items())]
+    assert got["greedy"].tolist() == [float(t == "Ardenia") for t in targets]
+    assert set(got["greedy"]) == {0.0, 1.0}
+
+
+def test_greedy_is_every_target_token():
+    """One miss anywhere in the span is a miss; positions outside it never count."""
+    from factdyn.score.loglik import batch_stats
+
+    hit = torch.tensor([[False, True, True, False], [True, True, False, True]])
+    lp = torch.zeros(2, 4)
+    got = batch_stats(lp, hit, torch.tensor([[2, 4], [1, 3]]), torch.tensor([5, 5]))[:, 4]
+    assert got.tolist() == [1.0, 1.0]
+    got = batch_stats(lp, hit, torch.tensor([[1, 4], [1, 4]]), torch.tensor([5, 5]))[:, 4]
+    assert got.tolist() == [0.0, 0.0]
+
+
+def _probe_rows(items):
+    return [
+        (k, depth, j, p)
+        for k, item in enumerate(items)
+        for depth in DEPTHS
+        for j, p in enumerate(item.probes[depth])
+    ]
+
+
+def test_logger_resuming_a_four_statistic_log_writes_the_four(loaded, reference, tmp_path):
+    """A run logged before greedy existed keeps its (L, P, 4) log on resume."""
+    model, tokenizer = loaded
+    items = _items()
+    probes = encode_probes(tokenizer, items)
+    steps, mask = np.array([0]), np.ones((1, len(items)), dtype=bool)
+    init_logs(tmp_path, steps, len(probes), len(items), 1)
+    np.save(tmp_path / "logprobs.npy", np.full((1, len(probes), 4), np.nan, np.float32))
+    world = World(0, 1, torch.device("cpu"))
+    probe_item = probe_table(items)["item"].to_numpy()
+    logger = ProbeLogger(tmp_path, steps, mask, probes, probe_item, None, world, 10**6)
+    assert logger.maybe_log(0, model)
+    logged = np.load(tmp_path / "logprobs.npy")[0]
+    assert logged.shape == (len(probes), 4)
+    np.testing.assert_allclose(logged[:, 0], reference["target_mean"].to_numpy(), atol=1e-5)

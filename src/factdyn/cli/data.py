@@ -57,7 +57,7 @@ def score(
     batch_tokens: Annotated[int, typer.Option(help="Token budget per forward pass.")] = 16384,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Score every probe: target_mean, target_sum, first, full (natural-log probabilities)."""
+    """Score every probe: target_mean, target_sum, first, full (natural-log probabilities), greedy."""
     from factdyn.data.items import load_items
     from factdyn.files import atomic_file, prepare_output_file
     from factdyn.score.loading import load_model_and_tokenizer

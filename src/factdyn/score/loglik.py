@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from factdyn.rundir import STATS
 from factdyn.score.requests import Requests
 
 
@@ -54,8 +55,17 @@ def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return nll.view(b, length)[:, :-1].neg()
 
 
-def batch_stats(lp: torch.Tensor, span: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """(B, 4) target_mean, target_sum, first, full from per-token log probs ``lp`` (B, L-1)."""
+def greedy_hits(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """(B, L-1) bool: token k is the argmax of the logits at k - 1 (lm-evaluation-harness's
+    ``is_greedy``, per token; ties go to the lowest token id, as ``argmax`` breaks them)."""
+    return logits.argmax(dim=-1)[:, :-1] == ids[:, 1:]
+
+
+def batch_stats(
+    lp: torch.Tensor, hit: torch.Tensor, span: torch.Tensor, lengths: torch.Tensor
+) -> torch.Tensor:
+    """(B, 5) target_mean, target_sum, first, full from per-token log probs ``lp`` (B, L-1),
+    and greedy (1.0 when every target token is a greedy hit in ``hit``, else 0.0)."""
     lp = lp.double()
     pos = torch.arange(lp.size(1), device=lp.device)
     # token k is at lp[:, k-1]; span [s, e) covers lp positions [s-1, e-1)
@@ -66,7 +76,8 @@ def batch_stats(lp: torch.Tensor, span: torch.Tensor, lengths: torch.Tensor) -> 
     first = lp.gather(1, s).squeeze(1)
     valid = pos < (lengths.unsqueeze(1) - 1)
     full = (lp * valid).sum(1) / valid.sum(1).clamp(min=1)
-    return torch.stack([t_sum / t_len, t_sum, first, full], dim=1)
+    greedy = (hit | ~in_span).all(1).double()
+    return torch.stack([t_sum / t_len, t_sum, first, full, greedy], dim=1)
 
 
 def _no_grad_mode(model):
@@ -80,8 +91,9 @@ def _no_grad_mode(model):
 def score_requests(
     model, requests: Requests, *, batch_tokens: int = 16384, device=None, progress: bool = False
 ) -> np.ndarray:
-    """(n, 4) float64: target_mean, target_sum, first, full (natural log), in request order."""
-    out = np.empty((len(requests), 4), dtype=np.float64)
+    """(n, 5) float64 in request order: target_mean, target_sum, first, full (natural log),
+    greedy (0/1); see :data:`factdyn.rundir.STATS`."""
+    out = np.empty((len(requests), len(STATS)), dtype=np.float64)
     if len(requests) == 0:
         return out
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -101,6 +113,7 @@ def score_requests(
                 logits = model(input_ids=ids, attention_mask=mask).logits
                 stats = batch_stats(
                     token_logprobs(logits, ids),
+                    greedy_hits(logits, ids),
                     torch.as_tensor(requests.span[idx], device=device),
                     torch.as_tensor(lengths[idx], device=device),
                 )

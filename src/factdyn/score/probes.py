@@ -24,7 +24,7 @@ def score_items(
     progress: bool = False,
 ) -> pd.DataFrame:
     """One row per probe (canonical order): item, depth, probe, target_mean, target_sum,
-    first, full; natural-log probabilities."""
+    first, full (natural-log probabilities), greedy (0/1)."""
     table = probe_table(items)
     stats = score_requests(
         model, encode_probes(tokenizer, items), batch_tokens=batch_tokens, progress=progress

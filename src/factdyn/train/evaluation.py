@@ -125,7 +125,7 @@ class ProbeLogger(Callback):
             local_c = score_requests(model, contexts, batch_tokens=self.batch_tokens, device=dev)
             ctx = gather_rows(local_c, c_idx, self.n_items, self.world)
         if self.log is not None:
-            self.log[row] = scores
+            self.log[row] = scores[:, : self.log.shape[2]]  # a log older than greedy: 4
             self.log.flush()
             if ctx is not None:
                 self.clog[row] = ctx[:, 3]  # mean log prob over the whole paragraph ("full")
