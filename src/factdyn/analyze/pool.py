@@ -63,10 +63,11 @@ def pool_runs(runs: Sequence[Run | str | Path]) -> Run:
 
     probes = pd.concat([offset(r.probes, k) for k, r in enumerate(loaded)], ignore_index=True)
     probes["probe_id"] = np.arange(len(probes), dtype=np.int64)
+    n_stats = min(r.logprobs.shape[2] for r in loaded)  # a run logged before greedy: 4
     return replace(
         first,
         meta={**first.meta, "pooled_from": [str(r.path) for r in loaded]},
-        logprobs=np.concatenate([r.logprobs for r in loaded], axis=1),
+        logprobs=np.concatenate([r.logprobs[:, :, :n_stats] for r in loaded], axis=1),
         context=np.concatenate([r.context for r in loaded], axis=1),
         probes=probes,
         items=pd.concat([offset(r.items, k) for k, r in enumerate(loaded)], ignore_index=True),

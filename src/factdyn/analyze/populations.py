@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from factdyn.analyze.bootstrap import LEVEL, default_resamples, mean_intervals
 from factdyn.analyze.metrics import NO_ROW, acquisition, last_index, retainability
@@ -73,6 +74,22 @@ def _block_means(
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
     return mean.T, np.ascontiguousarray(n.T)
+
+
+def _greedy_share(
+    run: Run, order: np.ndarray, bounds: np.ndarray, group: dict[str, list[str]]
+) -> pd.DataFrame:
+    """The share of each population's scored probes whose target is the greedy
+    continuation, per logged step (the ``greedy`` table); empty without the statistic."""
+    if run.has_stat("greedy"):
+        flag_t = np.asarray(run.stat("greedy").T[order], dtype=np.float64)
+        share, n = _block_means(flag_t, bounds, True)
+    else:
+        share = n = np.zeros((len(run.steps), 0))
+        group = {k: [] for k in group}
+    return series_table(
+        run.steps, run.tokens_per_step, group, share, n, value="share", intervals=False
+    )
 
 
 def _resolve(
@@ -287,6 +304,7 @@ def analyze_run(
         effectivity=long_table(eff_parts, EFF_COLUMNS),
         acquisition=acquisition_table(probes, acq, inj_steps),
         retainability=long_table(ret_parts, RET_COLUMNS),
+        greedy=_greedy_share(run, order, bounds, group),
         config=dict(run.config),
         run_info=RunInfo.from_meta(run.meta),
     )

@@ -152,6 +152,9 @@ class Analysis:
     effectivity: pd.DataFrame  # scenario, depth, injection, step, effectivity, n, n_outliers
     acquisition: pd.DataFrame  # probe × injection: t_i, t_LAM, gain, window_complete
     retainability: pd.DataFrame  # scenario, depth, t, retainability, n, n_outliers
+    # step, tokens, scenario, depth, share (of scored probes whose target is the greedy
+    # continuation), n; empty when the run has no greedy statistic
+    greedy: pd.DataFrame = field(default_factory=pd.DataFrame)
     config: dict = field(default_factory=dict)
     run_info: RunInfo = field(default_factory=RunInfo)
 

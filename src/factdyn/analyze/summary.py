@@ -167,11 +167,13 @@ def series_table(
     delta: np.ndarray,
     n: np.ndarray,
     ci: np.ndarray | None = None,
+    value: str = "delta",
+    intervals: bool = True,
 ) -> pd.DataFrame:
     """(L, G) per-group series as a long table: step, tokens, the group's label columns
-    (G labels each), delta, its interval ``ci`` (L, G, 2; NaN when None), n; only where the
-    group had probes scored (n > 0), so that a sparse log's per-item gaps are absent rows
-    rather than NaN."""
+    (G labels each), ``value`` (``delta``), its interval ``ci`` (L, G, 2; NaN when None;
+    no columns unless ``intervals``), n; only where the group had probes scored (n > 0), so
+    that a sparse log's per-item gaps are absent rows rather than NaN."""
     g = delta.shape[1]
     ci = np.full((*delta.shape, 2), np.nan) if ci is None else ci
     have = n.reshape(-1) > 0
@@ -180,9 +182,12 @@ def series_table(
         "step": np.repeat(steps, g)[have],
         "tokens": np.repeat(steps * tokens_per_step, g)[have],
         **{k: labels(v)[codes] if g else [] for k, v in group_labels.items()},
-        "delta": delta.reshape(-1)[have],
-        "ci_low": ci[..., 0].reshape(-1)[have],
-        "ci_high": ci[..., 1].reshape(-1)[have],
+        value: delta.reshape(-1)[have],
+        **(
+            {"ci_low": ci[..., 0].reshape(-1)[have], "ci_high": ci[..., 1].reshape(-1)[have]}
+            if intervals
+            else {}
+        ),
         "n": n.reshape(-1)[have],
     }
     return pd.DataFrame(columns, columns=list(columns))

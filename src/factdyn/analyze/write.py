@@ -18,7 +18,10 @@ from factdyn.analyze.result import Analysis
 from factdyn.files import json_safe, output_dir, write_json_atomic
 
 SCHEMA_VERSION = 1
-TABLES = ("trajectories", "control_drift", "effectivity", "acquisition", "retainability")
+TABLES = (
+    *("trajectories", "control_drift", "effectivity", "acquisition", "retainability"),
+    "greedy",
+)
 
 
 def summary_document(analysis: Analysis) -> dict:
