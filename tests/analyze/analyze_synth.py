@@ -147,3 +147,12 @@ def write_run_dir(run: Run, path: Path, unfinished_after: int | None = None) -> 
     np.save(path / "context.npy", np.asarray(run.context, dtype=np.float32))
     np.save(path / "train.npy", run.train[list(TRAIN_COLUMNS)].to_numpy())
     return path
+
+
+def with_greedy(run: Run, seed: int = 0) -> Run:
+    """``run`` with a greedy flag of 1 where ℓ is in its top 40%, 10% of entries unscored."""
+    ell = run.logprobs[:, :, 0]
+    flags = (ell > np.quantile(ell, 0.6)).astype(np.float32)
+    flags[np.random.default_rng(seed).random(flags.shape) < 0.1] = np.nan
+    run.logprobs[:, :, STATS.index("greedy")] = flags
+    return run

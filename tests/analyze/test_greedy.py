@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from analyze_synth import planted_run, write_run_dir
+from analyze_synth import planted_run, with_greedy, write_run_dir
 
 from factdyn.analyze.pool import pool_runs
 from factdyn.analyze.populations import analyze_run
@@ -15,17 +15,9 @@ from factdyn.analyze.write import write_analysis
 from factdyn.errors import DataError
 from factdyn.rundir import STATS, export_long, load_run
 
-GREEDY = STATS.index("greedy")
-
 
 def _with_greedy(seed: int = 0):
-    """A planted run whose greedy flag is 1 where ℓ is high, with some probes unscored."""
-    run = planted_run(n_controls=2, seed=seed).run
-    ell = run.logprobs[:, :, 0]
-    flags = (ell > np.quantile(ell, 0.6)).astype(np.float32)
-    flags[np.random.default_rng(seed).random(flags.shape) < 0.1] = np.nan  # not scored
-    run.logprobs[:, :, GREEDY] = flags
-    return run
+    return with_greedy(planted_run(n_controls=2, seed=seed).run, seed)
 
 
 def _expected_share(run) -> pd.DataFrame:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analyze"))
 
-from analyze_synth import planted_run, write_run_dir  # noqa: E402, F401
+from analyze_synth import planted_run, with_greedy, write_run_dir  # noqa: E402, F401
 
 SCHEDULES = {
     "paraphrase": [0, 30, 60, 90],

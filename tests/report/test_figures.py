@@ -129,3 +129,30 @@ def test_retainability_bands_and_effectivity_bars_span_the_bootstrap_intervals(a
         (round(p.effectivity_ci[0], 9), round(p.effectivity_ci[1], 9)) for p in analysis.populations
     )
     assert got == want
+
+
+def test_greedy_figure_lines_equal_the_greedy_table():
+    from report_synth import with_greedy
+
+    analysis = analyze_run(with_greedy(planted(n_controls=2)), resamples=0)
+    table = analysis.greedy
+    assert not table.empty
+    fig = F.greedy_figure(analysis)
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == list(SCHEDULES)
+    for ax, (scenario, steps) in zip(axes, SCHEDULES.items(), strict=True):
+        vlines = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+        assert sorted(ln.get_xdata()[0] for ln in vlines) == steps, scenario
+        lines = _lines(ax)
+        assert set(lines) == {"injection", *F.DEPTH_COLORS}
+        for depth, colour in F.DEPTH_COLORS.items():
+            part = table[(table.scenario == scenario) & (table.depth == depth)]
+            assert lines[depth].get_color() == colour
+            np.testing.assert_array_equal(lines[depth].get_xdata(), part["step"])
+            np.testing.assert_array_equal(lines[depth].get_ydata(), part["share"])
+
+
+def test_greedy_figure_says_when_the_run_has_no_greedy(analysis):
+    assert analysis.greedy.empty
+    fig = F.greedy_figure(analysis)
+    assert "no greedy statistic" in fig.get_axes()[0].texts[0].get_text()

@@ -115,3 +115,16 @@ def test_report_modules_do_not_import_torch():
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_greedy_figure_sits_next_to_the_trajectories(tmp_path):
+    from report_synth import planted, with_greedy, write_run_dir
+
+    run_dir = write_run_dir(with_greedy(planted(n_controls=2)), tmp_path / "greedy")
+    path = write_report([run_dir], tmp_path / "out")
+    text = path.read_text()
+    assert (path.parent / "figures" / "fig2b-greedy.png").is_file()
+    traj = text.index("figures/fig2-trajectories.png")
+    greedy = text.index("figures/fig2b-greedy.png")
+    assert traj < greedy < text.index("figures/fig3-effectivity.png")
+    assert "Share of probes whose target is the greedy continuation" in text

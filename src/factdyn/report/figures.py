@@ -69,6 +69,53 @@ def injection_steps(
     return out
 
 
+def _injection_lines(ax, steps: Sequence[int], scale: float) -> None:
+    """The injection steps as dotted vertical lines (one legend entry)."""
+    for k, t in enumerate(steps):
+        ax.axvline(
+            t * scale,
+            color="black",
+            lw=0.7,
+            ls=":",
+            alpha=0.6,
+            zorder=0,
+            label="injection" if k == 0 else None,
+        )
+
+
+def greedy_figure(
+    analysis: Analysis,
+    injections: pd.DataFrame | None = None,
+    title: str | None = None,
+    x: str = "step",
+) -> Figure:
+    """Per scenario, the share of probes whose target is the greedy continuation (the model
+    produces the fact), one line per depth, injection steps dotted: the ``greedy`` table."""
+    scen = analysis.scenarios()
+    fig, axes = _figure(len(scen), width=5.0)
+    table = analysis.greedy
+    if not scen or table.empty:
+        return _empty(fig, axes[0], "no greedy statistic in this run")
+    table_s = table["scenario"].astype(str)
+    inj = injection_steps(analysis, injections)
+    scale = analysis.settings.tokens_per_step if x == "tokens" else 1
+    for ax, s in zip(axes, scen, strict=False):
+        _injection_lines(ax, inj.get(s, []), scale)
+        for d in analysis.depths():
+            part = table[(table_s == s) & (table["depth"].astype(str) == d)]
+            if len(part):
+                ax.plot(part[x], part["share"], color=depth_color(d), lw=1.4, label=d)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(s)
+        ax.set_xlabel("tokens" if x == "tokens" else "step")
+        ax.grid(alpha=0.25)
+    axes[0].set_ylabel("share of probes whose target is the greedy continuation")
+    axes[0].legend(fontsize=8, loc="best")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def trajectory_figure(
     analysis: Analysis,
     injections: pd.DataFrame | None = None,
@@ -89,16 +136,7 @@ def trajectory_figure(
     drift = analysis.control_drift
     corrected = analysis.settings.drift_corrected
     for ax, s in zip(axes, scen, strict=False):
-        for k, t in enumerate(inj.get(s, [])):
-            ax.axvline(
-                t * scale,
-                color="black",
-                lw=0.7,
-                ls=":",
-                alpha=0.6,
-                zorder=0,
-                label="injection" if k == 0 else None,
-            )
+        _injection_lines(ax, inj.get(s, []), scale)
         for d in analysis.depths():
             part = traj[(traj_s == s) & (traj["depth"].astype(str) == d)]
             if len(part):

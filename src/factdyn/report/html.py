@@ -194,6 +194,14 @@ def make_figures(
             "trajectories",
             f"Mean Δℓ per depth over steps, injections dotted, control drift grey ({lab}).",
         )
+        if not a.greedy.empty:
+            keep(
+                F.greedy_figure(a, run.injections, title=lab if many else None),
+                f"fig2b-greedy{suffix}",
+                "trajectories",
+                f"Share of probes whose target is the greedy continuation, per depth over "
+                f"steps, injections dotted ({lab}).",
+            )
     keep(
         F.effectivity_figure(analyses, labels),
         "fig3-effectivity",
@@ -265,7 +273,9 @@ def render(
 
 <h2>1. Log probability over training (Fig. 2)</h2>
 <p>Mean change of the probes' log probability ℓ since the start, per depth; dotted lines are the
-injection steps. A rise after each injection is acquisition, the sag between them forgetting.</p>
+injection steps. A rise after each injection is acquisition, the sag between them forgetting.
+Where the run logged it, next to it: the share of probes whose target the model produces as its
+greedy (argmax) continuation, the fact learned in words.</p>
 {section("trajectories")}
 
 <h2>2. Effectivity (Fig. 3)</h2>
