@@ -123,10 +123,15 @@ def test_sparse_evaluation_logs_exactly_the_promised_steps(toy_world, toy_base, 
         assert (scored[:, cols] == scored[:, cols][:, :1]).all()  # a scenario's probes together
         assert set(run.steps[scored[:, cols][:, 0]].tolist()) == expected, scenario
     assert scored[:, (run.probes.scenario == "control").to_numpy()].all()
+    greedy = run.stat("greedy")  # a 0/1 flag exactly where the probe was scored
+    assert (np.isnan(greedy) == ~scored).all() and set(np.unique(greedy[scored])) <= {0.0, 1.0}
     # the analysis reads the gaps as "not logged": every scenario still gets its numbers
     analysis = analyze_run(run)
     for scenario in ("paraphrase", "duplicate", "once"):
         assert np.isfinite(analysis.get(scenario, "memorization").effectivity)
+    share = analysis.greedy  # rows only at a population's scored steps
+    rows = share[(share.scenario == "once") & (share.depth == "memorization")]
+    assert set(rows.step.tolist()) == once and ((rows.share >= 0) & (rows.share <= 1)).all()
 
 
 def test_bad_input_leaves_no_run_directory(toy_world, toy_base, tmp_path):
