@@ -148,6 +148,8 @@ def test_sum_statistic_scales_gains_but_not_retainability(analysis, planted):
             assert b.decay_constant == pytest.approx(a.decay_constant, abs=1e-4)
     with pytest.raises(DataError, match="not logged"):
         analyze_run(planted.run, stat="first")
+    with pytest.raises(DataError, match="--stat must be one of"):  # a 0/1 flag, not ℓ
+        analyze_run(planted.run, stat="greedy")
 
 
 def test_trajectories_average_delta_over_probes(planted, analysis):

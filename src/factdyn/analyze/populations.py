@@ -32,6 +32,7 @@ from factdyn.data.items import DEPTHS
 from factdyn.errors import DataError
 from factdyn.rundir import CONTROL, STATS, Run, load_run
 
+LOG_PROB_STATS = tuple(s for s in STATS if s != "greedy")
 IQR_PAPER = 1.5
 IQR_REFERENCE = 2.0
 
@@ -100,8 +101,8 @@ def _resolve(
     drift_correct: bool | None,
     reference: bool,
 ) -> tuple[int, float, bool]:
-    if stat not in STATS:
-        raise DataError(f"analyze: --stat must be one of {', '.join(STATS)}, not {stat!r}")
+    if stat not in LOG_PROB_STATS:  # greedy is a 0/1 flag: its own table, not a stat here
+        raise DataError(f"analyze: --stat must be one of {', '.join(LOG_PROB_STATS)}, not {stat!r}")
     window = int(window if window is not None else run.window)
     if window < 1:
         raise DataError(f"analyze: --window must be ≥ 1, not {window}")
