@@ -68,14 +68,19 @@ def _lines(ax) -> dict:
     return {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
 
 
-def test_trajectory_figure_marks_injections_and_control_drift(analysis):
-    fig = F.trajectory_figure(analysis)
+def _panels(fig):
+    """Each scenario's panel with its labelled lines, after checking the panel's title and
+    that its dotted lines are exactly the scenario's injection steps."""
     axes = fig.get_axes()
     assert [ax.get_title() for ax in axes] == list(SCHEDULES)
     for ax, (scenario, steps) in zip(axes, SCHEDULES.items(), strict=True):
         vlines = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
         assert sorted(ln.get_xdata()[0] for ln in vlines) == steps, scenario
-        lines = _lines(ax)
+        yield ax, scenario, _lines(ax)
+
+
+def test_trajectory_figure_marks_injections_and_control_drift(analysis):
+    for ax, scenario, lines in _panels(F.trajectory_figure(analysis)):
         for depth, colour in F.DEPTH_COLORS.items():
             assert lines[depth].get_color() == colour
         assert lines["control drift (subtracted)"].get_color() == F.CONTROL_COLOR
@@ -137,13 +142,7 @@ def test_greedy_figure_lines_equal_the_greedy_table():
     analysis = analyze_run(with_greedy(planted(n_controls=2)), resamples=0)
     table = analysis.greedy
     assert not table.empty
-    fig = F.greedy_figure(analysis)
-    axes = fig.get_axes()
-    assert [ax.get_title() for ax in axes] == list(SCHEDULES)
-    for ax, (scenario, steps) in zip(axes, SCHEDULES.items(), strict=True):
-        vlines = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
-        assert sorted(ln.get_xdata()[0] for ln in vlines) == steps, scenario
-        lines = _lines(ax)
+    for _ax, scenario, lines in _panels(F.greedy_figure(analysis)):
         assert set(lines) == {"injection", *F.DEPTH_COLORS}
         for depth, colour in F.DEPTH_COLORS.items():
             part = table[(table.scenario == scenario) & (table.depth == depth)]
