@@ -19,10 +19,10 @@ runner = CliRunner()
 
 # the keys of one summary.json entry, in the order the README documents them
 DOCUMENTED_KEYS = [
-    *("effectivity", "effectivity_ci", "snr", "effectivity_per_injection"),
+    *("effectivity", "effectivity_ci", "snr", "snr_ci", "effectivity_per_injection"),
     *("effectivity_per_injection_ci", "retainability", "retainability_ci"),
     *("retainability_steps", "decay_constant", "decay_constant_ci", "intercept", "intercept_ci"),
-    *("r2", "decay_constant_se", "x_intercept_steps", "x_intercept_steps_ci"),
+    *("r2", "r2_ci", "decay_constant_se", "x_intercept_steps", "x_intercept_steps_ci"),
     *("x_intercept_tokens", "x_intercept_tokens_ci", "n_probes", "n_excluded", "n_outliers"),
 ]
 

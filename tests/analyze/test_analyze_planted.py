@@ -39,6 +39,7 @@ def test_summary_has_the_issue_shape(analysis):
         *("decay_constant", "intercept", "r2", "decay_constant_se", "x_intercept_steps"),
         *("x_intercept_tokens", "n_probes", "n_excluded", "n_outliers"),
         *("effectivity_ci", "effectivity_per_injection_ci", "retainability_ci", "snr"),
+        *("snr_ci", "r2_ci"),
         *("decay_constant_ci", "intercept_ci", "x_intercept_steps_ci", "x_intercept_tokens_ci"),
     }
     for s, by_depth in analysis.summary.items():
@@ -217,9 +218,15 @@ def test_noise_floor_and_snr_from_planted_control_noise():
     analysis = analyze_run(noisy)
     for depth in DEPTHS:
         assert analysis.settings.noise_floor[depth] == pytest.approx(want, rel=0.08)
+        lo, hi = analysis.settings.noise_floor_ci[depth]  # over control items
+        assert lo <= want <= hi and hi - lo < 0.5 * want
+        lo, hi = analysis.settings.control_drift_last_ci[depth]  # no drift planted
+        assert lo <= 0 <= hi
         for scenario in ("duplicate", "once"):
             p = analysis.get(scenario, depth)
             assert p.snr == pytest.approx(p.effectivity / analysis.settings.noise_floor[depth])
+            floor = analysis.settings.noise_floor[depth]
+            assert p.snr_ci == pytest.approx(tuple(v / floor for v in p.effectivity_ci))
     # every other step dropped, but for a stretch logged at every step
     rows = np.flatnonzero((run.steps % 7 == 0) | ((run.steps >= 300) & (run.steps < 600)))
     sparse = dataclasses.replace(

@@ -40,11 +40,16 @@ def test_the_page_is_self_contained(page, report_one):
 
 def test_the_page_has_the_tables_config_drift_and_findings(page, run_dirs):
     e = analyze_run(run_dirs[0]).get("duplicate", "composition")
-    for value in (e.decay_constant, e.intercept, e.x_intercept_steps, e.effectivity):
-        assert format(value, ".4g") in page
-    assert format(e.x_intercept_tokens, ".3g") in page
-    assert format(e.r2, ".3f") in page
-    for head in ("τ steps", "τ tokens", "R²", "per injection"):
+    for value, interval in (
+        (e.decay_constant, e.decay_constant_ci),
+        (e.intercept, e.intercept_ci),
+        (e.x_intercept_steps, e.x_intercept_steps_ci),
+        (e.effectivity, e.effectivity_ci),
+    ):  # every number with its interval
+        assert f"{value:.4g} [{interval[0]:.3g}, {interval[1]:.3g}]" in page
+    assert f"{e.x_intercept_tokens:.3g} [{e.x_intercept_tokens_ci[0]:.3g}," in page
+    assert f"{e.r2:.3f} [{e.r2_ci[0]:.3g}, {e.r2_ci[1]:.3g}]" in page
+    for head in ("τ steps [95% CI]", "τ tokens [95% CI]", "R² [95% CI]", "per injection [95% CI]"):
         assert f"<th>{head}</th>" in page
     assert "batch_size: 16" in page and "<pre>" in page  # the run's configuration as YAML
     assert "drift correction</td><td class=l>applied" in page

@@ -29,16 +29,18 @@ def test_the_summary_prints_one_row_per_population_with_its_numbers():
     analysis = dataclasses.replace(analysis, populations=(first, *analysis.populations[1:]))
     lines = format_summary(analysis).splitlines()
     rows = {tuple(cells[:2]): cells for cells in (re.split(r"\s{2,}", ln.strip()) for ln in lines)}
+
+    def ci(interval):
+        return f" [{interval[0]:.3g}, {interval[1]:.3g}]"
+
     for p in analysis.populations:
         assert rows[(p.scenario, p.depth)][2:] == [
-            f"{p.effectivity:.4g}",
-            f"[{p.effectivity_ci[0]:.3g}, {p.effectivity_ci[1]:.3g}]",
-            MISSING if p is first else f"{p.decay_constant:.4g}",
-            f"[{p.decay_constant_ci[0]:.3g}, {p.decay_constant_ci[1]:.3g}]",
-            f"{p.r2:.3f}",
-            "∞" if p is first else f"{p.x_intercept_steps:.4g}",
-            f"{p.x_intercept_tokens:.3g}",
-            f"{p.snr:.3g}" if p.snr == p.snr else MISSING,
+            f"{p.effectivity:.3g}" + ci(p.effectivity_ci),
+            (MISSING if p is first else f"{p.decay_constant:.3g}") + ci(p.decay_constant_ci),
+            f"{p.r2:.2f}" + ci(p.r2_ci),
+            ("∞" if p is first else f"{p.x_intercept_steps:.3g}") + ci(p.x_intercept_steps_ci),
+            f"{p.x_intercept_tokens:.3g}" + ci(p.x_intercept_tokens_ci),
+            MISSING,  # the planted controls do not move: no noise floor, no SNR
             f"{p.n_probes}/{p.n_excluded}/{p.n_outliers}",
         ]
     assert len([r for r in rows if r[0] in analysis.scenarios()]) == len(analysis.populations)

@@ -58,6 +58,7 @@ class PopulationIntervals:
     intercept: Interval
     x_intercept_steps: Interval
     x_intercept_tokens: Interval
+    r2: Interval
     replicates: Replicates | None = None  # None: no resamples
 
 
@@ -175,19 +176,42 @@ def probe_counts(items: np.ndarray, resamples: int, seed: int | Sequence[int]) -
     return drawn.reshape(resamples, len(ids)).astype(np.int32)[:, item_of]
 
 
-def mean_intervals(
+def mean_replicates(
     values: np.ndarray, items: np.ndarray, resamples: int, seed: int | Sequence[int]
 ) -> np.ndarray:
-    """(L, 2) interval of the mean over probes of ``values`` (P, L) at each of its L columns
-    (NaN: not scored there), items resampled as in :func:`probe_counts`; NaN bounds with
-    ``resamples=0``."""
-    if resamples == 0 or len(items) == 0:
-        return np.full((values.shape[1], 2), np.nan)
+    """(B, L) the mean over probes of ``values`` (P, L) at each of its L columns (NaN: not
+    scored there) in each resample, items resampled as in :func:`probe_counts`."""
     counts = probe_counts(items, resamples, seed).astype(np.float64)
     valid = ~np.isnan(values)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (counts @ np.where(valid, values, 0.0)) / (counts @ valid)
-    return percentiles(mean)
+        return (counts @ np.where(valid, values, 0.0)) / (counts @ valid)
+
+
+def mean_intervals(
+    values: np.ndarray, items: np.ndarray, resamples: int, seed: int | Sequence[int]
+) -> np.ndarray:
+    """(L, 2) interval of :func:`mean_replicates`; NaN bounds with ``resamples=0``."""
+    if resamples == 0 or len(items) == 0:
+        return np.full((values.shape[1], 2), np.nan)
+    return percentiles(mean_replicates(values, items, resamples, seed))
+
+
+def median_interval(
+    values: np.ndarray, items: np.ndarray, resamples: int, seed: int | Sequence[int]
+) -> Interval:
+    """Interval of the median of all of ``values`` (P, K) (NaN ignored), items resampled as
+    in :func:`probe_counts`; a resample repeats each probe's row as often as it is drawn."""
+    if resamples == 0 or len(items) == 0:
+        return (math.nan, math.nan)
+    with warnings.catch_warnings():  # a resample with no finite value: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        medians = np.array(
+            [
+                np.nanmedian(np.repeat(values, c, axis=0))
+                for c in probe_counts(items, resamples, seed)
+            ]
+        )
+    return _pairs(percentiles(medians))[0]
 
 
 def bootstrap_population(
@@ -214,7 +238,7 @@ def bootstrap_population(
     if resamples == 0 or len(items) == 0:
         nan = (math.nan, math.nan)
         n = (nan,)
-        return PopulationIntervals(nan, n * gains.shape[1], n * len(t), nan, nan, nan, nan)
+        return PopulationIntervals(nan, n * gains.shape[1], n * len(t), nan, nan, nan, nan, nan)
     counts = probe_counts(items, resamples, seed)
     t = np.asarray(t, dtype=np.float64)
     per_probe = np.ones(r.shape) if every_step else probe_step_weights(t, ~np.isnan(r))
@@ -235,5 +259,6 @@ def bootstrap_population(
         intercept=_pairs(percentiles(b))[0],
         x_intercept_steps=_pairs(percentiles(tau))[0],
         x_intercept_tokens=_pairs(percentiles(replicates.x_intercept_tokens))[0],
+        r2=_pairs(percentiles(r2))[0],
         replicates=replicates,
     )

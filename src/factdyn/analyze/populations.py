@@ -11,12 +11,22 @@ so numbers from the original scripts can be checked.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from factdyn.analyze.bootstrap import LEVEL, default_resamples, mean_intervals
+from factdyn.analyze.bootstrap import (
+    LEVEL,
+    Interval,
+    default_resamples,
+    mean_intervals,
+    mean_replicates,
+    median_interval,
+    percentiles,
+)
 from factdyn.analyze.metrics import NO_ROW, acquisition, last_index, retainability
 from factdyn.analyze.result import Analysis, RunInfo, Settings, ordered
 from factdyn.analyze.summary import (
@@ -119,19 +129,50 @@ def _resolve(
     return window, iqr, bool(drift_correct)
 
 
-def noise_floor(
-    steps: np.ndarray, ell_t: np.ndarray, depth_code: np.ndarray, depths: list[str]
-) -> dict[str, float]:
-    """Per depth, the median |ℓ_{t+1} − ℓ_t| of the control probes over the logged steps one
-    update apart: how far a probe moves by chance in one step, before any drift correction
-    (the drift over one step is negligible next to it). Depths without controls are absent."""
+def control_numbers(
+    steps: np.ndarray,
+    ell_t: np.ndarray,
+    depth_code: np.ndarray,
+    items: np.ndarray,
+    depths: list[str],
+    resamples: int,
+    seed: Sequence[int],
+) -> dict[str, dict[str, tuple[float, Interval]]]:
+    """What the control probes (rows of ``ell_t``, before any drift correction) say, per depth,
+    each with its bootstrap interval over control items: ``noise`` the median |ℓ_{t+1} − ℓ_t|
+    over logged steps one update apart (how far a probe moves by chance in one step; the
+    drift over one step is negligible next to it), ``drift_last`` their mean Δℓ at the last
+    step, ``drift_max`` the largest |mean Δℓ| at any logged step. Depths without controls
+    are absent."""
     one = np.flatnonzero(np.diff(steps) == 1)
-    moves = np.abs(ell_t[:, one + 1] - ell_t[:, one])  # (control probes, pairs)
-    out = {}
+    out: dict[str, dict[str, tuple[float, Interval]]] = {
+        "noise": {}, "drift_last": {}, "drift_max": {}
+    }  # fmt: skip
     for k, d in enumerate(depths):
-        m = moves[depth_code == k]
-        if np.isfinite(m).any():
-            out[d] = float(np.nanmedian(m))
+        rows = depth_code == k
+        delta = ell_t[rows] - ell_t[rows][:, :1]
+        if not rows.any() or np.isnan(delta).all():
+            continue
+        moves = np.abs(ell_t[rows][:, one + 1] - ell_t[rows][:, one])
+        if np.isfinite(moves).any():
+            out["noise"][d] = (
+                float(np.nanmedian(moves)),
+                median_interval(moves, items[rows], resamples, seed),
+            )
+        mean = np.nanmean(delta, axis=0)
+        reps = (
+            mean_replicates(delta, items[rows], resamples, seed)
+            if resamples
+            else np.full((1, len(steps)), np.nan)
+        )
+        with warnings.catch_warnings():  # undefined in a resample: NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            largest = np.nanmax(np.abs(reps), axis=1)
+        out["drift_last"][d] = (float(mean[-1]), tuple(map(float, percentiles(reps[:, -1]))))
+        out["drift_max"][d] = (
+            float(np.nanmax(np.abs(mean))),
+            tuple(map(float, percentiles(largest))),
+        )
     return out
 
 
@@ -194,7 +235,16 @@ def analyze_run(
 
     # drift: the control probes' mean ℓ per depth at every step (SPEC §8)
     control = scen == CONTROL
-    noise = noise_floor(steps, ell_t[control], d_code[control], depths)
+    ctrl = control_numbers(
+        steps,
+        ell_t[control],
+        d_code[control],
+        probes["item"].to_numpy(dtype=np.int64)[control],
+        depths,
+        resamples,
+        (seed, scen_names.index(CONTROL) if CONTROL in scen_names else len(scen_names)),
+    )
+    noise = {d: v for d, (v, _) in ctrl["noise"].items()}
     ctrl_mean = np.full((len(steps), len(depths)), np.nan)
     ctrl_n = np.zeros((len(steps), len(depths)), dtype=np.int64)
     for g, (s, d) in enumerate(pairs):
@@ -284,16 +334,11 @@ def analyze_run(
         unlogged_injection_steps=unlogged,
         retainability_unavailable=unavailable,
         noise_floor=noise,
-        control_drift_max={
-            d: float(np.nanmax(np.abs(ctrl_mean[:, k] - ctrl_mean[0, k])))
-            for k, d in enumerate(depths)
-            if not np.isnan(ctrl_mean[:, k]).all()
-        },
-        control_drift_last={
-            d: float(ctrl_mean[-1, k] - ctrl_mean[0, k])
-            for k, d in enumerate(depths)
-            if control.any()
-        },
+        noise_floor_ci={d: ci for d, (_, ci) in ctrl["noise"].items()},
+        control_drift_max={d: v for d, (v, _) in ctrl["drift_max"].items()},
+        control_drift_max_ci={d: ci for d, (_, ci) in ctrl["drift_max"].items()},
+        control_drift_last={d: v for d, (v, _) in ctrl["drift_last"].items()},
+        control_drift_last_ci={d: ci for d, (_, ci) in ctrl["drift_last"].items()},
     )
     return Analysis(
         populations=tuple(found),

@@ -32,6 +32,7 @@ class Population:
     effectivity: float  # mean over injections of the per-injection effectivity
     effectivity_ci: Interval  # each *_ci: the bootstrap interval over items (bootstrap.py)
     snr: float  # effectivity ÷ the depth's noise floor (Settings.noise_floor); NaN: no controls
+    snr_ci: Interval  # effectivity_ci ÷ the noise floor (the floor taken as known)
     effectivity_per_injection: tuple[float, ...]
     effectivity_per_injection_ci: tuple[Interval, ...]
     retainability: tuple[float, ...]  # R̄(t) at each t of retainability_steps
@@ -42,6 +43,7 @@ class Population:
     intercept: float  # b
     intercept_ci: Interval
     r2: float
+    r2_ci: Interval
     decay_constant_se: float
     x_intercept_steps: float  # τ = 10^(b/a)
     x_intercept_steps_ci: Interval
@@ -108,8 +110,11 @@ class Settings:
     unlogged_injection_steps: int
     retainability_unavailable: Mapping[str, Mapping[str, int]]  # scenario -> depth -> probes
     control_drift_last: Mapping[str, float]  # depth -> control probes' mean Δℓ at the end
+    control_drift_last_ci: Mapping[str, Interval]  # each *_ci: over control items
     control_drift_max: Mapping[str, float]  # depth -> largest |mean Δℓ| of the controls
+    control_drift_max_ci: Mapping[str, Interval]
     noise_floor: Mapping[str, float]  # depth -> median |Δℓ| of a control probe in one step
+    noise_floor_ci: Mapping[str, Interval]
 
     def __post_init__(self) -> None:
         # derived from ``reference``: fields (not properties) so that they are written in order

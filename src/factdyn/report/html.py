@@ -26,7 +26,7 @@ from factdyn.errors import DataError
 from factdyn.files import output_dir
 from factdyn.report import figures as F
 from factdyn.report.findings import Finding, compute_findings, findings_document
-from factdyn.report.numbers import MISSING, fmt, fmt_interval
+from factdyn.report.numbers import MISSING, fmt_estimate, fmt_interval, fmt_per_depth
 from factdyn.report.text import logged_steps
 from factdyn.rundir import Run, load_run
 
@@ -95,27 +95,30 @@ def _entries(
 
 
 def _fit_table(analyses: Sequence[Analysis], labels: Sequence[str]) -> str:
-    head = ("run", "scenario", "depth", "a", "± se", "b", "R²", "τ steps", "τ tokens",
-            "probes", "excluded", "outliers")  # fmt: skip
+    head = ("run", "scenario", "depth", "a [95% CI]", "b [95% CI]", "R² [95% CI]",
+            "τ steps [95% CI]", "τ tokens [95% CI]", "probes", "excluded", "outliers")  # fmt: skip
     rows = []
     for lab, p in _entries(analyses, labels):
         rows.append((
-            lab, p.scenario, p.depth, fmt(p.decay_constant, ".4g"),
-            fmt(p.decay_constant_se, ".2g"), fmt(p.intercept, ".4g"), fmt(p.r2, ".3f"),
-            fmt(p.x_intercept_steps, ".4g"), fmt(p.x_intercept_tokens), str(p.n_probes),
+            lab, p.scenario, p.depth, fmt_estimate(p.decay_constant, p.decay_constant_ci, ".4g"),
+            fmt_estimate(p.intercept, p.intercept_ci, ".4g"), fmt_estimate(p.r2, p.r2_ci, ".3f"),
+            fmt_estimate(p.x_intercept_steps, p.x_intercept_steps_ci, ".4g"),
+            fmt_estimate(p.x_intercept_tokens, p.x_intercept_tokens_ci), str(p.n_probes),
             str(p.n_excluded), str(p.n_outliers),
         ))  # fmt: skip
     return _table(head, rows, left=3)
 
 
 def _effectivity_table(analyses: Sequence[Analysis], labels: Sequence[str]) -> str:
-    head = ("run", "scenario", "depth", "effectivity", "per injection")
+    head = ("run", "scenario", "depth", "effectivity [95% CI]", "SNR [95% CI]",
+            "per injection [95% CI]")  # fmt: skip
     rows = []
     for lab, p in _entries(analyses, labels):
-        per = p.effectivity_per_injection
-        shown = ", ".join(fmt(v) for v in per[:12])
-        shown += f", … ({len(per)} in all)" if len(per) > 12 else ""
-        rows.append((lab, p.scenario, p.depth, fmt(p.effectivity, ".4g"), shown))
+        per = list(zip(p.effectivity_per_injection, p.effectivity_per_injection_ci, strict=True))
+        shown = "; ".join(fmt_estimate(v, ci) for v, ci in per[:12])
+        shown += f"; … ({len(per)} in all)" if len(per) > 12 else ""
+        effectivity = fmt_estimate(p.effectivity, p.effectivity_ci, ".4g")
+        rows.append((lab, p.scenario, p.depth, effectivity, fmt_estimate(p.snr, p.snr_ci), shown))
     return _table(head, rows, left=3)
 
 
@@ -127,11 +130,13 @@ def _settings(a: Analysis) -> str:
         drift += ", ".join(m.drift_corrected_depths) + ")"
     elif not len(a.control_drift):
         drift += " (the run has no control probes)"
-    last = m.control_drift_last
+
     rows = [
         ("drift correction", drift),
-        ("control drift at the last step (mean Δℓ)",
-         ", ".join(f"{d} {fmt(v, '+.3f')}" for d, v in last.items()) or MISSING),
+        ("control drift at the last step (mean Δℓ, 95% CI)",
+         fmt_per_depth(m.control_drift_last, m.control_drift_last_ci, "+.3f") or MISSING),
+        ("noise floor (median one-step |Δℓ| of a control probe, 95% CI)",
+         fmt_per_depth(m.noise_floor, m.noise_floor_ci, ".3f") or MISSING),
         ("statistic", m.stat),
         ("window t_w", m.window),
         ("IQR factor", m.iqr_factor),

@@ -8,6 +8,7 @@ where the page is put together, for every cell alike.)
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 MISSING = "–"
 
@@ -19,6 +20,19 @@ def fmt(v: float | None, spec: str = ".3g") -> str:
     if math.isinf(v):
         return "∞" if v > 0 else "−∞"
     return format(v, spec)
+
+
+def fmt_estimate(v: float | None, interval: tuple[float, float], spec: str = ".3g") -> str:
+    """``v [lo, hi]``: a number with its interval (the interval left out when undefined)."""
+    ci = fmt_interval(interval)
+    return fmt(v, spec) if ci == MISSING else f"{fmt(v, spec)} {ci}"
+
+
+def fmt_per_depth(
+    values: Mapping[str, float], intervals: Mapping[str, tuple[float, float]], spec: str
+) -> str:
+    """``depth value [lo, hi], …`` for per-depth numbers with their intervals."""
+    return ", ".join(f"{d} {fmt_estimate(v, intervals[d], spec)}" for d, v in values.items())
 
 
 def fmt_interval(interval: tuple[float, float], spec: str = ".3g") -> str:

@@ -4,7 +4,7 @@ prints)."""
 from __future__ import annotations
 
 from factdyn.analyze.result import Analysis, Settings
-from factdyn.report.numbers import fmt, fmt_interval
+from factdyn.report.numbers import fmt_estimate, fmt_per_depth
 
 
 def logged_steps(m: Settings) -> str:
@@ -25,8 +25,15 @@ def format_summary(analysis: Analysis) -> str:
         f"logged steps: {logged_steps(m)}",
     ]
     head = (
-        *("scenario", "depth", "effectivity", f"{m.confidence_level:.0%} CI", "a"),
-        *(f"{m.confidence_level:.0%} CI", "R²", "τ steps", "τ tokens", "SNR", "n/excl/outl"),
+        "scenario",
+        "depth",
+        "effectivity",
+        "a",
+        "R²",
+        "τ steps",
+        "τ tokens",
+        "SNR",
+        "n/excl/outl",
     )
     rows = [head]
     for p in analysis.populations:
@@ -34,14 +41,12 @@ def format_summary(analysis: Analysis) -> str:
             (
                 p.scenario,
                 p.depth,
-                fmt(p.effectivity, ".4g"),
-                fmt_interval(p.effectivity_ci),
-                fmt(p.decay_constant, ".4g"),
-                fmt_interval(p.decay_constant_ci),
-                fmt(p.r2, ".3f"),
-                fmt(p.x_intercept_steps, ".4g"),
-                fmt(p.x_intercept_tokens),
-                fmt(p.snr, ".3g"),
+                fmt_estimate(p.effectivity, p.effectivity_ci),
+                fmt_estimate(p.decay_constant, p.decay_constant_ci),
+                fmt_estimate(p.r2, p.r2_ci, ".2f"),
+                fmt_estimate(p.x_intercept_steps, p.x_intercept_steps_ci),
+                fmt_estimate(p.x_intercept_tokens, p.x_intercept_tokens_ci),
+                fmt_estimate(p.snr, p.snr_ci),
                 f"{p.n_probes}/{p.n_excluded}/{p.n_outliers}",
             )
         )
@@ -54,13 +59,13 @@ def format_summary(analysis: Analysis) -> str:
     if not analysis.populations:
         lines.append("(no injected probes in the log)")
     if m.control_drift_last:
-        drift = ", ".join(f"{d} {fmt(v, '+.3f')}" for d, v in m.control_drift_last.items())
+        drift = fmt_per_depth(m.control_drift_last, m.control_drift_last_ci, "+.3f")
         lines.append(f"control drift (mean Δℓ of control probes at the last step): {drift}")
     if m.control_drift_max:
-        drift = ", ".join(f"{d} {fmt(v, '.3f')}" for d, v in m.control_drift_max.items())
+        drift = fmt_per_depth(m.control_drift_max, m.control_drift_max_ci, ".3f")
         lines.append(f"control drift, largest |mean Δℓ| at any logged step: {drift}")
     if m.noise_floor:
-        noise = ", ".join(f"{d} {fmt(v, '.3f')}" for d, v in m.noise_floor.items())
+        noise = fmt_per_depth(m.noise_floor, m.noise_floor_ci, ".3f")
         lines.append(
             f"noise floor (median |Δℓ| of a control probe in one step): {noise}; "
             "SNR = effectivity ÷ noise floor"
