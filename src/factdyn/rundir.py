@@ -218,11 +218,25 @@ def open_log(run_dir: Path, name: str) -> np.memmap:
     return np.lib.format.open_memmap(run_dir / name, mode="r+")
 
 
+def read_meta(run_dir: str | Path) -> dict:
+    """A run directory's meta.json, or one line saying it is not a run or is damaged."""
+    f = Path(run_dir) / "meta.json"
+    if not f.is_file():
+        raise DataError(f"{run_dir}: not a factdyn run directory (no meta.json)")
+    try:
+        meta = json.loads(f.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as e:
+        reason = " ".join(str(e).split())[:160] or type(e).__name__
+        raise DataError(f"{f}: damaged, cannot be read ({reason})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{f}: must hold a mapping")
+    return meta
+
+
 def load_run(run_dir: str | Path) -> Run:
     """Read a run directory (finished or not) into a :class:`Run`."""
     run_dir = Path(run_dir)
-    if not (run_dir / "meta.json").is_file():
-        raise DataError(f"{run_dir}: not a factdyn run directory (no meta.json)")
+    meta = read_meta(run_dir)
 
     def read(name: str, parse):
         """One file of the run, parsed; a truncated or corrupt one is one line naming it."""
@@ -236,10 +250,9 @@ def load_run(run_dir: str | Path) -> Run:
             reason = " ".join(str(e).split())[:160] or type(e).__name__
         raise DataError(f"{run_dir / name}: damaged, cannot be read ({reason})")
 
-    meta = read("meta.json", lambda p: json.loads(p.read_text()))
     config = read("config.yaml", lambda p: yaml.safe_load(p.read_text())) or {}
-    if not isinstance(meta, dict) or not isinstance(config, dict):
-        raise DataError(f"{run_dir}: meta.json and config.yaml must each hold a mapping")
+    if not isinstance(config, dict):
+        raise DataError(f"{run_dir / 'config.yaml'}: must hold a mapping")
     steps = read("steps.npy", np.load)
     logprobs = read("logprobs.npy", lambda p: np.load(p, mmap_mode="r"))
     context = read("context.npy", lambda p: np.load(p, mmap_mode="r"))
@@ -298,5 +311,4 @@ def export_long(run: Run) -> pd.DataFrame:
 
 def update_meta(run_dir: Path, **kv: object) -> None:
     """Rewrite meta.json with ``kv`` changed (status, steps_done, error)."""
-    meta = json.loads((run_dir / "meta.json").read_text())
-    write_json_atomic(run_dir / "meta.json", {**meta, **kv})
+    write_json_atomic(run_dir / "meta.json", {**read_meta(run_dir), **kv})

@@ -23,7 +23,7 @@ import yaml
 from factdyn.config import RunConfig, dump_config
 from factdyn.errors import DataError, TrainingError
 from factdyn.files import atomic_dir, write_json_atomic, write_text_atomic
-from factdyn.rundir import init_logs, run_meta, run_tables, update_meta, write_run_tables
+from factdyn.rundir import init_logs, read_meta, run_meta, run_tables, update_meta, write_run_tables
 from factdyn.score.requests import probe_table
 from factdyn.train import checkpoint as ckpt
 from factdyn.train.callbacks import Callback, Checkpointer, TrainLog
@@ -32,7 +32,7 @@ from factdyn.train.evaluation import ProbeLogger
 from factdyn.train.loop import Batcher, LoopConfig, make_optimizer, run_loop
 from factdyn.train.lr import lr_at
 from factdyn.train.plan import Plan, check_extension, check_inputs, make_plan
-from factdyn.train.resume import RunLock, config_record, fit_logs, read_meta, resume_config
+from factdyn.train.resume import RunLock, config_record, fit_logs, resume_config
 
 T = TypeVar("T")
 

@@ -22,6 +22,7 @@ import numpy as np
 from factdyn.config import RunConfig, dump_config, load_config
 from factdyn.errors import DataError
 from factdyn.files import atomic_file
+from factdyn.rundir import read_meta
 
 LOCK = ".lock"
 EXTENSIBLE = "train.steps"
@@ -36,20 +37,6 @@ def config_sha256(cfg: RunConfig) -> str:
 def config_record(cfg: RunConfig) -> dict:
     """meta.json's record of the resolved configuration a run continues."""
     return {"config_sha256": config_sha256(cfg), "config": cfg.model_dump(mode="json")}
-
-
-def read_meta(run_dir: Path) -> dict:
-    """A run directory's meta.json, or a one-line error saying it is not a run."""
-    f = Path(run_dir) / "meta.json"
-    if not f.is_file():
-        raise DataError(f"{run_dir}: not a factdyn run directory (no meta.json)")
-    try:
-        meta = json.loads(f.read_text(encoding="utf-8"))
-    except (ValueError, OSError) as e:
-        raise DataError(f"{f}: unreadable ({str(e).splitlines()[0]})") from None
-    if not isinstance(meta, dict):
-        raise DataError(f"{f}: expected a JSON object")
-    return meta
 
 
 def requested_config(run_dir: Path, config: Path | None, overrides: list[str]) -> RunConfig:
