@@ -124,6 +124,12 @@ class InjectionConfig(_Section):
     items: str | None = Field(None, description="items file or dataset; null = the world's")
     first_step: int = Field(0, ge=0)
     interval: int = Field(20, ge=1)
+    cohorts: int = Field(
+        1, ge=1, description="each scenario's items in this many cohorts with staggered starts"
+    )
+    cohort_gap: int | None = Field(
+        None, ge=0, description="steps between cohorts' starts; null = interval // cohorts"
+    )
     scenarios: list[ScenarioConfig] = [
         ScenarioConfig(name="paraphrase", variant="paraphrase", count=5),
         ScenarioConfig(name="duplicate", variant="duplicate", count=5),

@@ -61,3 +61,25 @@ def test_explicit_schedule_leaves_other_items_as_controls():
     sched, scen = build_schedule(cfg, _items(3))
     assert [(i.step, i.item, i.variant) for i in sched] == [(3, 1, 2)]
     assert scen == ["control", "x", "control"]
+
+
+def test_cohorts_stagger_each_scenarios_items():
+    cfg = InjectionConfig(
+        interval=20,
+        cohorts=3,
+        n_controls=1,
+        scenarios=[ScenarioConfig(name="dup", count=2), ScenarioConfig(name="once", count=1)],
+    )
+    sched, _ = build_schedule(cfg, _items(9))
+    steps = {}
+    for inj in sched:
+        steps.setdefault(inj.item, []).append(inj.step)
+    # items 0-3 dup, 4-7 once, 8 control; cohort k of a scenario starts 20 // 3 = 6 steps later
+    assert steps == {
+        0: [0, 20], 1: [6, 26], 2: [12, 32], 3: [0, 20],
+        4: [0], 5: [6], 6: [12], 7: [0],
+    }  # fmt: skip
+    gap = InjectionConfig(cohorts=2, cohort_gap=50, n_controls=0)
+    firsts = sorted({min(i.step for i in build_schedule(gap, _items(6))[0] if i.item == k)
+                     for k in range(6)})  # fmt: skip
+    assert firsts == [0, 50]

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from factdyn.analyze.fit import probe_step_weights
@@ -27,7 +28,6 @@ from factdyn.errors import DataError
 
 LEVEL = 0.95
 RESAMPLES = 1000  # the default; $FACTDYN_RESAMPLES overrides it (the tests use fewer)
-_CHUNK_ELEMENTS = 8_000_000  # floats per chunk of resamples × t × probes (64 MB)
 
 Interval = tuple[float, float]
 
@@ -62,11 +62,51 @@ class PopulationIntervals:
     replicates: Replicates | None = None  # None: no resamples
 
 
-def _nth(v: np.ndarray, cum: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """The k-th (0-based) value of each expanded multiset: values ``v`` (P, R), each column
-    in sorted order, cumulative counts ``cum`` (P, R, b), ``k`` (R, b)."""
-    j = np.minimum((cum <= k[None]).sum(axis=0), len(v) - 1)
-    return v[j, np.arange(v.shape[1])[:, None]]
+@numba.njit(parallel=True, cache=True)
+def _filtered_means_kernel(
+    v: np.ndarray, column: np.ndarray, n_scored: np.ndarray, counts: np.ndarray, factor: float
+) -> np.ndarray:  # pragma: no cover - compiled; tested through filtered_means
+    """Rows ``v`` (R, P) sorted ascending in their first ``n_scored`` entries, ``column``
+    (R, P) each sorted entry's original column, ``counts`` (B, P): the filtered means (B, R).
+    Per resample and row: the total count, one walk of the cumulative counts to the two
+    quartiles' neighbours (numpy's linear interpolation over the expanded multiset) and one
+    pass summing the kept values with their multiplicities."""
+    n_res, n_rows = counts.shape[0], v.shape[0]
+    out = np.empty((n_res, n_rows))
+    for b in numba.prange(n_res):
+        c = counts[b]
+        for r in range(n_rows):
+            m = n_scored[r]
+            n = 0
+            for j in range(m):
+                n += c[column[r, j]]
+            if n == 0:
+                out[b, r] = np.nan
+                continue
+            pos1, pos3 = 0.25 * (n - 1), 0.75 * (n - 1)
+            k1, k3 = int(pos1), int(pos3)
+            want = (k1, min(k1 + 1, n - 1), k3, min(k3 + 1, n - 1))
+            got = np.empty(4)
+            cum, w = 0, 0
+            for j in range(m):
+                cum += c[column[r, j]]
+                while w < 4 and want[w] < cum:
+                    got[w] = v[r, j]
+                    w += 1
+                if w == 4:
+                    break
+            q1 = got[0] + (got[1] - got[0]) * (pos1 - k1)
+            q3 = got[2] + (got[3] - got[2]) * (pos3 - k3)
+            lo, hi = q1 - factor * (q3 - q1), q3 + factor * (q3 - q1)
+            total, kept = 0.0, 0
+            for j in range(m):
+                x = v[r, j]
+                if lo <= x <= hi:
+                    k = c[column[r, j]]
+                    kept += k
+                    total += k * x
+            out[b, r] = total / kept if kept > 0 else np.nan
+    return out
 
 
 def filtered_means(values: np.ndarray, counts: np.ndarray, factor: float) -> np.ndarray:
@@ -74,36 +114,15 @@ def filtered_means(values: np.ndarray, counts: np.ndarray, factor: float) -> np.
     each resample, given as multiplicities ``counts`` (B, P) of the P columns: (B, R).
 
     A resample is a multiset of the original values, so each row is sorted once and every
-    resample reads it with its counts: the quartiles are found by cumulative counts (numpy's
-    linear interpolation over the expanded multiset) and the kept values summed with their
-    multiplicities, with no per-resample sort. Arrays are probe-major (P, R, b), so every
-    cumulative sum and count runs over whole contiguous planes; chunked over resamples.
+    resample reads it with its counts: the quartiles by cumulative counts, the kept values
+    summed with their multiplicities, no per-resample sort. A compiled loop (numba, over
+    resamples in parallel), because numpy would make a dozen passes over B × R × P arrays.
     """
-    order = np.argsort(values, axis=1).T  # (P, R); NaN last
-    v = np.take_along_axis(values.T, order, axis=0)
-    valid = ~np.isnan(v)
-    v0 = np.where(valid, v, 0.0)
-    out = np.empty((len(counts), values.shape[0]))
-    chunk = max(1, _CHUNK_ELEMENTS // max(1, v.size))
-    for lo in range(0, len(counts), chunk):
-        c = counts[lo : lo + chunk].T[order] * valid[..., None]  # (P, R, b), sorted order
-        cum = np.cumsum(c, axis=0)
-        n = cum[-1]
-        top = np.maximum(n - 1, 0)
-        bounds = []
-        for q in (0.25, 0.75):
-            pos = q * top
-            k = np.floor(pos).astype(np.int64)
-            x_lo, x_hi = _nth(v0, cum, k), _nth(v0, cum, np.minimum(k + 1, top))
-            bounds.append(x_lo + (x_hi - x_lo) * (pos - k))
-        spread = factor * (bounds[1] - bounds[0])
-        keep = (v0[..., None] >= bounds[0] - spread) & (v0[..., None] <= bounds[1] + spread)
-        kept = c * keep
-        n_kept = kept.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = (kept * v0[..., None]).sum(axis=0) / n_kept
-        out[lo : lo + chunk] = np.where((n > 0) & (n_kept > 0), mean, np.nan).T
-    return out
+    order = np.argsort(values, axis=1)  # NaN last
+    v = np.ascontiguousarray(np.take_along_axis(values, order, axis=1), dtype=np.float64)
+    n_scored = (~np.isnan(v)).sum(axis=1)
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    return _filtered_means_kernel(v, np.ascontiguousarray(order), n_scored, counts, factor)
 
 
 def default_resamples() -> int:

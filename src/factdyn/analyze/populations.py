@@ -60,6 +60,27 @@ def injection_matrix(run: Run) -> np.ndarray:
     return table[probe_item] if len(probe_item) else np.zeros((0, n), np.int64)
 
 
+def cohort_offsets(inj_steps: np.ndarray, scen: np.ndarray) -> np.ndarray:
+    """(P,) steps from each probe's scenario's first injection to its item's own first
+    injection: nonzero only for items injected in later cohorts (0 for never-injected)."""
+    first = inj_steps[:, 0] if inj_steps.shape[1] else np.full(len(scen), -1)
+    out = np.zeros(len(scen), dtype=np.int64)
+    for s in np.unique(scen):
+        member = (scen == s) & (first >= 0)
+        if member.any():
+            out[member] = first[member] - first[member].min()
+    return out
+
+
+def align(steps: np.ndarray, x_t: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Probe-major ``x_t`` (P, L) with row p read ``offsets[p]`` steps later: column j holds
+    the value logged at ``steps[j] + offsets[p]`` (NaN where that step was not logged)."""
+    want = steps[None, :] + offsets[:, None]
+    j = np.minimum(np.searchsorted(steps, want), len(steps) - 1)
+    hit = steps[j] == want
+    return np.where(hit, np.take_along_axis(x_t, j, axis=1), np.nan)
+
+
 def _codes(values: np.ndarray, names: list[str]) -> np.ndarray:
     """Index of each value in ``names``."""
     index = {n: k for k, n in enumerate(names)}
@@ -88,12 +109,18 @@ def _block_means(
 
 
 def _greedy_share(
-    run: Run, order: np.ndarray, bounds: np.ndarray, group: dict[str, list[str]]
+    run: Run,
+    order: np.ndarray,
+    bounds: np.ndarray,
+    group: dict[str, list[str]],
+    offsets: np.ndarray,
 ) -> pd.DataFrame:
     """The share of each population's scored probes whose target is the greedy
     continuation, per logged step (the ``greedy`` table); empty without the statistic."""
     if run.has_stat("greedy"):
         flag_t = np.asarray(run.stat("greedy").T[order], dtype=np.float64)
+        if offsets.any():
+            flag_t = align(np.asarray(run.steps), flag_t, offsets)
         share, n = _block_means(flag_t, bounds, True)
     else:
         share = n = np.zeros((len(run.steps), 0))
@@ -298,6 +325,9 @@ def analyze_run(
         ret_parts.append((s, d, rt))
 
     probe_delta = ell_t - ell_t[:, :1]
+    offsets = cohort_offsets(inj_steps, scen)
+    if offsets.any():  # later cohorts read from their own first injection on
+        probe_delta, has_nan = align(steps, probe_delta, offsets), True
     if has_nan:  # a probe missing at some step: average the per-probe Δℓ
         delta, n = _block_means(probe_delta, bounds, True)
     else:  # mean of differences = difference of means (the correction is per block)
@@ -329,6 +359,7 @@ def analyze_run(
         first_step=int(steps[0]),
         last_step=int(steps[-1]),
         every_step_logged=bool(len(steps) == steps[-1] - steps[0] + 1),
+        cohorts_aligned=bool(offsets.any()),
         status=run.meta.get("status"),
         incomplete_windows=incomplete,
         unlogged_injection_steps=unlogged,
@@ -350,7 +381,7 @@ def analyze_run(
         effectivity=long_table(eff_parts, EFF_COLUMNS),
         acquisition=acquisition_table(probes, acq, inj_steps),
         retainability=long_table(ret_parts, RET_COLUMNS),
-        greedy=_greedy_share(run, order, bounds, group),
+        greedy=_greedy_share(run, order, bounds, group, offsets),
         config=dict(run.config),
         run_info=RunInfo.from_meta(run.meta),
     )

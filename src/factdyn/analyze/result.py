@@ -105,6 +105,9 @@ class Settings:
     first_step: int
     last_step: int
     every_step_logged: bool
+    # cohorts: each item's trajectory (and greedy share) shifted so that its first injection
+    # falls on its scenario's first injection step; the ``step`` of those tables is then that
+    cohorts_aligned: bool
     status: str | None  # the run's status in meta.json ("done", "running", ...)
     incomplete_windows: Mapping[str, int]  # scenario -> items whose window passes the log end
     unlogged_injection_steps: int

@@ -57,16 +57,26 @@ def injection_steps(
     analysis: Analysis, injections: pd.DataFrame | None = None
 ) -> dict[str, list[int]]:
     """Distinct injection steps per scenario, from a run's ``injections`` table when given,
-    else from the analysis's acquisition table."""
+    else from the analysis's acquisition table; with cohorts aligned, those of the first
+    cohort (the steps every aligned trajectory shares)."""
     if injections is not None and len(injections):
-        table = injections[["scenario", "step"]]
+        table = injections[["scenario", "item", "step"]]
     else:
-        table = analysis.acquisition[["scenario", "step"]]
+        table = analysis.acquisition[["scenario", "item", "step"]]
         table = table[table["step"] >= 0]
+    if analysis.settings.cohorts_aligned:
+        starts = table.groupby("item")["step"].transform("min")
+        first = table.groupby(table["scenario"].astype(str), observed=True)["step"].transform("min")
+        table = table[starts == first]
     out: dict[str, list[int]] = {}
     for s, steps in table.groupby(table["scenario"].astype(str), observed=True)["step"]:
         out[str(s)] = sorted(int(x) for x in steps.unique())
     return out
+
+
+def _x_label(analysis: Analysis, x: str) -> str:
+    label = "tokens" if x == "tokens" else "step"
+    return label + (" (cohorts aligned to the first)" if analysis.settings.cohorts_aligned else "")
 
 
 def _injection_lines(ax, steps: Sequence[int], scale: float) -> None:
@@ -107,7 +117,7 @@ def greedy_figure(
                 ax.plot(part[x], part["share"], color=depth_color(d), lw=1.4, label=d)
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(s)
-        ax.set_xlabel("tokens" if x == "tokens" else "step")
+        ax.set_xlabel(_x_label(analysis, x))
         ax.grid(alpha=0.25)
     axes[0].set_ylabel("share of probes whose target is the greedy continuation")
     axes[0].legend(fontsize=8, loc="best")
@@ -151,7 +161,7 @@ def trajectory_figure(
             ax.plot(mean.index, mean.to_numpy(), color=CONTROL_COLOR, lw=1.1, label=label)
         ax.axhline(0.0, color="black", lw=0.5, alpha=0.4)
         ax.set_title(s)
-        ax.set_xlabel("tokens" if x == "tokens" else "step")
+        ax.set_xlabel(_x_label(analysis, x))
         ax.grid(alpha=0.25)
     ylabel = "mean Δℓ = ℓ_t − ℓ_0" + (" (drift-corrected)" if corrected else "")
     axes[0].set_ylabel(ylabel)
