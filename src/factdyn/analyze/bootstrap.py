@@ -5,7 +5,7 @@ batch), so the unit resampled is the item: a resample draws the population's ite
 replacement and recomputes, from those items' probes, every step from the per-probe gains
 and retainabilities on: the IQR filter, the per-injection effectivity and its mean, R̄(t),
 the weights of a sparse log and the power-law fit with its x-intercept. All resamples are
-computed at once with numpy, in chunks that bound the memory.
+computed at once: the IQR-filtered means in a compiled loop (numba), the rest with numpy.
 
 The per-probe quantities themselves (t_LAM, gains, R(q, t)) do not change when the set of
 items changes, because each depends on its own probe only; the drift correction is held at
