@@ -125,10 +125,13 @@ class InjectionConfig(_Section):
     first_step: int = Field(0, ge=0)
     interval: int = Field(20, ge=1)
     cohorts: int = Field(
-        1, ge=1, description="each scenario's items in this many cohorts with staggered starts"
+        5, ge=1, description="each scenario's items in this many cohorts with staggered starts"
     )
     cohort_gap: int | None = Field(
         None, ge=0, description="steps between cohorts' starts; null = interval // cohorts"
+    )
+    scenario_offset: int = Field(
+        1, ge=0, description="scenario k starts k × this many steps later (unless first_step)"
     )
     scenarios: list[ScenarioConfig] = [
         ScenarioConfig(name="paraphrase", variant="paraphrase", count=5),
@@ -143,7 +146,7 @@ class InjectionConfig(_Section):
 
 
 class EvalConfig(_Section):
-    schedule: Literal["every", "sparse"] = "sparse"
+    schedule: Literal["every", "sparse"] = "every"
     window: int = Field(10, ge=1, description="t_w: steps after each injection (LAM window)")
     log_points: int = Field(30, ge=1, description="sparse: log-spaced steps after the last window")
     per_item: bool = Field(
@@ -156,7 +159,7 @@ class EvalConfig(_Section):
 
 class TrainConfig(_Section):
     steps: int = Field(250, ge=1)
-    batch_size: int = Field(16, ge=1, description="global batch in sequences")
+    batch_size: int = Field(4, ge=1, description="global batch in sequences")
     micro_batch_size: int | None = Field(None, ge=1, description="per process; null = whole batch")
     seed: int = 0
     checkpoint_every: int = Field(50, ge=1)
@@ -289,7 +292,7 @@ class BaseConfig(_Section):
     lr: float = Field(4e-3, gt=0)
     warmup_steps: int = Field(50, ge=0)
     schedule: Literal["constant", "linear", "cosine"] = "cosine"
-    min_lr_ratio: float = Field(0.5, ge=0, le=1)
+    min_lr_ratio: float = Field(0.25, ge=0, le=1)
     weight_decay: float = Field(0.0, ge=0)
     grad_clip: float = Field(1.0, gt=0)
     seed: int = 0

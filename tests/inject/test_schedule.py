@@ -83,3 +83,15 @@ def test_cohorts_stagger_each_scenarios_items():
     firsts = sorted({min(i.step for i in build_schedule(gap, _items(6))[0] if i.item == k)
                      for k in range(6)})  # fmt: skip
     assert firsts == [0, 50]
+
+
+def test_scenario_offset_and_cohorts_leave_one_injection_per_step():
+    cfg = InjectionConfig(interval=20, cohorts=5, scenario_offset=1, n_controls=0)
+    sched, scen = build_schedule(cfg, _items(15))
+    steps = [inj.step for inj in sched]
+    assert len(steps) == len(set(steps)) == 5 * 5 + 5 * 5 + 5  # no step carries two
+    firsts = {}
+    for inj in sched:
+        firsts.setdefault(inj.item, inj.step)
+    # cohort c of scenario k (paraphrase 0, duplicate 1, once 2) starts at 4c + k
+    assert [firsts[i] for i in range(15)] == [c * 4 + k for k in range(3) for c in range(5)]

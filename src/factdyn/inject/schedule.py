@@ -63,6 +63,7 @@ def build_schedule(
         scenarios = split_items(len(items), cfg)
         by_name = {s.name: s for s in cfg.scenarios}
         out = []
+        position = {s.name: k for k, s in enumerate(cfg.scenarios)}
         rank: dict[str, int] = {}  # each item's place in its scenario
         for k, name in enumerate(scenarios):
             if name == CONTROL:
@@ -72,7 +73,8 @@ def build_schedule(
             gap = cfg.cohort_gap if cfg.cohort_gap is not None else interval // cfg.cohorts
             cohort = rank.setdefault(name, 0) % cfg.cohorts
             rank[name] += 1
-            first = (cfg.first_step if s.first_step is None else s.first_step) + cohort * gap
+            start = cfg.first_step + position[name] * cfg.scenario_offset
+            first = (start if s.first_step is None else s.first_step) + cohort * gap
             for i in range(s.count):
                 variant = i if s.variant == "paraphrase" else 0
                 out.append(Injection(first + i * interval, k, name, variant))
