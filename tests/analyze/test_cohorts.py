@@ -37,7 +37,12 @@ def test_cohorts_are_aligned_to_their_first_injection():
     a = plain.trajectories.set_index(key)["delta"]
     b = shifted.trajectories.set_index(key)["delta"]
     early = a.index.get_level_values("step") <= planted.run.steps[-1] - GAP
-    np.testing.assert_allclose(b[early], a[early], atol=1e-5)
+    np.testing.assert_allclose(b.loc[a[early].index], a[early], atol=1e-5)
+    # the aligned series stop where the late cohort's log ends: each step stands for all items
+    assert b.index.get_level_values("step").max() == planted.run.steps[-1] - GAP
+    n_plain = plain.trajectories.set_index(key)["n"]
+    n_shifted = shifted.trajectories.set_index(key)["n"]
+    assert (n_shifted == n_plain.loc[n_shifted.index]).all()
     # the per-item numbers do not depend on when an item started
     for p in plain.populations:
         q = shifted.get(p.scenario, p.depth)

@@ -74,10 +74,12 @@ def cohort_offsets(inj_steps: np.ndarray, scen: np.ndarray) -> np.ndarray:
 
 def align(steps: np.ndarray, x_t: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Probe-major ``x_t`` (P, L) with row p read ``offsets[p]`` steps later: column j holds
-    the value logged at ``steps[j] + offsets[p]`` (NaN where that step was not logged)."""
+    the value logged at ``steps[j] + offsets[p]`` (NaN where that step was not logged, and
+    after the step where the latest cohort's log ends, so that every step of an aligned mean
+    stands for all its cohorts)."""
     want = steps[None, :] + offsets[:, None]
     j = np.minimum(np.searchsorted(steps, want), len(steps) - 1)
-    hit = steps[j] == want
+    hit = (steps[j] == want) & (steps <= steps[-1] - offsets.max())[None, :]
     return np.where(hit, np.take_along_axis(x_t, j, axis=1), np.nan)
 
 
