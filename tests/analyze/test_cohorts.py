@@ -48,7 +48,11 @@ def test_cohorts_are_aligned_to_their_first_injection():
         q = shifted.get(p.scenario, p.depth)
         np.testing.assert_allclose(q.effectivity_per_injection, p.effectivity_per_injection, 1e-5)
     # the figure marks the injections the aligned trajectories share: the first cohort's
-    assert injection_steps(shifted) == injection_steps(plain) == {
-        "duplicate": [0, 40, 80, 120, 160],
-        "once": [0],
-    }
+    assert (
+        injection_steps(shifted)
+        == injection_steps(plain)
+        == {
+            "duplicate": [0, 40, 80, 120, 160],
+            "once": [0],
+        }
+    )
