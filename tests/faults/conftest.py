@@ -31,6 +31,7 @@ TINY_RUN = [
     "train.threads=2",
     "injection.scenarios=[{name: once, variant: duplicate, count: 1}]",
     "injection.n_controls=2",
+    "injection.cohorts=1",
     "eval.window=2",
     "eval.schedule=every",
 ]

@@ -31,6 +31,8 @@ def test_controls_at_the_end_and_uneven_shares():
 def test_paper_schedule_steps_and_variants():
     cfg = InjectionConfig(
         interval=100,
+        cohorts=1,
+        scenario_offset=0,
         n_controls=0,
         scenarios=[
             ScenarioConfig(name="paraphrase", variant="paraphrase", count=10),
@@ -67,6 +69,7 @@ def test_cohorts_stagger_each_scenarios_items():
     cfg = InjectionConfig(
         interval=20,
         cohorts=3,
+        scenario_offset=0,
         n_controls=1,
         scenarios=[ScenarioConfig(name="dup", count=2), ScenarioConfig(name="once", count=1)],
     )
@@ -79,7 +82,7 @@ def test_cohorts_stagger_each_scenarios_items():
         0: [0, 20], 1: [6, 26], 2: [12, 32], 3: [0, 20],
         4: [0], 5: [6], 6: [12], 7: [0],
     }  # fmt: skip
-    gap = InjectionConfig(cohorts=2, cohort_gap=50, n_controls=0)
+    gap = InjectionConfig(cohorts=2, cohort_gap=50, scenario_offset=0, n_controls=0)
     firsts = sorted({min(i.step for i in build_schedule(gap, _items(6))[0] if i.item == k)
                      for k in range(6)})  # fmt: skip
     assert firsts == [0, 50]
