@@ -15,13 +15,14 @@ GAP = 7
 
 
 def _staggered(run, gap: int):
-    """``run`` with every odd item started ``gap`` steps later: its rows shifted in time
-    (its first ``gap`` steps at its starting level), its injections moved with them."""
+    """``run`` with every odd item started ``gap`` steps later: its rows shifted in time,
+    its injections moved with them; before its start it sat 0.5 nat lower (a change before
+    an item's first injection is not part of its trajectory)."""
     ell = run.logprobs.copy()
     late = run.probes["item"].to_numpy() % 2 == 1
     late &= run.probes["scenario"].to_numpy() != "control"
     ell[gap:, late] = run.logprobs[:-gap, late]
-    ell[:gap, late] = run.logprobs[:1, late]
+    ell[:gap, late] = run.logprobs[:1, late] - 0.5
     inj = run.injections.copy()
     inj.loc[inj["item"] % 2 == 1, "step"] += gap
     inj = inj.sort_values(["step", "item"], ignore_index=True)

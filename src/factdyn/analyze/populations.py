@@ -326,10 +326,12 @@ def analyze_run(
         eff_parts.append((s, d, eff))
         ret_parts.append((s, d, rt))
 
-    probe_delta = ell_t - ell_t[:, :1]
     offsets = cohort_offsets(inj_steps, scen)
     if offsets.any():  # later cohorts read from their own first injection on
-        probe_delta, has_nan = align(steps, probe_delta, offsets), True
+        aligned = align(steps, ell_t, offsets)
+        probe_delta, has_nan = aligned - aligned[:, :1], True
+    else:
+        probe_delta = ell_t - ell_t[:, :1]
     if has_nan:  # a probe missing at some step: average the per-probe Δℓ
         delta, n = _block_means(probe_delta, bounds, True)
     else:  # mean of differences = difference of means (the correction is per block)
