@@ -64,6 +64,8 @@ def paper_way(model, reqs: Requests, batch_rows: int = 32, width: int | None = N
             for r, i in enumerate(idx):
                 ids[r, : len(reqs.ids[i])] = torch.from_numpy(reqs.ids[i])
                 mask[r, : len(reqs.ids[i])] = 1
+            device = next(model.parameters()).device  # the GPU check scores on a GPU
+            ids, mask = ids.to(device), mask.to(device)
             for kind in ("first", "target", "full"):
                 logits = model(input_ids=ids, attention_mask=mask).logits
                 for r, i in enumerate(idx):

@@ -60,15 +60,17 @@ def setup(device: str = "auto") -> World:
 
 
 def wrap(model: torch.nn.Module, world: World, fsdp: bool = False) -> torch.nn.Module:
-    """DDP, or FSDP2 sharding of each decoder layer and the root, for a multi-process run."""
-    if world.size == 1:
-        return model
-    if fsdp:
+    """DDP, or FSDP2 sharding of each decoder layer and the root, for a multi-process run.
+    FSDP2 also shards over a world of one when the caller has initialised a one-process group
+    (a single GPU is a valid FSDP world: benchmarks/gpu_check.py checks the path there)."""
+    if fsdp and (world.size > 1 or dist.is_initialized()):
         from torch.distributed.fsdp import fully_shard
 
         for layer in getattr(getattr(model, "model", model), "layers", []):
             fully_shard(layer)
         return fully_shard(model)
+    if world.size == 1:
+        return model
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [world.device.index] if world.device.type == "cuda" else None
