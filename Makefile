@@ -1,9 +1,12 @@
 # The two commands of the README: `make demo` and `make test`. Both set up .venv first.
+# `make gpu-check` is for a CUDA machine whose environment is already installed.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+GPU_OUT ?= gpu.json
+GPU_BUDGET_S ?= 450
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint gpu-check
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,3 +28,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+
+# No `setup` first: GPU machines reach no package index (PY=python for another environment).
+gpu-check:
+	$(PY) benchmarks/gpu_check.py --out $(GPU_OUT) --budget-s $(GPU_BUDGET_S)
