@@ -68,3 +68,18 @@ def test_two_processes_match_one(toy_world, toy_base, tmp_path, mode, schedule):
         "step_0000040",
         "step_0000045",
     ]
+
+
+@pytest.mark.parametrize("arch", ["llama", "olmo", "gpt_neox"])
+def test_fsdp_shards_every_decoder_layer_of_each_family(arch):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from factdyn.train.distributed import decoder_layers
+
+    sizes = {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2}
+    sizes |= {"intermediate_size": 64, "vocab_size": 64}
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(arch, **sizes))
+    layers = decoder_layers(model)
+    assert len(layers) == 3  # not 0: the root alone would hold every parameter unsharded
+    blocks = {n for n, m in model.named_modules() if any(m is layer for layer in layers)}
+    assert len(blocks) == 3 and all(n.split(".")[-2] == "layers" for n in blocks)

@@ -59,6 +59,12 @@ def setup(device: str = "auto") -> World:
     return World(rank, size, dev)
 
 
+def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The decoder blocks FSDP2 shards one by one: ``base_model.layers`` in transformers'
+    causal LMs (``model.layers`` for Llama/OLMo, ``gpt_neox.layers`` for Pythia)."""
+    return list(getattr(getattr(model, "base_model", model), "layers", []))
+
+
 def wrap(model: torch.nn.Module, world: World, fsdp: bool = False) -> torch.nn.Module:
     """DDP, or FSDP2 sharding of each decoder layer and the root, for a multi-process run.
     FSDP2 also shards over a world of one when the caller has initialised a one-process group
@@ -66,7 +72,7 @@ def wrap(model: torch.nn.Module, world: World, fsdp: bool = False) -> torch.nn.M
     if fsdp and (world.size > 1 or dist.is_initialized()):
         from torch.distributed.fsdp import fully_shard
 
-        for layer in getattr(getattr(model, "model", model), "layers", []):
+        for layer in decoder_layers(model):
             fully_shard(layer)
         return fully_shard(model)
     if world.size == 1:
