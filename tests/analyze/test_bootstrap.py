@@ -9,6 +9,7 @@ from factdyn.analyze.bootstrap import (
     bootstrap_population,
     filtered_means,
     mean_intervals,
+    median_interval,
     probe_counts,
 )
 from factdyn.analyze.fit import fit_power_law, step_weights
@@ -133,3 +134,17 @@ def test_mean_intervals_equal_the_mean_of_each_expanded_resample():
     )
     np.testing.assert_allclose(got, _q(means).T, rtol=1e-12)
     assert np.isnan(mean_intervals(values, items, 0, seed=7)).all()
+
+
+def test_median_interval_equals_the_median_of_each_expanded_resample():
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(12, 7)).round(1)  # ties, and even and odd counts
+    values[rng.random(values.shape) < 0.3] = np.nan
+    values[4] = np.nan  # a probe with nothing scored
+    items = np.repeat(np.arange(4), 3)
+    want = [
+        np.nanmedian(np.repeat(values, c, axis=0)) if (c @ ~np.isnan(values)).sum() else np.nan
+        for c in probe_counts(items, 300, 9)
+    ]
+    lo, hi = np.nanquantile(want, [0.025, 0.975], method="inverted_cdf")
+    assert median_interval(values, items, 300, 9) == (lo, hi)
