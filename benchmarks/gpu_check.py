@@ -58,10 +58,12 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import NoReturn  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from factdyn.files import write_json_atomic  # noqa: E402
 from factdyn.train.callbacks import Callback  # noqa: E402
 
 WARMUP = 2  # steps left out of every timing
@@ -518,7 +520,7 @@ def check(spec: dict, work: Path, budget_s: float, procs: int, skip: set[str]) -
     ]
     unknown = skip - {name for name, _ in sections}
     if unknown:
-        raise SystemExit(f"gpu_check: error: --skip {sorted(unknown)[0]}: no such section")
+        fail(f"--skip {sorted(unknown)[0]}: no such section")
     run_sections([s for s in sections if s[0] not in skip], budget_s, out)
     out["sections"]["skipped"] |= {name: "--skip" for name, _ in sections if name in skip}
     out["verdicts"] = verdicts(out)
@@ -588,6 +590,12 @@ def table(out: dict) -> str:
     return "\n".join(lines)
 
 
+def fail(message: str) -> NoReturn:
+    """Bad input: one line, exit code 2, nothing written."""
+    print(f"gpu_check: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True, help="the JSON file written")
@@ -609,8 +617,10 @@ def main() -> None:
         if int(os.environ.get("RANK", "0")) == 0:
             args.out.write_text(json.dumps(result))
         return
+    if args.out.exists():  # an earlier machine's figures are not overwritten
+        fail(f"--out {args.out}: exists; give another file")
     if not args.toy and not torch.cuda.is_available():
-        sys.exit("gpu_check: error: no CUDA device here (use --toy for the tiny CPU version)")
+        fail("no CUDA device here (use --toy for the tiny CPU version)")
     procs = args.fsdp_procs or max(1, torch.cuda.device_count())
     with tempfile.TemporaryDirectory(prefix="factdyn-gpu-check-") as tmp:
         os.environ.setdefault("FACTDYN_CACHE", str(Path(tmp) / "cache"))
@@ -622,7 +632,7 @@ def main() -> None:
             set(filter(None, args.skip.split(","))),
         )
     out["toy"] = args.toy
-    args.out.write_text(json.dumps(out, indent=1))
+    write_json_atomic(args.out, out)
     print(table(out))
 
 

@@ -90,7 +90,19 @@ def test_spent_budget_skips_every_section_and_says_so(tmp_path):
 def test_unknown_section_is_one_line(tmp_path):
     cmd = [sys.executable, str(SCRIPT), "--toy", "--out", str(tmp_path / "x.json")]
     r = subprocess.run([*cmd, "--skip", "nonsense"], capture_output=True, text=True)
-    assert r.returncode == 1 and r.stderr.strip() == (
+    assert r.returncode == 2 and r.stderr.strip() == (
         "gpu_check: error: --skip nonsense: no such section"
     )
     assert not (tmp_path / "x.json").exists()
+
+
+def test_an_existing_out_file_is_refused_and_kept(tmp_path):
+    out = tmp_path / "gpu.json"
+    out.write_text("earlier figures")
+    r = subprocess.run(
+        [sys.executable, str(SCRIPT), "--toy", "--out", str(out)], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"gpu_check: error: --out {out}: exists; give another file"
+    )
+    assert out.read_text() == "earlier figures"
