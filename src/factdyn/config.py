@@ -41,6 +41,35 @@ def _tuple(value: object) -> object:
 Beta = Annotated[float, Field(ge=0, lt=1)]
 
 
+class ModelShape(_Section):
+    """A model's architecture, as its ``config.json`` states it: enough to build the model on
+    torch's meta device, so ``--dry-run`` counts its parameters without a download."""
+
+    family: Literal["llama", "olmo", "gpt_neox"] = Field(
+        ..., description="transformers model type: llama, olmo (OLMo-1), gpt_neox (Pythia)"
+    )
+    layers: int = Field(..., ge=1)
+    hidden_size: int = Field(..., ge=1)
+    intermediate_size: int = Field(..., ge=1)
+    heads: int = Field(..., ge=1)
+    kv_heads: int | None = Field(None, ge=1, description="key/value heads; null = heads")
+    vocab_size: int = Field(..., ge=1)
+    tie_embeddings: bool = Field(..., description="the output layer shares the input embeddings")
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelShape:
+        if self.hidden_size % self.heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be a multiple of heads ({self.heads})"
+            )
+        kv = self.kv_heads or self.heads
+        if self.heads % kv:
+            raise ValueError(f"heads ({self.heads}) must be a multiple of kv_heads ({kv})")
+        if self.family == "gpt_neox" and kv != self.heads:
+            raise ValueError("gpt_neox has no grouped-query attention: kv_heads must be null")
+        return self
+
+
 class ModelConfig(_Section):
     name: str | None = Field(
         None, description="path or hub id (required; `factdyn train` fills factdyn's cached base)"
@@ -57,6 +86,12 @@ class ModelConfig(_Section):
     gradient_checkpointing: bool = False
     compile: bool = False
     fsdp: bool = False
+    shape: ModelShape | None = Field(
+        None,
+        description="the architecture, so `--dry-run` and `factdyn reproduce --dry-run` need "
+        "no download (the presets carry it); it does not change training. null = read the "
+        "model's config.json",
+    )
 
 
 class OptimConfig(_Section):

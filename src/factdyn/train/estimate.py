@@ -1,35 +1,92 @@
 """``factdyn train --dry-run``: size, memory and compute of a run, without loading weights.
 
 The model is built on torch's ``meta`` device from its configuration alone, so the parameter
-count is exact; memory and FLOPs are the standard estimates (stated in the output).
+count is exact; memory and FLOPs are the standard estimates (stated in the output). The
+configuration is the model's own ``config.json`` when ``model.name`` is a local directory,
+else ``model.shape`` when the config has one (every checkpoint preset does: no download),
+else the ``config.json`` read from the hub.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 import torch
 
-from factdyn.config import RunConfig
+from factdyn.config import ModelConfig, ModelShape, RunConfig
 from factdyn.errors import DataError
 
 
-def count_parameters(name: str, revision: str | None = None) -> tuple[int, object]:
-    """Exact parameter count of a model from its config (no weights read)."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+def shape_config(shape: ModelShape):
+    """The transformers configuration of ``shape``'s family (nothing read from anywhere)."""
+    from transformers import GPTNeoXConfig, LlamaConfig, OlmoConfig
 
-    try:
-        config = AutoConfig.from_pretrained(name, revision=revision)
-    except OSError as e:
-        raise DataError(
-            f"{name}: cannot read the model config ({str(e).splitlines()[0]})"
-        ) from None
+    common = {
+        "num_hidden_layers": shape.layers,
+        "hidden_size": shape.hidden_size,
+        "intermediate_size": shape.intermediate_size,
+        "num_attention_heads": shape.heads,
+        "vocab_size": shape.vocab_size,
+        "tie_word_embeddings": shape.tie_embeddings,
+    }
+    if shape.family == "gpt_neox":  # validated: no grouped-query attention
+        return GPTNeoXConfig(**common)
+    cls = LlamaConfig if shape.family == "llama" else OlmoConfig
+    return cls(**common, num_key_value_heads=shape.kv_heads or shape.heads)
+
+
+def _meta_count(config) -> int:
+    from transformers import AutoModelForCausalLM
+
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
-    return sum(p.numel() for p in model.parameters()), config
+    return sum(p.numel() for p in model.parameters())  # tied weights once
+
+
+@lru_cache(maxsize=32)
+def _shape_count(shape_json: str) -> tuple[int, object]:
+    config = shape_config(ModelShape.model_validate_json(shape_json))
+    return _meta_count(config), config
+
+
+def count_parameters(model: ModelConfig | str, revision: str | None = None) -> tuple[int, object]:
+    """Exact parameter count of a model and its transformers configuration (no weights read).
+
+    ``model``: a :class:`ModelConfig` (its local ``config.json``, else its ``shape``, else the
+    hub's ``config.json`` at ``model.revision``) or a path / hub id (its ``config.json``).
+    """
+    if isinstance(model, ModelConfig):
+        name, revision = model.name, model.revision
+        local = name is not None and (Path(name) / "config.json").is_file()
+        if model.shape is not None and not local:
+            return _shape_count(model.shape.model_dump_json())
+    else:
+        name = model
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(str(name), revision=revision)
+    except OSError as e:
+        raise DataError(
+            f"{name}: cannot read the model config ({str(e).splitlines()[0]}); "
+            "model.shape gives the architecture without a download"
+        ) from None
+    return _meta_count(config), config
+
+
+def _architecture(model: ModelConfig) -> str:
+    """Where the parameter count's architecture came from (as :func:`count_parameters`)."""
+    name = model.name
+    if model.shape is None or (name is not None and (Path(name) / "config.json").is_file()):
+        return "config.json"
+    s = model.shape
+    return f"model.shape: {s.family}, {s.layers} layers x {s.hidden_size}"
 
 
 def estimate(cfg: RunConfig, devices: int) -> dict:
     """Parameters, per-device memory (GiB) and FLOPs per optimizer step."""
-    n, config = count_parameters(str(cfg.model.name), cfg.model.revision)
+    n, config = count_parameters(cfg.model)
     layers = getattr(config, "num_hidden_layers", 0)
     hidden = getattr(config, "hidden_size", 0)
     seq, batch = cfg.data.seq_len, cfg.train.batch_size
@@ -50,6 +107,7 @@ def estimate(cfg: RunConfig, devices: int) -> dict:
     return {
         "model": cfg.model.name,
         "revision": cfg.model.revision,
+        "architecture": _architecture(cfg.model),
         "parameters": n,
         "devices": devices,
         "tokens_per_step": tokens,
@@ -60,13 +118,38 @@ def estimate(cfg: RunConfig, devices: int) -> dict:
     }
 
 
+def run_hours(
+    cfg: RunConfig,
+    devices: int,
+    flops_per_second: float,
+    scored_tokens_per_step: float = 0,
+) -> float:
+    """Estimated wall-clock hours of the whole run (``train.steps`` steps)::
+
+        hours = train.steps × (F_step + 2·N·S) / (devices × flops_per_second) / 3600
+
+    F_step: training FLOPs per optimizer step (:func:`estimate`: 6·N·tokens + attention);
+    N: parameters; S: ``scored_tokens_per_step``, the probe (and context) tokens scored per
+    step, averaged over the run (a forward pass only: ≈ 2·N FLOPs per token; its attention
+    term is left out). S is the caller's: it depends on the items, depths and evaluation
+    schedule, which the config alone does not give (0 = training only).
+    ``flops_per_second``: what one device sustains (its peak × the expected utilisation).
+    Checkpoint writes, data loading and start-up are not counted.
+    """
+    if devices < 1 or flops_per_second <= 0 or scored_tokens_per_step < 0:
+        raise ValueError("devices must be >= 1, flops_per_second > 0, scored tokens >= 0")
+    e = estimate(cfg, devices)
+    per_step = e["flops_per_step"] + 2 * e["parameters"] * scored_tokens_per_step
+    return cfg.train.steps * per_step / (devices * flops_per_second) / 3600
+
+
 def describe(cfg: RunConfig, devices: int) -> str:
     e = estimate(cfg, devices)
     rev = f"@{e['revision']}" if e["revision"] else ""
     return "\n".join(
         [
             f"model              {e['model']}{rev}",
-            f"parameters         {e['parameters']:,}",
+            f"parameters         {e['parameters']:,}  ({e['architecture']})",
             f"devices            {e['devices']}{' (FSDP)' if cfg.model.fsdp else ' (DDP)'}",
             f"tokens per step    {e['tokens_per_step']:,}",
             f"FLOPs per step     {e['flops_per_step']:.3e}  (6·N·tokens + attention)",
