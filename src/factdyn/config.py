@@ -39,6 +39,7 @@ def _tuple(value: object) -> object:
 
 
 Beta = Annotated[float, Field(ge=0, lt=1)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
 
 
 class ModelShape(_Section):
@@ -332,6 +333,11 @@ class BaseConfig(_Section):
     grad_clip: float = Field(1.0, gt=0)
     seed: int = 0
     threads: int | None = Field(None, ge=1)
+    snapshots: Annotated[tuple[Fraction, ...], BeforeValidator(_tuple)] = Field(
+        (0.25, 0.5),
+        description="fractions of steps at which pretraining also saves a checkpoint "
+        "(stages/step-NNNNNN): the earlier pretraining stages `factdyn reproduce` continues",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> BaseConfig:

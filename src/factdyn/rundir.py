@@ -78,6 +78,7 @@ META_KEYS: tuple[str, ...] = (
     "n_parameters",
     "lr_first",  # learning rate of the run's first update
     "base_step",  # pretraining step of the checkpoint the run continues
+    "model_lineage",  # the model whose stage that checkpoint is (hub id, or the tiny base's)
 )
 
 

@@ -1,9 +1,11 @@
 """Pool runs that differ only in their seed into one run whose items are (seed, item) pairs.
 
 One tiny run has few items per scenario, so its intervals are wide; several seeds of the same
-configuration are independent replications. Pooled, the item bootstrap
-(:mod:`factdyn.analyze.bootstrap`) resamples (run, item) pairs, every other step of the
-analysis is unchanged, and the numbers are those of one run with all the items.
+configuration (the same items, another order of the background corpus) replicate its training
+noise. Pooled, every step of the analysis sees all the (seed, item) pairs, and the item
+bootstrap (:mod:`factdyn.analyze.bootstrap`) resamples *items*, each with its copies in every
+seed (``meta["pooled_items"]``): a pair of seeds is not twice the items, so the interval does
+not pretend it is.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import pandas as pd
 from factdyn.errors import DataError
 from factdyn.rundir import Run, load_run
 
-SEED_FIELDS = (("train", "seed"), ("data", "seed"))  # what pooled runs may differ in
+# what pooled runs may differ in: the seeds, and where in the data stream they start (the
+# replicates of a sweep read successive blocks of it)
+SEED_FIELDS = (("train", "seed"), ("data", "seed"), ("data", "start"))
 
 
 def _without_seeds(config: dict) -> str:
@@ -33,7 +37,7 @@ def _check_poolable(first: Run, other: Run) -> None:
     """Same configuration but the seeds, same logged steps, probes and injection steps."""
     where = f"pool: {other.path} and {first.path}"
     if _without_seeds(first.config) != _without_seeds(other.config):
-        raise DataError(f"{where}: configurations differ in more than train.seed / data.seed")
+        raise DataError(f"{where}: configurations differ in more than train.seed / data.seed / data.start")
     if not np.array_equal(first.steps, other.steps):
         raise DataError(f"{where}: logged steps differ (one run is unfinished?)")
     cols = ["item", "scenario", "depth", "probe", "input", "target"]
@@ -66,7 +70,11 @@ def pool_runs(runs: Sequence[Run | str | Path]) -> Run:
     n_stats = min(r.logprobs.shape[2] for r in loaded)  # a run logged before greedy: 4
     return replace(
         first,
-        meta={**first.meta, "pooled_from": [str(r.path) for r in loaded]},
+        meta={
+            **first.meta,
+            "pooled_from": [str(r.path) for r in loaded],
+            "pooled_items": n_items,  # the bootstrap's unit: item i of every run together
+        },
         logprobs=np.concatenate([r.logprobs[:, :, :n_stats] for r in loaded], axis=1),
         context=np.concatenate([r.context for r in loaded], axis=1),
         probes=probes,

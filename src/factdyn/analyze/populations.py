@@ -47,6 +47,16 @@ IQR_PAPER = 1.5
 IQR_REFERENCE = 2.0
 
 
+def bootstrap_units(run: Run, probes: pd.DataFrame) -> np.ndarray:
+    """(P,) the unit the bootstrap resamples for each probe: its item. Pooled seeds
+    (:mod:`factdyn.analyze.pool`) hold the same items, so item ``i`` of every seed is one
+    unit, drawn with all its copies: the seeds average out training noise, but the interval
+    still reflects how few distinct items there are."""
+    item = probes["item"].to_numpy(dtype=np.int64)
+    per_run = run.meta.get("pooled_items")
+    return item % per_run if per_run else item
+
+
 def injection_matrix(run: Run) -> np.ndarray:
     """(P, N) injection steps of each probe's item, increasing, padded with -1."""
     probe_item = run.probes["item"].to_numpy(dtype=np.int64)
@@ -268,7 +278,7 @@ def analyze_run(
         steps,
         ell_t[control],
         d_code[control],
-        probes["item"].to_numpy(dtype=np.int64)[control],
+        bootstrap_units(run, probes)[control],
         depths,
         resamples,
         (seed, scen_names.index(CONTROL) if CONTROL in scen_names else len(scen_names)),
@@ -298,7 +308,7 @@ def analyze_run(
     injected = last >= 0
     lam_last = np.where(injected, acq.lam_row[cols, np.maximum(last, 0)], NO_ROW)
     pre_row = np.where(injected, acq.base_row[:, 0], NO_ROW)  # t_pre = t_1 = min(T_k)
-    item = probes["item"].to_numpy(dtype=np.int64)
+    item = bootstrap_units(run, probes)
     exclude = "zero" if reference else "nonpositive"
     scale = 100.0 if reference else 1.0
 

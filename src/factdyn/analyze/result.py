@@ -141,6 +141,7 @@ class RunInfo:
     tokens_per_step: int | None = None
     lr_first: float | None = None
     base_step: int | None = None  # pretraining step of the starting checkpoint
+    model_lineage: str | None = None  # the model that checkpoint is a stage of
 
     @classmethod
     def from_meta(cls, meta: Mapping) -> RunInfo:

@@ -116,7 +116,9 @@ def analyze(
 
 @app.command()
 def compare(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to put side by side.")],
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Run directories to put side by side, or one sweep.")
+    ],
     out: Annotated[Path, typer.Option(help="Directory for compare.csv (required).")],
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -124,10 +126,18 @@ def compare(
     import pandas as pd
 
     from factdyn.analyze.compare import compare as compare_runs
-    from factdyn.files import prepare_output
+    from factdyn.files import atomic_file, prepare_output
+    from factdyn.sweep.sweep import SWEEP
 
     prepare_output(out, overwrite=overwrite, protected_runs=run_dirs)
-    table = compare_runs(run_dirs, out)
+    if len(run_dirs) == 1 and (run_dirs[0] / SWEEP).is_file():  # a sweep: its points
+        from factdyn.report.grid import comparison_table, load_points
+
+        table = comparison_table(load_points(run_dirs[0])[0])
+        with atomic_file(out / "compare.csv") as tmp:
+            table.to_csv(tmp, index=False)
+    else:
+        table = compare_runs(run_dirs, out)
     with pd.option_context("display.width", 200, "display.max_columns", None):
         typer.echo(table.to_string(index=False))
     typer.echo(f"table written to {out / 'compare.csv'}")
@@ -138,7 +148,9 @@ def compare(
 
 @app.command()
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (one or more).")],
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Run directories (one or more), or one sweep directory.")
+    ],
     out: Annotated[
         Path | None,
         typer.Option(help="Output dir (default: RUN_DIR/report; required for several runs)."),
@@ -148,7 +160,16 @@ def report(
     """Write an HTML report (figures embedded) and every figure as PNG and PDF."""
     from factdyn.files import prepare_output
     from factdyn.report.html import write_report
+    from factdyn.sweep.sweep import SWEEP
 
+    if len(run_dirs) == 1 and (run_dirs[0] / SWEEP).is_file():  # a sweep: the grid's report
+        from factdyn.report.grid import write_grid_report
+
+        out = prepare_output(
+            out or run_dirs[0] / "report", overwrite=overwrite, default=out is None
+        )
+        typer.echo(f"report written to {write_grid_report(run_dirs[0], out)}")
+        return
     if out is None and len(run_dirs) != 1:
         raise DataError("report: give --out DIR for a report of several runs")
     out = prepare_output(

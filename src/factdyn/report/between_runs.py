@@ -3,9 +3,12 @@
 Each factor is what the runs' ``meta.json`` says (``base_step``, ``n_parameters``,
 ``batch_size`` in sequences; :class:`~factdyn.analyze.result.RunInfo`), never guessed from
 names: a run whose meta lacks it, or that has no bootstrap replicates, takes no part in that
-comparison, and the evidence says which. "The same model" is the same ``model.name`` in the
-config. Each compared quantity is a mean over the scenario × depth populations the runs share,
-computed replicate by replicate; the runs' replicates are independent draws, so their
+comparison, and the evidence says which. "The same model" is the same lineage: meta's
+``model_lineage`` (a hub id, or the tiny base whose snapshots the stages are), else
+``model.name``. Stage effectivity compares the runs at their checkpoints' own learning rates,
+the decay control the runs at one equal constant rate (``lr_first``). Each compared quantity
+is a mean over the scenario × depth populations the runs share, computed replicate by
+replicate; the runs' replicates are independent draws, so their
 elementwise differences and ratios are a bootstrap of the difference or ratio, decided as in
 :mod:`factdyn.report.verdicts`.
 """
@@ -84,18 +87,58 @@ def _decided(tally: Tally, none: str, note: str) -> Outcome:
     return Outcome(o.verdict, o.interval, o.evidence + note)
 
 
-def _stage_groups(analyses: Sequence[Analysis], labels: Sequence[str]) -> tuple[Runs, str]:
-    """The largest group of runs of one model (same ``model.name``) at ≥ 2 different stages
-    (``base_step``), by stage; and the missing-meta note."""
-    known, note = _known(analyses, labels, "base_step")
-    groups: dict[str, Runs] = {}
-    for k, a, lab in known:
-        groups.setdefault(str(_get(a.config, "model", "name")), []).append((k, a, lab))
+def _lineage(a: Analysis) -> str:
+    """The model a run's checkpoint is a stage of: meta's model_lineage, else model.name."""
+    return str(a.run_info.model_lineage or _get(a.config, "model", "name"))
+
+
+def _own_lr(a: Analysis) -> bool:
+    """The run continues its checkpoint's own learning rate: taken from the checkpoint
+    (optim.lr null) or a schedule continued (not a constant lr set by hand)."""
+    optim = _get(a.config, "optim") or {}
+    return optim.get("lr") is None or optim.get("schedule") != "constant"
+
+
+def _equal_constant_lr(a: Analysis) -> str | None:
+    """The run's constant learning rate (6 significant digits: meta's lr_first, else the
+    config's), None under a schedule or when neither says."""
+    lr = a.run_info.lr_first
+    lr = lr if lr is not None else _get(a.config, "optim", "lr")
+    if _get(a.config, "optim", "schedule") != "constant" or lr is None:
+        return None
+    return f"{lr:.6g}"
+
+
+def _largest_stage_group(groups: dict[object, Runs]) -> Runs:
     best = max(groups.values(), key=lambda g: len({k for k, _, _ in g}), default=[])
-    return (best if len({k for k, _, _ in best}) > 1 else []), note
+    return best if len({k for k, _, _ in best}) > 1 else []
 
 
-NEEDS_STAGES = "needs runs of one model (same model.name) from ≥ 2 pretraining stages"
+def _stage_groups(
+    analyses: Sequence[Analysis], labels: Sequence[str], equal_lr: bool = False
+) -> tuple[Runs, str]:
+    """The largest group of runs of one model (same lineage, batch size and parameter
+    count) at ≥ 2 different stages (``base_step``), by stage, and the missing-meta note. The group holds the runs at their
+    checkpoints' own learning rates (any runs, when those span < 2 stages); ``equal_lr``:
+    the runs at one equal constant learning rate instead."""
+    known, note = _known(analyses, labels, "base_step")
+    groups: dict[object, Runs] = {}
+    own: dict[object, Runs] = {}
+    for k, a, lab in known:
+        # one model, trained alike but for the stage: its lineage, batch size and size
+        key = (_lineage(a), a.run_info.batch_size, a.run_info.n_parameters)
+        if equal_lr:
+            lr = _equal_constant_lr(a)
+            if lr is not None:
+                groups.setdefault((*key, lr), []).append((k, a, lab))
+            continue
+        groups.setdefault(key, []).append((k, a, lab))
+        if _own_lr(a):
+            own.setdefault(key, []).append((k, a, lab))
+    return (_largest_stage_group(own) or _largest_stage_group(groups)), note
+
+
+NEEDS_STAGES = "needs runs of one model (same lineage) from ≥ 2 pretraining stages"
 
 
 def _stage_change(runs: Runs, name: str, noun: str, factor: float, above: bool) -> Tally:
@@ -106,7 +149,7 @@ def _stage_change(runs: Runs, name: str, noun: str, factor: float, above: bool) 
     t = Tally()
     (k0, _, lab0), (k1, _, lab1) = runs[0], runs[-1]
     label = f"{noun}, {lab1} (step {k1}) − {fmt(factor)} × {lab0} (step {k0})"
-    t.compare(label, defined(lambda e0, e1: e1 - factor * e0, means[0], means[-1]), above=above)
+    t.compare_defined(label, defined(lambda e0, e1: e1 - factor * e0, means[0], means[-1]), above=above)
     t.notes.append(
         "by stage: "
         + ", ".join(
@@ -126,9 +169,8 @@ def stage_effectivity(analyses: Sequence[Analysis], labels: Sequence[str]) -> Ou
 
 
 def constant_lr_decay(analyses: Sequence[Analysis], labels: Sequence[str]) -> Outcome:
-    runs, note = _stage_groups(analyses, labels)
-    lrs = {(_get(a.config, "optim", "lr"), _get(a.config, "optim", "schedule")) for _, a, _ in runs}
-    if not runs or len(lrs) != 1 or next(iter(lrs))[1] != "constant":
+    runs, note = _stage_groups(analyses, labels, equal_lr=True)
+    if not runs:
         return _decided(Tally(), f"{NEEDS_STAGES} at the same constant learning rate", note)
     t = _stage_change(runs, DECAY, "mean decay constant", 1 - DECAY_TOLERANCE, True)
     return _decided(t, NEEDS_STAGES, note)
@@ -146,7 +188,7 @@ def size_effectivity(analyses: Sequence[Analysis], labels: Sequence[str]) -> Out
     t = Tally()
     for (k0, e0), (k1, e1) in zip(means, means[1:], strict=False):
         label = f"mean effectivity, {fmt(k1, '.3g')} − {fmt(k0, '.3g')} parameters"
-        t.compare(label, minus(e1, e0))
+        t.compare_defined(label, minus(e1, e0))
     return _decided(t, "needs runs of ≥ 2 model sizes", note)
 
 
@@ -181,7 +223,7 @@ def batch_compare(name: str, noun: str) -> Check:
     def compare(small: Analysis, large: Analysis, ts: str, tl: str, t: Tally) -> None:
         pairs = _pairs([small, large])
         vs, vl = _mean(small, name, pairs), _mean(large, name, pairs)
-        t.compare(f"mean {noun}, {ts} − {tl}", minus(vs, vl))
+        t.compare_defined(f"mean {noun}, {ts} − {tl}", minus(vs, vl))
 
     return _batch_check(compare)
 
@@ -194,7 +236,7 @@ def _tau_ratio(small: Analysis, large: Analysis, depth: str | None = None) -> Es
 
 
 def _threshold(small: Analysis, large: Analysis, ts: str, tl: str, t: Tally) -> None:
-    t.compare(f"geometric mean τ_tokens, {ts} ÷ {tl}", _tau_ratio(small, large), 1.0, False)
+    t.compare_defined(f"geometric mean τ_tokens, {ts} ÷ {tl}", _tau_ratio(small, large), 1.0, False)
 
 
 def _composition(small: Analysis, large: Analysis, ts: str, tl: str, t: Tally) -> None:
@@ -202,10 +244,10 @@ def _composition(small: Analysis, large: Analysis, ts: str, tl: str, t: Tally) -
     the depth's geometric mean τ_tokens of the smaller batch ÷ the larger's."""
     ratio = {d: _tau_ratio(small, large, d) for d in DEPTHS}
     comp = ratio[COMP]
-    t.compare(f"τ_tokens ratio {ts} ÷ {tl}, composition", comp, 1.0, False)
+    t.compare_defined(f"τ_tokens ratio {ts} ÷ {tl}, composition", comp, 1.0, False)
     for d in DEPTHS[:2]:
         if ratio[d] is not None and comp is not None:
-            t.compare(f"composition − {d} τ_tokens ratio", comp - ratio[d], above=False)
+            t.compare_defined(f"composition − {d} τ_tokens ratio", comp - ratio[d], above=False)
 
 
 batch_threshold = _batch_check(_threshold)

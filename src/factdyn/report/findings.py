@@ -283,14 +283,18 @@ MULTI = (
 
 
 def compute_findings(
-    analyses: Sequence[Analysis], labels: Sequence[str] | None = None
+    analyses: Sequence[Analysis],
+    labels: Sequence[str] | None = None,
+    single: Sequence[int] | None = None,
 ) -> list[Finding]:
-    """Every SPEC §6 finding decided on ``analyses`` (one or more runs)."""
+    """Every SPEC §6 finding decided on ``analyses`` (one or more runs); the single-run
+    findings on the runs ``single`` indexes (default: every run; a grid: its reference)."""
     analyses = list(analyses)
     labels = list(labels) if labels is not None else [f"run {k + 1}" for k in range(len(analyses))]
+    pick = range(len(analyses)) if single is None else single
     out = []
     for ref, claim, check in SINGLE:
-        o = _combine(analyses, labels, check)
+        o = _combine([analyses[k] for k in pick], [labels[k] for k in pick], check)
         out.append(Finding(claim, o.verdict, o.evidence, ref, o.interval))
     for ref, claim, check in MULTI:
         o = check(analyses, labels)

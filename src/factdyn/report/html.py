@@ -13,7 +13,8 @@ import html
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -239,6 +240,7 @@ def render(
     paths: Sequence[Path],
     figs: Sequence[tuple[str, Path, str]],
     found: Sequence[Finding],
+    grid_intro: str = "",
 ) -> str:
     def section(name: str) -> str:
         return "\n".join(_img(png, cap) for sec, png, cap in figs if sec == name)
@@ -275,6 +277,8 @@ def render(
 {LEVEL:.0%} bootstrap interval of what it compares: {n["reproduced"]} reproduced (✓),
 {n["contradicted"]} contradicted (✗), {n["inconclusive"]} inconclusive (?),
 {n["not testable"]} not testable with these runs (–).</p>
+{grid_intro}
+{section("grid")}
 
 <h2>1. Log probability over training (Fig. 2)</h2>
 <p>Mean change of the probes' log probability ℓ since the start, per depth; dotted lines are the
@@ -309,27 +313,47 @@ gain is lost; in tokens the learnability threshold).</p>
 """
 
 
+Figures = list[tuple[str, Path, str]]  # (section, PNG path, caption) in page order
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A sweep's report (:mod:`factdyn.report.grid`): the single-run findings on the
+    reference point (``single``), a page section of the grid's own figures drawn by
+    ``figures(fig_dir)``, and its intro text (HTML)."""
+
+    single: Sequence[int]
+    figures: Callable[[Path], Figures]
+    intro: str
+
+
 def write_report(
     run_dirs: Sequence[str | Path],
     out_dir: str | Path,
     analyses: Sequence[Analysis] | None = None,
+    *,
+    runs: Sequence[Run] | None = None,
+    labels: Sequence[str] | None = None,
+    grid: Grid | None = None,
 ) -> Path:
     """Write ``out_dir/report.html``, ``out_dir/findings.json`` and ``out_dir/figures/`` for
     ``run_dirs``, analysing them unless their ``analyses`` are given (the demo has just
-    computed them)."""
+    computed them; a sweep gives its pooled ``runs``, their ``labels`` and ``grid``)."""
     paths = [Path(p) for p in run_dirs]
     if not paths:
         raise DataError("report: give at least one run directory")
-    runs = [_load(p) for p in paths]
+    runs = list(runs) if runs is not None else [_load(p) for p in paths]
     analyses = list(analyses) if analyses is not None else [analyze_run(r) for r in runs]
-    labels = _labels(paths)
-    found = compute_findings(analyses, labels)
+    labels = list(labels) if labels is not None else _labels(paths)
+    found = compute_findings(analyses, labels, grid.single if grid else None)
     out_dir = Path(out_dir)
     with output_dir(out_dir) as stage:
         fig_dir = stage / "figures"
         fig_dir.mkdir()
         figs = make_figures(runs, analyses, labels, fig_dir)
-        page = render(analyses, labels, paths, figs, found)  # reads the PNGs from fig_dir
+        if grid is not None:
+            figs = grid.figures(fig_dir) + figs
+        page = render(analyses, labels, paths, figs, found, grid.intro if grid else "")
         (stage / "report.html").write_text(page, encoding="utf-8")
         doc = json.dumps(findings_document(found), indent=2, ensure_ascii=False, allow_nan=False)
         (stage / "findings.json").write_text(doc, encoding="utf-8")

@@ -198,6 +198,19 @@ class Tally:
         else:
             self.comparisons.append(Comparison(label, e.point, e.interval(), threshold, above))
 
+    def compare_defined(
+        self, label: str, e: Est | None, threshold: float = 0.0, above: bool = True
+    ) -> None:
+        """As :meth:`compare`, for runs that are there: a quantity they leave undefined
+        (no positive x-intercept, say) is an inconclusive comparison, not a missing one."""
+        if e is None:
+            nan = math.nan
+            self.comparisons.append(
+                Comparison(f"{label} (undefined in these runs)", nan, (nan, nan), threshold, above)
+            )
+        else:
+            self.compare(label, e, threshold, above)
+
     def extend(self, other: Tally, prefix: str = "") -> None:
         """Take ``other``'s comparisons and notes, each prefixed (e.g. by a run's label)."""
         self.comparisons += [replace(c, label=prefix + c.label) for c in other.comparisons]

@@ -8,6 +8,7 @@ learning rate, no re-read text (SPEC §8).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,35 @@ def build_model(cfg: BaseConfig, vocab_size: int, eos_id: int):
         pad_token_id=eos_id,
     )
     return LlamaForCausalLM(config)
+
+
+STAGES = "stages"  # the snapshots' folder inside a base
+
+
+def stage_path(base: Path, step: int) -> Path:
+    """Where the snapshot of ``base`` after ``step`` updates lives."""
+    return Path(base) / STAGES / f"step-{step:06d}"
+
+
+def snapshot_steps(cfg: BaseConfig) -> list[int]:
+    """The steps (after that many updates) at which pretraining saves a snapshot."""
+    return sorted({max(1, round(f * cfg.steps)) for f in cfg.snapshots} - {cfg.steps})
+
+
+class Snapshots(Callback):
+    """Saves θ_t and AdamW at the snapshot steps as complete bases of their own: an earlier
+    pretraining stage that a run continues like the final base (its lr, its data position)."""
+
+    def __init__(self, out: Path, steps: list[int], model, opt, tokenizer, state: Callable):
+        self.out, self.steps, self.state = out, set(steps), state
+        self.model, self.opt, self.tokenizer = model, opt, tokenizer
+
+    def on_step_start(self, step: int, model: torch.nn.Module) -> None:
+        if step in self.steps:
+            path = stage_path(self.out, step)
+            path.mkdir(parents=True)
+            states = ckpt.full_state(self.model, self.opt)
+            ckpt.save_model(path, self.model, states, self.state(step), self.tokenizer)
 
 
 class LossHistory(Callback):
@@ -85,23 +115,27 @@ def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
     )
     history = LossHistory()
 
+    def state(step: int) -> dict:
+        return {
+            "step": step,
+            "lr": loop.lr(step),  # the next update's: what a continuation holds constant
+            "data_position": step * cfg.batch_size,
+            "seq_len": cfg.seq_len,
+            "corpus_sequences": source.n_sequences,
+            "config": cfg.model_dump(),
+            "lineage": out.name,  # one model's stages share it (factdyn reproduce's stage axis)
+        }
+
     def batch(step: int) -> tuple[np.ndarray, np.ndarray]:
         b = np.stack([source.sequence(step * cfg.batch_size + r) for r in range(cfg.batch_size)])
         return b, b
 
-    run_loop(model, opt, batch, 0, loop, World(0, 1, torch.device("cpu")), [history])
-    losses = history.losses
-    state = {
-        "step": cfg.steps,
-        "lr": loop.lr(cfg.steps),
-        "data_position": cfg.steps * cfg.batch_size,
-        "seq_len": cfg.seq_len,
-        "corpus_sequences": source.n_sequences,
-        "config": cfg.model_dump(),
-        "final_loss": sum(losses[-20:]) / max(len(losses[-20:]), 1),
-    }
     with output_dir(out) as tmp:
+        snaps = Snapshots(tmp, snapshot_steps(cfg), model, opt, tokenizer, state)
+        run_loop(model, opt, batch, 0, loop, World(0, 1, torch.device("cpu")), [history, snaps])
+        losses = history.losses
+        final = {**state(cfg.steps), "final_loss": sum(losses[-20:]) / max(len(losses[-20:]), 1)}
         write_json_atomic(tmp / "pretrain_loss.json", losses, indent=None)
         # last: its manifest (verified when a run loads this base) covers every file
-        ckpt.save_model(tmp, model, ckpt.full_state(model, opt), state, tokenizer)
+        ckpt.save_model(tmp, model, ckpt.full_state(model, opt), final, tokenizer)
     return out

@@ -59,6 +59,7 @@ def _write_run_dir(
                 n_parameters=n_parameters,
                 lr_first=lr_at(plan.schedule_start, **plan.lr_kwargs),
                 base_step=plan.base_step,
+                model_lineage=plan.base_state.get("lineage", cfg.model.name),
                 status="running",
                 steps_done=0,
                 total_steps=cfg.train.steps,

@@ -1,0 +1,50 @@
+"""Size and cost of a sweep's runs before anything is built (``factdyn reproduce --dry-run``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from factdyn.config import ModelShape, RunConfig
+from factdyn.sweep.grid import Grid, RunSpec
+from factdyn.train.estimate import estimate, run_hours
+
+TINY_VOCAB = 2048  # the generated world's BPE vocabulary (factdyn.data.generator)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    parameters: int
+    tokens: float  # trained tokens
+    hours: float  # wall hours on ``devices`` devices
+    devices: int
+
+
+def _with_shape(spec: RunSpec) -> RunConfig:
+    """The tiny run's config with its base's architecture, so nothing needs to be built."""
+    cfg = spec.config.model_copy(deep=True)
+    if spec.base is not None:
+        b = spec.base
+        cfg.model.name = cfg.model.name or "factdyn-tiny-base"
+        cfg.model.shape = ModelShape(
+            family="llama",
+            layers=b.layers,
+            hidden_size=b.hidden_size,
+            intermediate_size=b.intermediate_size,
+            heads=b.heads,
+            kv_heads=None,
+            vocab_size=TINY_VOCAB,
+            tie_embeddings=True,
+        )
+    return cfg
+
+
+def spec_estimate(spec: RunSpec, grid: Grid) -> Estimate:
+    cfg = _with_shape(spec)
+    devices = 1 if spec.base is not None else grid.slurm.gpus_per_node * grid.slurm.nodes
+    e = estimate(cfg, devices)
+    return Estimate(
+        parameters=int(e["parameters"]),
+        tokens=float(e["tokens_per_step"] * cfg.train.steps),
+        hours=run_hours(cfg, devices, grid.flops_per_second),
+        devices=devices,
+    )

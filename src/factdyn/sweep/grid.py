@@ -1,0 +1,205 @@
+"""Grid files: the paper's comparisons as data (``factdyn reproduce``).
+
+A grid names one run configuration (the *reference* point) and axes of points that each
+change one factor of it: ``stage`` (an earlier checkpoint), ``size``, ``batch_size``,
+``lr_control`` (stages at one equal constant learning rate), ``scenarios`` and ``other``.
+A point changes the run config (``config`` preset, ``set`` overrides) and, for the offline
+tiny model, the base it continues (``base``: the tiny base's settings, ``stage``: the
+fraction of the base's pretraining the checkpoint had seen, one of its snapshots). Every
+point runs ``replicates`` times; replicate r reads the r-th next block of the data stream
+(``data.start``), so the replicates see different text and are pooled by the report.
+
+Grids ship with the package (``tiny``, ``olmo``, in ``factdyn/grids``) or are YAML files; they
+are validated like configs, every error one line naming the file, the point and the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+
+from factdyn import cache
+from factdyn.config import (
+    BaseConfig,
+    RunConfig,
+    _one_line,
+    _Section,
+    apply_overrides,
+    load_config,
+    read_yaml,
+)
+from factdyn.errors import DataError
+
+GRIDS = Path(__file__).resolve().parent.parent / "grids"
+AXES = ("stage", "size", "batch_size", "lr_control", "scenarios", "other")
+REFERENCE = "reference"
+Name = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=60)
+
+
+class Point(_Section):
+    """One condition: what it changes in the reference point."""
+
+    name: str = Name
+    config: str | None = Field(None, description="preset or YAML file (default: the grid's)")
+    set: list[str] = Field([], description="config overrides, section.key=value")
+    base: dict[str, object] = Field({}, description="tiny base settings (BaseConfig fields)")
+    stage: float | None = Field(
+        None, gt=0, le=1, description="tiny base: the snapshot after this share of pretraining"
+    )
+
+
+class Slurm(_Section):
+    """What each Slurm array task asks for (``--launcher slurm``)."""
+
+    partition: str | None = None
+    account: str | None = None
+    nodes: int = Field(1, ge=1)
+    gpus_per_node: int = Field(1, ge=0)
+    cpus_per_task: int = Field(8, ge=1)
+    mem_gb: int | None = Field(None, ge=1)
+    time_min: int = Field(240, ge=1)
+
+
+class Quick(_Section):
+    """What ``--quick`` changes: a smaller world, base and runs (and axes, if given)."""
+
+    world: dict[str, object] = {}
+    base: dict[str, object] = {}
+    set: list[str] = []
+    axes: dict[Literal[AXES], list[Point]] | None = None  # type: ignore[valid-type]
+
+
+class Grid(_Section):
+    description: str = ""
+    config: str | None = Field(None, description="preset or YAML file (null: the tiny run)")
+    set: list[str] = []
+    world: dict[str, object] = Field({}, description="tiny world generator settings")
+    base: dict[str, object] = Field({}, description="tiny base settings")
+    replicates: int = Field(1, ge=1, le=100)
+    axes: dict[Literal[AXES], list[Point]] = {}  # type: ignore[valid-type]
+    slurm: Slurm = Slurm()
+    flops_per_second: float = Field(
+        4e14, gt=0, description="per device, for the --dry-run time estimate (bf16, ~40% MFU)"
+    )
+    quick: Quick | None = None
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of the sweep: a point × replicate, its config before the cache fills it."""
+
+    name: str  # the run directory's name under DIR/runs
+    point: str
+    axis: str  # REFERENCE for the reference point
+    replicate: int
+    config: RunConfig
+    base: BaseConfig | None  # the tiny base it continues (None: config.model.name)
+    stage: float | None
+    world: dict | None  # the tiny world's generator settings (None: config.data.path)
+
+
+def _where(source: str, loc: str) -> str:
+    return f"{source}: {loc}" if loc else source
+
+
+def load_grid(name_or_path: str | Path) -> tuple[Grid, str]:
+    """The grid file (or packaged grid), validated; returns it and its name for messages."""
+    path = Path(name_or_path)
+    source = str(path)
+    if not path.is_file():
+        packaged = GRIDS / f"{path.name.removesuffix('.yaml')}.yaml"
+        if not packaged.is_file():
+            names = ", ".join(sorted(p.stem for p in GRIDS.glob("*.yaml")))
+            raise DataError(f"{path}: no such grid file or packaged grid ({names})")
+        path = packaged
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    raw = read_yaml(text, source) or {}
+    if not isinstance(raw, dict):
+        raise DataError(f"{source}: expected a mapping (config, axes, replicates, ...)")
+    try:
+        grid = Grid.model_validate(raw)
+    except ValidationError as e:
+        raise _one_line(e, source) from None
+    return grid, source
+
+
+def _base(overrides: list[dict], where: str) -> BaseConfig:
+    raw: dict = {}
+    for o in overrides:
+        raw.update(o)
+    try:
+        return BaseConfig.model_validate(raw)
+    except ValidationError as e:
+        raise _one_line(e, where) from None
+
+
+def _world(overrides: list[dict], where: str) -> dict:
+    spec = cache.world_spec()
+    for o in overrides:
+        unknown = sorted(set(o) - set(spec))
+        if unknown:
+            raise DataError(f"{where}, field 'world.{unknown[0]}': not a world setting")
+        spec.update(o)
+    return spec
+
+
+def points(grid: Grid, quick: bool = False) -> list[tuple[str, Point]]:
+    """(axis, point) of every condition, the reference first; names unique."""
+    axes = grid.quick.axes if quick and grid.quick and grid.quick.axes is not None else grid.axes
+    out = [(REFERENCE, Point(name=REFERENCE))]
+    out += [(axis, p) for axis in AXES for p in axes.get(axis, [])]
+    return out
+
+
+def expand(grid: Grid, source: str, quick: bool = False) -> list[RunSpec]:
+    """Every run of the grid, validated: configs, base and world settings, unique names.
+
+    Points whose resolved settings equal an earlier point's are the same run and are kept
+    once (under the earlier name)."""
+    q = grid.quick if quick and grid.quick else Quick()
+    seen: set[str] = set()
+    names: set[str] = set()
+    specs: list[RunSpec] = []
+    for axis, p in points(grid, quick):
+        where = _where(source, "" if axis == REFERENCE else f"axes.{axis}.{p.name}")
+        if p.name in names:
+            raise DataError(f"{where}: point name {p.name!r} is used twice")
+        names.add(p.name)
+        preset = p.config or grid.config
+        cfg = load_config(preset, [*grid.set, *q.set, *p.set])
+        tiny = cfg.data.source == "world" and cfg.model.name is None
+        if not tiny and (p.base or p.stage is not None):
+            raise DataError(f"{where}: 'base' and 'stage' need the tiny model (model.name null)")
+        base = _base([grid.base, q.base, p.base], where) if tiny else None
+        if base is not None and p.stage not in (None, 1.0) and p.stage not in base.snapshots:
+            raise DataError(
+                f"{where}, field 'stage': {p.stage} is not a snapshot of the base "
+                f"(base.snapshots: {list(base.snapshots)}, or 1.0)"
+            )
+        world = _world([grid.world, q.world], source) if tiny and cfg.data.path is None else None
+        key = repr((cfg.model_dump(), base, p.stage if p.stage != 1.0 else None, world))
+        if key in seen:
+            continue
+        seen.add(key)
+        for r in range(grid.replicates):
+            name = p.name if grid.replicates == 1 else f"{p.name}-r{r}"
+            specs.append(RunSpec(name, p.name, axis, r, cfg, base, p.stage, world))
+    return specs
+
+
+def with_start(cfg: RunConfig, position: int, replicate: int) -> RunConfig:
+    """``cfg`` reading the ``replicate``-th block of ``train.steps × batch_size`` sequences
+    after ``position`` (replicate 0: the config as it is)."""
+    if replicate == 0:
+        return cfg
+    start = (cfg.data.start if cfg.data.start is not None else position) + replicate * (
+        cfg.train.steps * cfg.train.batch_size
+    )
+    raw = apply_overrides(cfg.model_dump(mode="json"), [f"data.start={start}"])
+    return RunConfig.model_validate(raw)

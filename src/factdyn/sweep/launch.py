@@ -1,0 +1,153 @@
+"""Running a sweep's jobs: on this machine (a pool of processes) or on Slurm (submitit).
+
+A job is one ``factdyn train`` command line: a new run, or ``--resume`` of one a crash or a
+kill left behind; a finished run is skipped. Both launchers run the same :func:`run_job`, so
+the Slurm path is the local one inside an array task (with ``torchrun`` for several GPUs).
+No scheduling of our own: the local pool is :mod:`concurrent.futures`, Slurm is submitit.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from factdyn.errors import DataError
+from factdyn.rundir import read_meta
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run_dir: str
+    config_file: str
+    log_file: str
+    threads: int | None = None  # torch threads (local jobs share the cores)
+    processes: int = 1  # torchrun processes (GPUs of a Slurm task)
+
+
+def run_status(run_dir: str | Path) -> str:
+    """'done', 'started' (a run directory a resume continues) or 'new'."""
+    meta = Path(run_dir) / "meta.json"
+    if not meta.is_file():
+        return "new"
+    return "done" if read_meta(run_dir).get("status") == "done" else "started"
+
+
+def command(job: Job) -> list[str]:
+    """The ``factdyn train`` command line of ``job`` (resuming a started run)."""
+    if run_status(job.run_dir) == "new":
+        args = ["train", job.config_file, "--out", job.run_dir]
+    else:
+        args = ["train", "--resume", job.run_dir]
+    if job.processes > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc_per_node={job.processes}", "-m", "factdyn", *args]  # fmt: skip
+    return [sys.executable, "-m", "factdyn", *args]
+
+
+def run_job(job: Job) -> str:
+    """Train (or resume, or skip) one run; its output goes to ``job.log_file``. Returns the
+    run's name; a failed run raises with the log's last line."""
+    if run_status(job.run_dir) == "done":
+        return job.name
+    env = dict(os.environ)
+    if job.threads:
+        env["OMP_NUM_THREADS"] = str(job.threads)
+    Path(job.log_file).parent.mkdir(parents=True, exist_ok=True)
+    with open(job.log_file, "a", encoding="utf-8") as log:
+        log.write(f"$ {' '.join(command(job))}\n")
+        log.flush()
+        done = subprocess.run(command(job), stdout=log, stderr=subprocess.STDOUT, env=env)
+    if done.returncode:
+        lines = Path(job.log_file).read_text(encoding="utf-8").strip().splitlines()
+        raise RuntimeError(f"{job.name}: exit {done.returncode}: {lines[-1] if lines else ''}")
+    return job.name
+
+
+Progress = Callable[[dict[str, str]], None]  # job name -> waiting / running / done / failed
+
+
+def run_local(jobs: Sequence[Job], workers: int, progress: Progress) -> dict[str, str]:
+    """Every job in a pool of ``workers`` processes; returns each job's final state and
+    the failures' messages (``state[name] = 'failed: ...'``)."""
+    state = {j.name: "done" if run_status(j.run_dir) == "done" else "waiting" for j in jobs}
+    progress(state)
+
+    def one(job: Job) -> None:
+        state[job.name] = "running"
+        progress(state)
+        try:
+            run_job(job)
+            state[job.name] = "done"
+        except Exception as e:  # noqa: BLE001 (a failed run is reported, the others go on)
+            state[job.name] = f"failed: {e}"
+        progress(state)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(one, [j for j in jobs if state[j.name] != "done"]))
+    return state
+
+
+def run_slurm(
+    jobs: Sequence[Job],
+    folder: Path,
+    parameters: dict,
+    progress: Progress,
+    cluster: str | None = None,
+    poll_s: float = 5.0,
+) -> dict[str, str]:
+    """Every job as one task of a submitit array (``cluster='local'``: submitit's local
+    executor, which runs the same submission as subprocesses), waited for."""
+    try:
+        import submitit
+    except ImportError:
+        raise DataError("--launcher slurm needs submitit: pip install submitit") from None
+    todo = [j for j in jobs if run_status(j.run_dir) != "done"]
+    state = {j.name: "done" if j not in todo else "waiting" for j in jobs}
+    progress(state)
+    if not todo:
+        return state
+    executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    executor.update_parameters(**parameters)
+    submitted = executor.map_array(run_job, todo)
+    pending = dict(zip([j.name for j in todo], submitted, strict=True))
+    while pending:
+        for name, job in list(pending.items()):
+            if job.done():
+                try:
+                    job.result()
+                    state[name] = "done"
+                except Exception as e:  # noqa: BLE001
+                    state[name] = f"failed: {' '.join(str(e).split())[-300:]}"
+                del pending[name]
+            elif job.state in ("RUNNING", "COMPLETING"):
+                state[name] = "running"
+        progress(state)
+        if pending:
+            time.sleep(poll_s)
+    return state
+
+
+def slurm_parameters(slurm, name: str) -> dict:
+    """submitit's parameters from the grid's ``slurm`` section."""
+    params = {
+        "name": name,
+        "nodes": slurm.nodes,
+        "tasks_per_node": 1,  # torchrun starts the processes inside the task
+        "gpus_per_node": slurm.gpus_per_node,
+        "cpus_per_task": slurm.cpus_per_task,
+        "timeout_min": slurm.time_min,
+    }
+    if slurm.mem_gb:
+        params["mem_gb"] = slurm.mem_gb
+    if slurm.partition:
+        params["slurm_partition"] = slurm.partition
+    if slurm.account:
+        params["slurm_account"] = slurm.account
+    return params

@@ -1,0 +1,217 @@
+"""``factdyn reproduce``: a grid (:mod:`.grid`) as one resumable sweep of ordinary runs.
+
+``DIR/sweep.json`` records the grid; ``DIR/runs/<name>`` is each run, ``DIR/configs/<name>.yaml``
+the config it was started with, ``DIR/logs/<name>.log`` its output, ``DIR/report`` the grid's
+report. Re-running the command skips finished runs and resumes the others, so a sweep killed
+at any moment finishes with the numbers of an uninterrupted one. The offline tiny model's
+world and bases (one per size, with its earlier stages) are built here first, once, into
+factdyn's cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from factdyn.config import RunConfig, apply_overrides, dump_config
+from factdyn.errors import DataError
+from factdyn.files import prepare_output, write_json_atomic, write_text_atomic
+from factdyn.sweep.grid import Grid, RunSpec, expand, load_grid, with_start
+from factdyn.sweep.launch import Job, run_local, run_slurm, run_status, slurm_parameters
+
+SWEEP = "sweep.json"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A grid expanded into runs under ``out``."""
+
+    grid: Grid
+    source: str
+    quick: bool
+    specs: tuple[RunSpec, ...]
+    out: Path
+
+    def run_dir(self, spec: RunSpec) -> Path:
+        return self.out / "runs" / spec.name
+
+    def record(self) -> dict:
+        return {
+            "grid": self.source,
+            "quick": self.quick,
+            "spec": self.grid.model_dump(mode="json"),
+            "runs": [
+                {"name": s.name, "point": s.point, "axis": s.axis, "replicate": s.replicate}
+                for s in self.specs
+            ],
+        }
+
+
+def plan_sweep(grid_name: str | Path, out: Path, quick: bool = False) -> Sweep:
+    grid, source = load_grid(grid_name)
+    return Sweep(grid, source, quick, tuple(expand(grid, source, quick)), Path(out))
+
+
+def claim_output(sweep: Sweep) -> None:
+    """``out`` new, or the same grid's sweep (resumed); anything else is refused."""
+    found = sweep.out / SWEEP
+    if found.is_file():
+        old = json.loads(found.read_text(encoding="utf-8"))
+        if (old.get("spec"), old.get("quick")) != (sweep.grid.model_dump(mode="json"), sweep.quick):
+            raise DataError(
+                f"{sweep.out}: holds the sweep of another grid ({old.get('grid')}"
+                f"{', --quick' if old.get('quick') else ''}); give another --out"
+            )
+        return
+    prepare_output(sweep.out, overwrite=False)
+    write_json_atomic(found, sweep.record())
+
+
+def _tiny_model(spec: RunSpec) -> tuple[str, str, int]:
+    """The tiny world and base (or stage snapshot) of ``spec``, built on first use, and the
+    base's data position."""
+    from factdyn.demo import cached_base, cached_world
+    from factdyn.train import checkpoint as ckpt
+    from factdyn.train.base import stage_path
+
+    world = Path(spec.config.data.path) if spec.config.data.path else cached_world(**spec.world)
+    base = cached_base(world, spec.base)
+    if spec.stage not in (None, 1.0):
+        base = stage_path(base, round(spec.stage * spec.base.steps))
+    return str(world), str(base), int(ckpt.read_state(base).get("data_position", 0))
+
+
+def resolve(spec: RunSpec) -> RunConfig:
+    """The config ``spec`` runs with: cached inputs filled in, the replicate's data block."""
+    cfg = spec.config
+    position = cfg.data.start or 0
+    if spec.base is not None:
+        world, model, position = _tiny_model(spec)
+        raw = apply_overrides(
+            cfg.model_dump(mode="json"), [f"data.path={world}", f"model.name={model}"]
+        )
+        cfg = RunConfig.model_validate(raw)
+    return with_start(cfg, position, spec.replicate)
+
+
+def prepare(sweep: Sweep, threads: int | None = None, processes: int = 1) -> list[Job]:
+    """Build the inputs, write each run's config, refuse a run started with another one."""
+    jobs = []
+    for spec in sweep.specs:
+        text = dump_config(resolve(spec))
+        run_dir = sweep.run_dir(spec)
+        if run_status(run_dir) != "new" and (run_dir / "config.yaml").read_text() != text:
+            raise DataError(
+                f"{run_dir}: was started with another configuration than the grid's "
+                f"({sweep.out / 'configs' / (spec.name + '.yaml')}); give another --out"
+            )
+        config_file = sweep.out / "configs" / f"{spec.name}.yaml"
+        write_text_atomic(config_file, text)
+        log = sweep.out / "logs" / f"{spec.name}.log"
+        jobs.append(Job(spec.name, str(run_dir), str(config_file), str(log), threads, processes))
+    return jobs
+
+
+class ProgressLine:
+    """One line each time the sweep's state changes: done, running (named), waiting."""
+
+    def __init__(self, echo) -> None:
+        self.echo, self.last, self.lock = echo, "", threading.Lock()
+
+    def __call__(self, state: dict[str, str]) -> None:
+        with self.lock:
+            n = Counter("failed" if v.startswith("failed") else v for v in state.values())
+            running = sorted(k for k, v in state.items() if v == "running")
+            line = (
+                f"runs: {n['done']}/{len(state)} done · {n['running']} running"
+                f"{' (' + ', '.join(running) + ')' if running else ''} · {n['waiting']} waiting"
+                + (f" · {n['failed']} failed" if n["failed"] else "")
+            )
+            if line != self.last:
+                self.last = line
+                self.echo(line)
+
+
+def run_sweep(
+    sweep: Sweep,
+    launcher: str = "local",
+    jobs: int = 1,
+    echo=print,
+    cluster: str | None = None,
+) -> dict[str, str]:
+    """Every run of the sweep to its end (skipping finished ones); returns each run's state."""
+    claim_output(sweep)
+    if launcher == "local":
+        threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+        todo = prepare(sweep, threads=threads)
+        return run_local(todo, jobs, ProgressLine(echo))
+    if launcher == "slurm":
+        gpus = sweep.grid.slurm.gpus_per_node
+        todo = prepare(sweep, processes=max(1, gpus))
+        params = slurm_parameters(sweep.grid.slurm, f"factdyn-{Path(sweep.source).stem}")
+        return run_slurm(todo, sweep.out / "slurm", params, ProgressLine(echo), cluster)
+    raise DataError(f"reproduce: --launcher must be local or slurm, not {launcher!r}")
+
+
+def failures(state: dict[str, str]) -> list[str]:
+    return [
+        f"{k}: {v.removeprefix('failed: ')}" for k, v in state.items() if v.startswith("failed")
+    ]
+
+
+def dry_run(sweep: Sweep, launcher: str = "local") -> str:
+    """The runs with their size, tokens and estimated time, and the command that runs them;
+    nothing is built or downloaded."""
+    from factdyn.sweep.estimate import spec_estimate
+
+    rows = [spec_estimate(s, sweep.grid) for s in sweep.specs]
+    width = max(len(s.name) for s in sweep.specs)
+    lines = [
+        f"{'run':<{width}}  {'axis':<10}  {'parameters':>13}  {'tokens':>10}  {'hours':>8}  "
+        f"{'device-hours':>12}"
+    ]
+    for s, e in zip(sweep.specs, rows, strict=True):
+        lines.append(
+            f"{s.name:<{width}}  {s.axis:<10}  {e.parameters:>13,}  {e.tokens:>10.3g}  "
+            f"{e.hours:>8.3g}  {e.hours * e.devices:>12.3g}"
+        )
+    total = sum(e.hours * e.devices for e in rows)
+    lines.append(
+        f"{len(rows)} runs, {total:.3g} device-hours in all (at {sweep.grid.flops_per_second:.3g} "
+        "FLOP/s per device: 6·N per trained token, 2·N per scored probe token)"
+    )
+    quick = " --quick" if sweep.quick else ""
+    if launcher == "slurm":
+        lines.append(
+            f"run: factdyn reproduce {sweep.source}{quick} --out {sweep.out} --launcher slurm "
+            f"(one array task per run: {slurm_parameters(sweep.grid.slurm, 'factdyn')})"
+        )
+    else:
+        lines.append(f"run: factdyn reproduce {sweep.source}{quick} --out {sweep.out} --jobs N")
+    return "\n".join(lines)
+
+
+def grid_runs(out: Path) -> tuple[dict, dict[str, list[Path]]]:
+    """A sweep directory's record and its finished runs by point (in the grid's order)."""
+    found = Path(out) / SWEEP
+    if not found.is_file():
+        raise DataError(f"{out}: not a sweep directory (no {SWEEP})")
+    record = json.loads(found.read_text(encoding="utf-8"))
+    by_point: dict[str, list[Path]] = {}
+    for r in record["runs"]:
+        run_dir = Path(out) / "runs" / r["name"]
+        if run_status(run_dir) == "done":
+            by_point.setdefault(r["point"], []).append(run_dir)
+    return record, by_point
+
+
+def unfinished(out: Path) -> Sequence[str]:
+    record = json.loads((Path(out) / SWEEP).read_text(encoding="utf-8"))
+    return [
+        r["name"] for r in record["runs"] if run_status(Path(out) / "runs" / r["name"]) != "done"
+    ]
