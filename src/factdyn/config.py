@@ -286,24 +286,30 @@ def _one_line(e: ValidationError, source: str) -> DataError:
     return DataError(" ".join(f"{source}, field '{loc}': {err['msg']}".splitlines()))
 
 
+def read_mapping(path: str | Path, packaged: Path, kind: str) -> dict:
+    """A YAML mapping from a file, or from ``packaged/<name>.yaml`` when ``path`` is no file
+    (a preset, a packaged grid); every failure one line naming it."""
+    path = Path(path)
+    if not path.is_file():
+        found = packaged / f"{path.name.removesuffix('.yaml')}.yaml"
+        if not found.is_file():
+            names = ", ".join(sorted(p.stem for p in packaged.glob("*.yaml")))
+            raise DataError(f"{path}: no such {kind} file or packaged {kind} ({names})")
+        path = found
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    raw = read_yaml(text, str(path)) or {}
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: expected a mapping of sections")
+    return raw
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML config (or the defaults), apply overrides, validate with one-line errors."""
     source = str(path) if path else "defaults"
-    raw: object = {}
-    if path:
-        path = Path(path)
-        if not path.is_file():
-            packaged = Path(__file__).parent / "configs" / f"{path.name.removesuffix('.yaml')}.yaml"
-            if not packaged.is_file():
-                raise DataError(f"{path}: no such config file or preset")
-            path = packaged
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from None
-        raw = read_yaml(text, str(path)) or {}
-        if not isinstance(raw, dict):
-            raise DataError(f"{path}: expected a mapping of sections")
+    raw = read_mapping(path, Path(__file__).parent / "configs", "config") if path else {}
     raw = apply_overrides(raw, overrides or [])
     try:
         return RunConfig.model_validate(raw)

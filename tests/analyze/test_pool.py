@@ -1,5 +1,5 @@
 """Pooling seeds: the pooled numbers are those of all the runs' probes together, and the
-bootstrap then resamples (run, item) pairs."""
+bootstrap then resamples items, each with its copies in every seed."""
 
 from __future__ import annotations
 
@@ -83,3 +83,19 @@ def test_analyze_pool_from_the_command_line(runs, tmp_path):
     assert summary["_settings"]["resamples"] == 50
     refused = CliRunner().invoke(app, args)  # no --out: a pool owns no run folder
     assert isinstance(refused.exception, DataError) and "--pool needs" in str(refused.exception)
+
+
+def test_a_run_pooled_with_its_copy_is_not_twice_the_evidence(runs):
+    # the same items twice: resampling items (with both copies) keeps the interval; a
+    # bootstrap of (run, item) pairs would narrow it by about 1/√2 (the old behaviour)
+    copy = dataclasses.replace(runs[0], path=runs[0].path)
+    pooled = analyze_run(pool_runs([runs[0], copy]), resamples=300)
+    single = analyze_run(runs[0], resamples=300)
+
+    def width(p):
+        return p.decay_constant_ci[1] - p.decay_constant_ci[0]
+
+    ratios = [width(p) / width(single.get(p.scenario, p.depth)) for p in pooled.populations]
+    assert 0.9 < np.median(ratios) < 1.1
+    for p in pooled.populations:
+        assert p.effectivity == pytest.approx(single.get(p.scenario, p.depth).effectivity)

@@ -449,3 +449,41 @@ def test_stage_findings_group_by_model_name_and_read_the_stage_from_meta(paper_l
     found = compute_findings([early, edited(late, {"base_step": None})], ["early", "late"])
     assert verdict(found, STAGE) == NA
     assert "meta.json has no base_step for late" in finding(found, STAGE).evidence
+
+
+def test_a_grid_of_stages_compares_each_stage_group_with_its_own_kind(paper_like):
+    """The planted grid of `factdyn reproduce`: one tiny lineage at steps 150 / 600 at their
+    own lr (lr taken from the checkpoint) and at one equal constant lr, a batch-32 run and a
+    smaller model at the last stage. Stage effectivity must compare the own-lr runs only,
+    the decay control the equal-lr runs (with the reference, whose lr is the same) only."""
+    lineage = {"model_lineage": "base-1234"}
+    own = {"lr": None, "schedule": "constant"}
+    equal = {"lr": 1e-3, "schedule": "constant"}
+
+    def run(step, lr_first, optim, batch=4, size=10**6, eff=1.0, decay=1.0):
+        info = {**lineage, "base_step": step, "lr_first": lr_first, "batch_size": batch,
+                "n_parameters": size}  # fmt: skip
+        a = edited(paper_like, info, optim=optim)
+        return scale(scale(a, "effectivity", eff), "decay_constant", decay)
+
+    # planted: the early stage learns 3× more at its own (high) lr, so "does not improve"
+    # holds; at equal lr the late stage decays 2× faster, so "does not drop" holds. The
+    # batch-32 and small runs at step 600 carry opposite effects that must not be read.
+    ref = run(600, 1e-3, own)
+    early = run(150, 3.7e-3, own, eff=3.0)
+    early_eq = run(150, 1e-3, equal, decay=0.5)
+    batch32 = run(600, 1e-3, own, batch=32, eff=10.0, decay=0.1)
+    small = run(600, 1e-3, own, size=2 * 10**5, eff=10.0, decay=0.1)
+    labels = ["reference", "quarter", "quarter-lr", "batch32", "small"]
+    found = compute_findings([ref, early, early_eq, batch32, small], labels, single=[0])
+    stage, const = finding(found, STAGE), finding(found, CONST_LR)
+    assert stage.verdict == YES and "reference (step 600)" in stage.evidence
+    assert "quarter (step 150)" in stage.evidence and "batch32" not in stage.evidence
+    assert const.verdict == YES and "quarter-lr (step 150)" in const.evidence
+    assert "reference (step 600)" in const.evidence and "small" not in const.evidence
+    # swap the planted effects: the verdicts follow
+    found = compute_findings(
+        [ref, run(150, 3.7e-3, own, eff=0.3), run(150, 1e-3, equal, decay=2.0), batch32, small],
+        labels,
+    )
+    assert finding(found, STAGE).verdict == NO and finding(found, CONST_LR).verdict == NO

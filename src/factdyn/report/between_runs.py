@@ -118,9 +118,9 @@ def _stage_groups(
     analyses: Sequence[Analysis], labels: Sequence[str], equal_lr: bool = False
 ) -> tuple[Runs, str]:
     """The largest group of runs of one model (same lineage, batch size and parameter
-    count) at ≥ 2 different stages (``base_step``), by stage, and the missing-meta note. The group holds the runs at their
-    checkpoints' own learning rates (any runs, when those span < 2 stages); ``equal_lr``:
-    the runs at one equal constant learning rate instead."""
+    count) at ≥ 2 different stages (``base_step``), by stage, and the missing-meta note.
+    The group holds the runs at their checkpoints' own learning rates (any runs, when those
+    span < 2 stages); ``equal_lr``: the runs at one equal constant learning rate instead."""
     known, note = _known(analyses, labels, "base_step")
     groups: dict[object, Runs] = {}
     own: dict[object, Runs] = {}
@@ -149,7 +149,9 @@ def _stage_change(runs: Runs, name: str, noun: str, factor: float, above: bool) 
     t = Tally()
     (k0, _, lab0), (k1, _, lab1) = runs[0], runs[-1]
     label = f"{noun}, {lab1} (step {k1}) − {fmt(factor)} × {lab0} (step {k0})"
-    t.compare_defined(label, defined(lambda e0, e1: e1 - factor * e0, means[0], means[-1]), above=above)
+    t.compare_defined(
+        label, defined(lambda e0, e1: e1 - factor * e0, means[0], means[-1]), above=above
+    )
     t.notes.append(
         "by stage: "
         + ", ".join(

@@ -29,7 +29,7 @@ from factdyn.config import (
     _Section,
     apply_overrides,
     load_config,
-    read_yaml,
+    read_mapping,
 )
 from factdyn.errors import DataError
 
@@ -107,26 +107,12 @@ def _where(source: str, loc: str) -> str:
 
 def load_grid(name_or_path: str | Path) -> tuple[Grid, str]:
     """The grid file (or packaged grid), validated; returns it and its name for messages."""
-    path = Path(name_or_path)
-    source = str(path)
-    if not path.is_file():
-        packaged = GRIDS / f"{path.name.removesuffix('.yaml')}.yaml"
-        if not packaged.is_file():
-            names = ", ".join(sorted(p.stem for p in GRIDS.glob("*.yaml")))
-            raise DataError(f"{path}: no such grid file or packaged grid ({names})")
-        path = packaged
+    source = str(name_or_path)
+    raw = read_mapping(name_or_path, GRIDS, "grid")
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    raw = read_yaml(text, source) or {}
-    if not isinstance(raw, dict):
-        raise DataError(f"{source}: expected a mapping (config, axes, replicates, ...)")
-    try:
-        grid = Grid.model_validate(raw)
+        return Grid.model_validate(raw), source
     except ValidationError as e:
         raise _one_line(e, source) from None
-    return grid, source
 
 
 def _base(overrides: list[dict], where: str) -> BaseConfig:

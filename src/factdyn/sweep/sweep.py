@@ -99,11 +99,32 @@ def resolve(spec: RunSpec) -> RunConfig:
     return with_start(cfg, position, spec.replicate)
 
 
+def check_run(cfg: RunConfig, where: str) -> None:
+    """What ``factdyn train`` would refuse at its start (inputs, schedule, lengths), refused
+    now, before any run of the sweep starts; a hub model's plan is checked by its run."""
+    from factdyn.train.plan import check_inputs, make_plan
+
+    try:
+        check_inputs(cfg)
+        if Path(str(cfg.model.name)).is_dir():
+            from transformers import AutoTokenizer
+
+            make_plan(cfg, AutoTokenizer.from_pretrained(cfg.model.name))
+    except DataError as e:
+        raise DataError(f"{where}: {e}") from None
+
+
 def prepare(sweep: Sweep, threads: int | None = None, processes: int = 1) -> list[Job]:
-    """Build the inputs, write each run's config, refuse a run started with another one."""
+    """Build the inputs, check every run, then claim ``out`` and write each run's config;
+    a run started with another config is refused."""
+    configs = {}
+    for spec in sweep.specs:
+        configs[spec.name] = cfg = resolve(spec)
+        check_run(cfg, f"{sweep.source}, run {spec.name}")
+    claim_output(sweep)
     jobs = []
     for spec in sweep.specs:
-        text = dump_config(resolve(spec))
+        text = dump_config(configs[spec.name])
         run_dir = sweep.run_dir(spec)
         if run_status(run_dir) != "new" and (run_dir / "config.yaml").read_text() != text:
             raise DataError(
@@ -145,7 +166,6 @@ def run_sweep(
     cluster: str | None = None,
 ) -> dict[str, str]:
     """Every run of the sweep to its end (skipping finished ones); returns each run's state."""
-    claim_output(sweep)
     if launcher == "local":
         threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
         todo = prepare(sweep, threads=threads)

@@ -1,0 +1,136 @@
+"""The sweep end to end: a killed sweep re-run gives the uninterrupted sweep's numbers,
+submitit's local executor runs the Slurm path, and the tiny grid's --quick form decides
+every finding."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from factdyn.rundir import read_meta
+from factdyn.train.base import stage_path
+
+RUN = [
+    "data.seq_len=128",
+    "train.batch_size=4",
+    "train.steps=30",
+    "injection.interval=6",
+    "injection.n_controls=3",
+    "injection.cohorts=1",
+    "injection.scenario_offset=0",
+    "eval.window=4",
+    "train.checkpoint_every=6",
+]
+
+
+def _toy_grid(tmp_path: Path, world: Path, base: Path) -> Path:
+    """Two runs: the toy base and its half-way snapshot (a stage axis of one point)."""
+    doc = {
+        "set": [f"data.path={world}", f"model.name={base}", *RUN],
+        "axes": {"stage": [{"name": "early", "set": [f"model.name={stage_path(base, 30)}"]}]},
+        "slurm": {"gpus_per_node": 0, "cpus_per_task": 1, "time_min": 10},
+    }
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _reproduce(grid: Path, out: Path, *extra: str, **popen):
+    cmd = [sys.executable, "-m", "factdyn", "reproduce", str(grid), "--out", str(out), *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return cmd, env
+
+
+def _run(grid: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd, env = _reproduce(grid, out, *extra)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return r
+
+
+def _numbers(out: Path) -> tuple[list, pd.DataFrame]:
+    """The report's findings and the comparison table (what a re-run must reproduce)."""
+    findings = json.loads((out / "report" / "findings.json").read_text())
+    table = out.with_name(out.name + "-table")
+    subprocess.run(
+        [sys.executable, "-m", "factdyn", "compare", str(out), "--out", str(table)],
+        check=True,
+        capture_output=True,
+    )
+    return findings, pd.read_csv(table / "compare.csv")
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_rerun_gives_the_uninterrupted_numbers(toy_world, toy_base, tmp_path):
+    grid = _toy_grid(tmp_path, toy_world, toy_base)
+    whole = tmp_path / "whole"
+    r = _run(grid, whole)
+    assert "runs: 2/2 done" in r.stdout
+    assert read_meta(whole / "runs" / "early")["base_step"] == 30  # the snapshot's own step
+
+    killed = tmp_path / "killed"
+    cmd, env = _reproduce(grid, killed)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill the sweep (and its training child) mid-run
+        meta = killed / "runs" / "reference" / "meta.json"
+        if meta.is_file() and json.loads(meta.read_text()).get("steps_done", 0) >= 6:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert read_meta(killed / "runs" / "reference")["status"] != "done"
+    assert not (killed / "runs" / "early").exists()
+    again = _run(grid, killed)
+    assert "resume" in (killed / "logs" / "reference.log").read_text()
+    assert "runs: 2/2 done" in again.stdout
+    skipped = _run(grid, killed)  # finished runs are skipped: nothing trains again
+    assert "runs: 2/2 done · 0 running · 0 waiting" in skipped.stdout.splitlines()[0]
+
+    (f1, t1), (f2, t2) = _numbers(whole), _numbers(killed)
+    assert f1 == f2
+    pd.testing.assert_frame_equal(t1, t2)
+    assert {f["verdict"] for f in f1} <= {"reproduced", "contradicted", "inconclusive",
+                                           "not testable"}  # fmt: skip
+    stage = next(f for f in f1 if f["claim"].startswith("Effectivity does not improve"))
+    assert stage["verdict"] != "not testable"  # the two stages of one lineage compared
+
+
+@pytest.mark.slow
+def test_submitit_local_executor_runs_the_slurm_path(toy_world, toy_base, tmp_path):
+    grid = _toy_grid(tmp_path, toy_world, toy_base)
+    out = tmp_path / "slurm"
+    _run(grid, out, "--launcher", "slurm", "--cluster", "local")
+    for name in ("reference", "early"):
+        assert read_meta(out / "runs" / name)["status"] == "done"
+    # one submitit job per run, with its own pickled submission and logs
+    assert len(list((out / "slurm").glob("*_submitted.pkl"))) == 2
+    assert (out / "report" / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_tiny_quick_grid_leaves_no_finding_not_testable(tmp_path):
+    env = {**os.environ, "FACTDYN_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    out = tmp_path / "grid"
+    cmd = [sys.executable, "-m", "factdyn", "reproduce", "tiny", "--quick", "--out", str(out),
+           "--jobs", "2"]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    findings = json.loads((out / "report" / "findings.json").read_text())
+    assert len(findings) == 16
+    assert [f["claim"] for f in findings if f["verdict"] == "not testable"] == []
+    html = (out / "report" / "report.html").read_text()
+    for axis in ("stage", "lr_control", "size", "batch_size"):
+        assert (out / "report" / "figures" / f"grid-{axis}.png").is_file()
+    assert "0. The grid" in html
