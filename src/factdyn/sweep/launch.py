@@ -51,6 +51,16 @@ def command(job: Job) -> list[str]:
     return [sys.executable, "-m", "factdyn", *args]
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec (Linux): SIGTERM when the sweep that started it dies, so a
+    killed sweep leaves no training running on (and holding its run's lock)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def run_job(job: Job) -> str:
     """Train (or resume, or skip) one run; its output goes to ``job.log_file``. Returns the
     run's name; a failed run raises with the log's last line."""
@@ -63,7 +73,13 @@ def run_job(job: Job) -> str:
     with open(job.log_file, "a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(command(job))}\n")
         log.flush()
-        done = subprocess.run(command(job), stdout=log, stderr=subprocess.STDOUT, env=env)
+        done = subprocess.run(
+            command(job),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=_die_with_parent,  # only a prctl call between fork and exec
+        )
     if done.returncode:
         lines = Path(job.log_file).read_text(encoding="utf-8").strip().splitlines()
         raise RuntimeError(f"{job.name}: exit {done.returncode}: {lines[-1] if lines else ''}")
