@@ -25,6 +25,7 @@ from factdyn.analyze.populations import analyze_run
 from factdyn.analyze.result import Analysis
 from factdyn.errors import DataError
 from factdyn.report import figures as F
+from factdyn.report.numbers import fmt
 from factdyn.report.verdicts import DECAY, DEPTHS, EFF, TAU, est, mean_of
 from factdyn.rundir import Run, load_run
 from factdyn.sweep.grid import REFERENCE
@@ -114,21 +115,28 @@ def axis_figure(points: Sequence[GridPoint], axis: str):
     chosen.sort(key=lambda p: getattr(p.analysis.run_info, field))
     fig, axes = F._figure(len(METRICS), width=4.2, height=3.3)
     xs = np.array([float(getattr(p.analysis.run_info, field)) for p in chosen])
+    ticks = [f"{p.name}\n({fmt(x, '.3g')})" for p, x in zip(chosen, xs, strict=True)]
     for ax, (name, title) in zip(axes, METRICS, strict=True):
+        drawn = False
         for d in DEPTHS:
             vals = np.array([_depth_mean(p.analysis, name, d) for p in chosen]).reshape(-1, 3)
-            if not len(vals) or np.isnan(vals[:, 0]).all():
+            if not len(vals) or not np.isfinite(vals[:, 0]).any():
                 continue
-            err = np.abs(vals[:, 1:].T - vals[:, 0])
-            ax.errorbar(xs, vals[:, 0], yerr=np.nan_to_num(err), color=F.depth_color(d),
-                        marker="o", capsize=3, label=d)  # fmt: skip
+            err = np.nan_to_num(np.abs(vals[:, 1:].T - vals[:, 0]))
+            ax.errorbar(xs, vals[:, 0], yerr=err, color=F.depth_color(d), marker="o",
+                        capsize=3, label=d)  # fmt: skip
+            drawn = True
+        if not drawn:
+            ax.text(0.5, 0.5, "not finite at any point", ha="center", transform=ax.transAxes)
+        elif name == TAU:
+            ax.set_yscale("log")
         ax.set_title(title)
         ax.set_xlabel(label)
-        ax.set_xscale("log" if len(xs) and xs.min() > 0 and xs.max() / xs.min() > 8 else "linear")
-        ax.set_xticks(xs, [p.name for p in chosen], rotation=30, fontsize=7)
+        if len(xs) and xs.min() > 0 and xs.max() / xs.min() > 8:
+            ax.set_xscale("log")
+            ax.minorticks_off()
+        ax.set_xticks(xs, ticks, fontsize=7)
         ax.grid(alpha=0.25)
-    if name == TAU:
-        axes[-1].set_yscale("log")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{axis.replace('_', ' ')}: mean over scenarios, 95% intervals")
     return fig
