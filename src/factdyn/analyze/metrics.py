@@ -95,6 +95,47 @@ def acquisition(
     )
 
 
+class Levels(NamedTuple):
+    """ℓ of every (probe, injection) pair relative to ℓ at the probe's first injection t_1:
+    what repeated exposures accumulate (the interval experiment). All (P, N), NaN where
+    the step was not logged."""
+
+    before: np.ndarray  # at t_i: what the earlier exposures left
+    peak: np.ndarray  # at t_LAM(q, i)
+    next: np.ndarray  # one interval later (at t_{i+1}; after the last, t_N + t_N − t_{N−1})
+
+
+def exposure_levels(
+    steps: np.ndarray, ell: np.ndarray, inj_steps: np.ndarray, acq: Acquisition
+) -> Levels:
+    """The levels of :class:`Levels` from a (drift-corrected) log ``ell`` (L, P)."""
+    steps = np.asarray(steps, dtype=np.int64)
+    inj = np.asarray(inj_steps, dtype=np.int64)
+    probe = np.broadcast_to(np.arange(inj.shape[0])[:, None], inj.shape)
+
+    def at(rows: np.ndarray) -> np.ndarray:
+        ok = rows >= 0
+        out = np.full(rows.shape, np.nan)
+        out[ok] = ell[rows[ok], probe[ok]]
+        return out
+
+    first = at(np.broadcast_to(acq.base_row[:, :1], inj.shape).copy())
+    after = np.full(inj.shape, -1, dtype=np.int64)
+    after[:, :-1] = np.where(inj[:, 1:] >= 0, inj[:, 1:], -1)
+    n = acq.valid.sum(axis=1)
+    last = np.maximum(n - 1, 0)
+    rows = np.arange(inj.shape[0])
+    regular = n >= 2  # a gap to repeat after the last exposure
+    gap = inj[rows, last] - inj[rows, np.maximum(last - 1, 0)]
+    after[rows[regular], last[regular]] = inj[rows, last][regular] + gap[regular]
+    next_rows = np.where(after >= 0, rows_of(steps, np.maximum(after, 0)), NO_ROW)
+    return Levels(
+        before=at(acq.base_row) - first,
+        peak=at(acq.lam_row) - first,
+        next=at(next_rows) - first,
+    )
+
+
 def last_index(valid: np.ndarray) -> np.ndarray:
     """Column of each row's last valid (non-padding) injection, -1 for none."""
     n = valid.shape[1]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,14 @@ from factdyn.analyze.bootstrap import (
     median_interval,
     percentiles,
 )
-from factdyn.analyze.metrics import NO_ROW, acquisition, last_index, retainability
+from factdyn.analyze.intervals import interval_curves
+from factdyn.analyze.metrics import (
+    NO_ROW,
+    acquisition,
+    exposure_levels,
+    last_index,
+    retainability,
+)
 from factdyn.analyze.result import Analysis, RunInfo, Settings, ordered
 from factdyn.analyze.summary import (
     EFF_COLUMNS,
@@ -385,7 +393,7 @@ def analyze_run(
         control_drift_last={d: v for d, (v, _) in ctrl["drift_last"].items()},
         control_drift_last_ci={d: ci for d, (_, ci) in ctrl["drift_last"].items()},
     )
-    return Analysis(
+    analysis = Analysis(
         populations=tuple(found),
         settings=settings,
         trajectories=series_table(steps, tps, group, delta, n, traj_ci),
@@ -393,12 +401,16 @@ def analyze_run(
             steps, tps, {"depth": [depths[k] for k in kept]}, drift_delta, ctrl_n[:, kept]
         ),
         effectivity=long_table(eff_parts, EFF_COLUMNS),
-        acquisition=acquisition_table(probes, acq, inj_steps),
+        acquisition=acquisition_table(
+            probes, acq, inj_steps, exposure_levels(steps, ell, inj_steps, acq)
+        ),
         retainability=long_table(ret_parts, RET_COLUMNS),
         greedy=_greedy_share(run, order, bounds, group, offsets),
         config=dict(run.config),
         run_info=RunInfo.from_meta(run.meta),
     )
+    # the interval experiment reads the acquisition table (its draws: the scenario's seeds)
+    return replace(analysis, intervals=tuple(interval_curves(analysis, resamples, seed)))
 
 
 def analyze_reference_log(

@@ -166,6 +166,8 @@ class Analysis:
     greedy: pd.DataFrame = field(default_factory=pd.DataFrame)
     config: dict = field(default_factory=dict)
     run_info: RunInfo = field(default_factory=RunInfo)
+    # the repeated scenarios with one fixed interval, per depth (analyze/intervals.py)
+    intervals: tuple = ()
 
     def get(self, scenario: str, depth: str) -> Population | None:
         return next(

@@ -12,7 +12,7 @@ import pandas as pd
 
 from factdyn.analyze.bootstrap import bootstrap_population
 from factdyn.analyze.fit import fit_power_law, step_weights
-from factdyn.analyze.metrics import Acquisition, Retention, filtered_mean
+from factdyn.analyze.metrics import Acquisition, Levels, Retention, filtered_mean
 from factdyn.analyze.result import Population, ordered
 
 EFF_COLUMNS = [
@@ -196,9 +196,10 @@ def series_table(
 
 
 def acquisition_table(
-    probes: pd.DataFrame, acq: Acquisition, inj_steps: np.ndarray
+    probes: pd.DataFrame, acq: Acquisition, inj_steps: np.ndarray, levels: Levels
 ) -> pd.DataFrame:
-    """One row per (probe, injection): the local acquisition maximum and the gain."""
+    """One row per (probe, injection): the local acquisition maximum and the gain, and ℓ
+    relative to the first injection's at t_i, at t_LAM and one interval later."""
     p, i = np.nonzero(acq.valid)
     ids = probes["probe_id"].to_numpy()
     by_id = np.lexsort((i, ids[p]))
@@ -216,5 +217,8 @@ def acquisition_table(
             "lam_step": acq.lam_step[p, i],
             "gain": acq.gain[p, i],
             "window_complete": acq.window_complete[p, i],
+            "level_before": levels.before[p, i],
+            "level_peak": levels.peak[p, i],
+            "level_next": levels.next[p, i],
         }
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from factdyn.analyze.intervals import intervals_table
 from factdyn.analyze.result import Analysis
 from factdyn.files import json_safe, output_dir, write_json_atomic
 
@@ -45,4 +46,6 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> Path:
         settings_table(analysis).to_csv(tmp / "settings.csv", index=False)
         for name in TABLES:
             getattr(analysis, name).to_csv(tmp / f"{name}.csv", index=False)
+        if analysis.intervals:  # a run with repeated exposures at one fixed interval
+            intervals_table(list(analysis.intervals)).to_csv(tmp / "intervals.csv", index=False)
     return out_dir

@@ -1,0 +1,133 @@
+"""The interval experiment's analysis on a planted log: each exposure adds a gain g that
+fades linearly to nothing L + 1 steps later, on its own clock. A fact exposed every
+Δ < L + 1 steps keeps something until the next exposure, and its level rises from exposure
+k to k + 1 while (k + 1)·Δ < L + 1: the thresholds are the largest tested Δ below L + 1
+(retained) and below (L + 1)/2 (rises)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from factdyn.analyze.intervals import interval_curves, intervals_table, measured_thresholds
+from factdyn.analyze.populations import analyze_run
+from factdyn.rundir import STATS, TRAIN_COLUMNS, Run
+
+DEPTHS = ("memorization", "semantic", "composition")
+DELTAS = (5, 10, 20, 40, 80)
+K = 4
+LIFE = 30  # a gain is gone LIFE + 1 steps after its exposure
+GAIN = 1.0
+
+
+def fade(u: np.ndarray) -> np.ndarray:
+    """Share of an exposure's gain present u steps after it (peak at u = 1)."""
+    return np.where(u >= 1, np.clip(1 - (u - 1) / LIFE, 0, None), 0.0)
+
+
+def planted(noise: float = 0.01, items: int = 6, seed: int = 0) -> Run:
+    rng = np.random.default_rng(seed)
+    total = K * max(DELTAS) + 10
+    steps = np.arange(total + 1)
+    cols, rows, inj = [], [], []
+    item = 0
+    for delta in DELTAS:
+        sched = [k * delta for k in range(K)]
+        for _ in range(items):
+            inj += [(t, 0, item, f"every{delta}", 0, 0, 0) for t in sched]
+            for depth in DEPTHS:
+                for j in range(3):
+                    ell = rng.uniform(-6, -3) + sum(GAIN * fade(steps - t) for t in sched)
+                    cols.append(ell + rng.normal(0, noise, len(steps)))
+                    rows.append((item, f"every{delta}", depth, j))
+            item += 1
+    ell = np.stack(cols, axis=1)
+    probes = pd.DataFrame(rows, columns=["item", "scenario", "depth", "probe"])
+    probes.insert(0, "probe_id", np.arange(len(probes)))
+    probes["input"], probes["target"] = "in", "out"
+    items_t = probes.groupby("item").scenario.first().reset_index()
+    items_t["n_injections"] = K
+    logprobs = np.full((len(steps), ell.shape[1], len(STATS)), np.nan, dtype=np.float32)
+    logprobs[:, :, 0] = ell
+    train = pd.DataFrame(np.zeros((total, 3)), columns=list(TRAIN_COLUMNS))
+    train.insert(0, "step", np.arange(total))
+    cols_inj = ["step", "row", "item", "scenario", "variant", "token_start", "token_end"]
+    return Run(
+        path=Path("planted-intervals"),
+        config={"train": {"batch_size": 4, "steps": total}, "eval": {"window": 5}},
+        meta={"tokens_per_step": 1000, "window": 5, "status": "done", "steps_done": total},
+        steps=steps,
+        logprobs=logprobs,
+        context=np.zeros((len(steps), item), dtype=np.float32),
+        probes=probes,
+        items=items_t,
+        injections=pd.DataFrame(inj, columns=cols_inj).sort_values(["step", "item"]),
+        train=train,
+    )
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    return analyze_run(planted(), resamples=300)  # interval curves included
+
+
+def test_levels_match_the_planted_superposition(analysis):
+    acq = analysis.acquisition
+    for delta in DELTAS:
+        rows = acq[acq["scenario"] == f"every{delta}"]
+        for k in range(1, K + 1):
+            at = rows[rows["injection"] == k]
+            sched = np.array([j * delta for j in range(K)])
+            t_k = sched[k - 1]
+            # written out: exposures before k, evaluated at t_k, t_k + 1 (the peak) and t_k + Δ
+            before = sum(GAIN * fade(np.array(t_k - t)) for t in sched[: k - 1])
+            peak = sum(GAIN * fade(np.array(t_k + 1 - t)) for t in sched[:k])
+            nxt = sum(GAIN * fade(np.array(t_k + delta - t)) for t in sched[:k])
+            assert at["level_before"].mean() == pytest.approx(before, abs=0.02)
+            assert at["level_peak"].mean() == pytest.approx(peak, abs=0.03)  # max of noise
+            assert at["level_next"].mean() == pytest.approx(nxt, abs=0.02)
+
+
+def test_accumulation_below_the_planted_lifetime_and_none_above(analysis):
+    curves = interval_curves(analysis, resamples=300)
+    assert sorted({c.interval for c in curves}) == list(DELTAS)
+    for c in curves:
+        assert c.exposures == K and c.n_probes == 6 * 3
+        # a planted rise (> 0.1 per exposure) is found; a planted flat level has a slope
+        # near 0 (its interval may exclude 0 by chance: 15 curves, each at 95%)
+        if 2 * c.interval < LIFE + 1:
+            assert c.rises and c.slope > 0.1, (c.interval, c.slope, c.slope_ci)
+        else:
+            assert abs(c.slope) < 0.005, (c.interval, c.slope, c.slope_ci)
+        assert c.retained == (c.interval < LIFE + 1), (c.interval, c.kept, c.kept_ci)
+        # the kept level per exposure: k·g·fade(Δ) plus the earlier ones' remains
+        want = GAIN * sum(float(fade(np.array(j * c.interval))) for j in range(1, K + 1))
+        assert c.kept[-1] == pytest.approx(want, abs=0.02)
+        assert c.slope_ci[0] <= c.slope <= c.slope_ci[1]
+    found = measured_thresholds(curves)
+    assert found.retained == dict.fromkeys(DEPTHS, 20)
+    assert all(found.rises[d] in (10, 20) for d in DEPTHS)  # 20 only by a chance slope
+    table = intervals_table(curves)
+    assert len(table) == len(DELTAS) * len(DEPTHS) * K
+    assert set(table.loc[table["interval"] >= 40, "retained"]) == {False}
+
+
+def test_a_run_without_repeated_fixed_intervals_has_no_curves():
+    from analyze_synth import planted_run
+
+    once_only = planted_run(schedules={"once": [0], "irregular": [0, 10, 30]}).run
+    assert interval_curves(analyze_run(once_only, resamples=0), resamples=0) == []
+
+
+def test_the_analysis_carries_the_curves_and_writes_them(analysis, tmp_path):
+    from factdyn.analyze.write import write_analysis
+
+    assert {c.interval for c in analysis.intervals} == set(DELTAS)
+    out = write_analysis(analysis, tmp_path / "analysis")
+    table = pd.read_csv(out / "intervals.csv")
+    assert len(table) == len(DELTAS) * len(DEPTHS) * K
+    acq = pd.read_csv(out / "acquisition.csv")
+    assert {"level_before", "level_peak", "level_next"} <= set(acq.columns)
