@@ -4,7 +4,8 @@
 {...}}``: the fields of :class:`~factdyn.analyze.result.Population` after scenario and depth,
 and how the numbers were computed (:class:`~factdyn.analyze.result.Settings`). NaN and
 infinite values are null (strict JSON). ``schema_version`` changes when a key is renamed or
-removed or its meaning changes; added keys keep it.
+removed or its meaning changes; added keys keep it. :func:`read_summary` reads it back for
+the commands that work from a written analysis (``factdyn simulate``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 
 from factdyn.analyze.intervals import intervals_table
 from factdyn.analyze.result import Analysis
+from factdyn.errors import DataError
 from factdyn.files import json_safe, output_dir, write_json_atomic
 
 SCHEMA_VERSION = 1
@@ -49,3 +51,32 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> Path:
         if analysis.intervals:  # a run with repeated exposures at one fixed interval
             intervals_table(list(analysis.intervals)).to_csv(tmp / "intervals.csv", index=False)
     return out_dir
+
+
+def summary_path(path: str | Path) -> Path:
+    """The ``summary.json`` an analysis folder (or the file itself) stands for."""
+    path = Path(path)
+    return path / "summary.json" if path.is_dir() else path
+
+
+def read_summary(path: str | Path) -> dict:
+    """The document of a written analysis's ``summary.json`` (``path``: the analysis folder or
+    the file itself), nulls left as None; one owner reads the format it writes, and refuses a
+    ``schema_version`` it does not know rather than misread renamed keys."""
+    path = Path(path)
+    file = summary_path(path)
+    if not file.is_file():
+        where = "no such folder or file" if not path.exists() else "no summary.json there"
+        raise DataError(f"{file}: {where} (write an analysis with factdyn analyze)")
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{file}: not valid JSON ({e.msg}, line {e.lineno})") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{file}: not valid JSON (not UTF-8 text)") from None
+    if not isinstance(doc, dict):
+        raise DataError(f"{file}: not an analysis summary (a JSON object is expected)")
+    version = doc.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise DataError(f"{file}: schema_version {version!r}; this factdyn reads {SCHEMA_VERSION}")
+    return doc

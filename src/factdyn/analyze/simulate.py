@@ -1,0 +1,396 @@
+"""Predict Δℓ(t) of a fact under any exposure schedule from a run's fitted quantities.
+
+The paper fits the mean retainability R̄(t) = b − a·log10 t (SPEC §5.5) and reads
+τ = 10^(b/a) as a learnability threshold: a fact seen less often than once every τ steps is
+never learned. This module turns that reading into an explicit prediction, so that it can be
+checked against runs with other schedules and carried over to a corpus with a long tail of
+facts (``factdyn simulate``).
+
+The model
+---------
+Exposure k, at step t_k, adds a gain E_k to ℓ that then decays as R(t − t_k), and the
+exposures superpose::
+
+    Δℓ(t) = ℓ(t) − ℓ_0 = Σ_{t_k ≤ t} E_k · R(t − t_k)
+    R(0) = 1,   R(u) = clip(b − a·log10 u, 0, 1) for u > 0
+
+- The gain is taken to appear at the exposure step itself: the lag to the local acquisition
+  maximum within the window (SPEC §5.1) is ignored, and R is counted from the exposure.
+- R is the fitted line where it was measured (u ≥ 1 step). Below one step, which only a fact
+  seen more than once per step reaches, it is the same line continued (clipped at 1).
+- E_k is the run's mean effectivity of injection k (``effectivity_per_injection``) where the
+  run measured it; every later exposure gets the last measured one.
+- Gains decay independently of each other (superposition). The run measured R only after
+  its last injection, so this is the model's assumption, not a finding of the run.
+
+Exposures every Δ steps keep R(Δ) of each gain when the next one comes, and R(Δ) > 0
+exactly when Δ < τ: τ is the largest interval at which exposures accumulate
+(:func:`predicted_threshold`). A run fitted in percent (``--reference``) has its a and b
+divided by 100 here (τ is unchanged).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from factdyn.analyze.write import read_summary, summary_path
+from factdyn.errors import DataError
+
+UNITS = {"fraction": 1.0, "percent": 100.0}
+
+
+class NoFit(DataError):
+    """A population without a usable forgetting fit; ``reason`` is the message without the
+    file and population, for a caller that lists populations and skips this one."""
+
+    def __init__(self, origin: str, reason: str) -> None:
+        super().__init__(f"{origin}: {reason}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """What the model needs of one scenario × depth, checked on construction so that every
+    prediction starts from a defined fit. ``decay_constant`` (a) and ``intercept`` (b) are
+    fractions; ``effectivities`` are in ℓ's units (log-probability)."""
+
+    effectivities: tuple[float, ...]  # E_k of the run's injections, in order
+    decay_constant: float  # a of R(t) = b − a·log10 t
+    intercept: float  # b
+    scenario: str = ""
+    depth: str = ""
+    x_intercept_steps: float = math.nan  # τ as the analysis reported it
+    tokens_per_step: float | None = None  # the run's, for τ in tokens
+    origin: str = "simulate"  # where the numbers come from, for error messages
+
+    def __post_init__(self) -> None:
+        gains = tuple(float(e) for e in self.effectivities)
+        object.__setattr__(self, "effectivities", gains)
+        a, b = float(self.decay_constant), float(self.intercept)
+        if not gains:
+            raise NoFit(self.origin, "effectivity_per_injection is empty (no gain measured)")
+        bad = next((k for k, e in enumerate(gains) if not math.isfinite(e)), None)
+        if bad is not None:
+            raise NoFit(self.origin, f"effectivity_per_injection[{bad}] is null or NaN")
+        for name, v in (("decay_constant", a), ("intercept", b)):
+            if not math.isfinite(v):
+                raise NoFit(self.origin, f"{name} is null or NaN (the forgetting fit is undefined)")
+        if a <= 0:
+            raise NoFit(
+                self.origin,
+                f"decay_constant is {a:g} ≤ 0 (no forgetting measured: no threshold to predict)",
+            )
+
+
+# ---- the model ----
+
+
+def exposure_gains(params: ModelParams, n: int) -> np.ndarray:
+    """E_1..E_n: the run's per-injection effectivities, the last one repeated past them."""
+    measured = np.asarray(params.effectivities, dtype=np.float64)
+    if n <= len(measured):
+        return measured[:n].copy()
+    return np.concatenate([measured, np.full(n - len(measured), measured[-1])])
+
+
+def retention(params: ModelParams, age: np.ndarray | float) -> np.ndarray:
+    """R(age): 1 at age 0, the clipped fitted line after it, and 0 for a negative age (an
+    exposure still to come contributes nothing)."""
+    age = np.asarray(age, dtype=np.float64)
+    positive = age > 0
+    line = params.intercept - params.decay_constant * np.log10(np.where(positive, age, 1.0))
+    return np.where(positive, np.clip(line, 0.0, 1.0), np.where(age == 0, 1.0, 0.0))
+
+
+def simulate(
+    params: ModelParams, exposure_steps: Sequence[float], steps: Sequence[float]
+) -> np.ndarray:
+    """Δℓ at each of ``steps`` after exposures at ``exposure_steps`` (E_k in time order): the
+    superposition of the module's model, O(exposures × steps)."""
+    t_k = np.sort(_finite_array(exposure_steps, "exposure steps"))
+    at = _finite_array(steps, "steps")
+    out = np.zeros(at.shape)
+    for gain, t in zip(exposure_gains(params, len(t_k)), t_k, strict=True):
+        out += gain * retention(params, at - t)
+    return out
+
+
+def kept_levels(params: ModelParams, interval: float, exposures: int) -> np.ndarray:
+    """Δℓ just before exposure k + 1, k = 1..K, for exposures at 0, Δ, 2Δ, ... (at step k·Δ;
+    the last value is what K exposures leave Δ steps after the K-th): what each exposure
+    builds on. O(K × injections measured), so K can be large."""
+    delta = _positive(interval, "interval")
+    k = _count(exposures, "exposures")
+    r = retention(params, delta * np.arange(1, k + 1))  # r[m − 1] = R(mΔ)
+    gains = exposure_gains(params, k)
+    last = params.effectivities[-1]
+    # level_k = Σ_{i ≤ k} E_i·R((k − i + 1)Δ): E_last·Σ R, plus what the measured E_i differ by
+    levels = last * np.cumsum(r)
+    for i in range(1, min(len(params.effectivities), k) + 1):
+        levels[i - 1 :] += (gains[i - 1] - last) * r[: k - i + 1]
+    return levels
+
+
+def predicted_threshold(params: ModelParams) -> float:
+    """The largest interval Δ (steps) at which exposures still accumulate, i.e. R(Δ) > 0 so
+    that each exposure starts above the previous one's start; beyond it every exposure starts
+    from ℓ_0 again. Found from the model's :func:`retention` (bisection on its sign over
+    log10 Δ) rather than by formula, so that it stays what the model implies; for the clipped
+    line that is 10^(b/a). Independent of the gains; inf when no float interval reaches it."""
+
+    def keeps(log_delta: float) -> bool:
+        with np.errstate(over="ignore"):  # 10^x past the floats: an infinite age, R = 0
+            return float(retention(params, np.power(10.0, log_delta))) > 0
+
+    if float(retention(params, np.finfo(np.float64).max)) > 0:
+        return math.inf
+    lo, hi = 0.0, 1.0  # bracket the sign change: R(10^lo) > 0 = R(10^hi)
+    while keeps(hi):
+        lo, hi = hi, 2 * hi
+    while not keeps(lo):
+        lo, hi = 2 * lo - 1, lo
+    while (mid := (lo + hi) / 2) not in (lo, hi):  # down to adjacent floats
+        lo, hi = (mid, hi) if keeps(mid) else (lo, mid)
+    return float(10.0**hi)
+
+
+# ---- a long tail of facts ----
+
+
+@dataclass(frozen=True, eq=False)
+class LongTail:
+    """N facts with Zipf(s) frequencies in a corpus read once: each fact's exposures, evenly
+    spaced over the S = C / T steps, and the Δℓ they leave at the end (step S). Arrays are per
+    rank (index r − 1)."""
+
+    zipf: float  # s
+    facts: int  # N
+    mentions: float  # M, over all facts
+    corpus_tokens: float  # C
+    tokens_per_step: float  # T
+    level: float  # a fact counts as learned when its final Δℓ ≥ level
+    steps: float  # S = C / T
+    exposures: np.ndarray  # n_r = ⌊M·r^(−s) / Σ_j j^(−s)⌋ (int64)
+    intervals: np.ndarray  # S / n_r steps between its mentions (inf: never mentioned)
+    final_levels: np.ndarray  # Δℓ at step S
+    fraction_above: float  # share of the N facts whose final Δℓ ≥ level
+    rank_threshold: int  # every rank ≤ this ends at ≥ level (0: not even the first)
+
+    @property
+    def ranks(self) -> np.ndarray:
+        return np.arange(1, self.facts + 1)
+
+
+def long_tail(
+    params: ModelParams,
+    zipf: float,
+    facts: int,
+    mentions: float,
+    corpus_tokens: float,
+    tokens_per_step: float,
+    level: float,
+) -> LongTail:
+    """Which facts of a Zipf-distributed corpus the model says are learned by its end.
+
+    The fact of rank r is expected n = M·r^(−s)/Σ_j j^(−s) times; it gets ⌊n⌋ exposures
+    (the expected count rounded down: a fact expected less than once is never seen and ends
+    at 0), at steps 0, S/⌊n⌋, 2S/⌊n⌋, ..., so its final level is :func:`kept_levels` at
+    interval S/⌊n⌋ after ⌊n⌋ exposures. Computed in closed form per fact (the sum of the
+    clipped log line over its exposures), so N = 10^6 facts, each seen up to billions of
+    times, takes well under a second.
+    """
+    s = _finite_number(zipf, "zipf")
+    if s < 0:
+        raise DataError(f"simulate: zipf must be ≥ 0, not {s:g}")
+    n_facts = _count(facts, "facts")
+    m_total = _finite_number(mentions, "mentions")
+    if m_total < 0:
+        raise DataError(f"simulate: mentions must be ≥ 0, not {m_total:g}")
+    tokens = _positive(corpus_tokens, "corpus_tokens")
+    per_step = _positive(tokens_per_step, "tokens_per_step")
+    threshold_level = _positive(level, "level")
+    total_steps = tokens / per_step
+    weights = np.arange(1, n_facts + 1, dtype=np.float64) ** -s
+    expected = m_total * weights / weights.sum()
+    # rounded down, forgiving a few ulps so that an exact count is not lost to rounding
+    n = np.floor(expected * (1 + 4 * np.finfo(np.float64).eps)).astype(np.int64)
+    seen = n > 0
+    intervals = np.full(n_facts, np.inf)
+    intervals[seen] = total_steps / n[seen]
+    final = np.zeros(n_facts)
+    final[seen] = _final_levels(params, n[seen], intervals[seen])
+    above = final >= threshold_level
+    rank_threshold = n_facts if above.all() else int(np.argmin(above))
+    return LongTail(
+        zipf=s,
+        facts=n_facts,
+        mentions=m_total,
+        corpus_tokens=tokens,
+        tokens_per_step=per_step,
+        level=threshold_level,
+        steps=total_steps,
+        exposures=n,
+        intervals=intervals,
+        final_levels=final,
+        fraction_above=float(above.mean()),
+        rank_threshold=rank_threshold,
+    )
+
+
+def _final_levels(params: ModelParams, n: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Σ_{j=1..n} E_j·R((n − j + 1)Δ) per fact (n ≥ 1): E_last·Σ_{m=1..n} R(mΔ) in closed
+    form, plus the measured gains' differences from E_last for the first exposures."""
+    a, b = params.decay_constant, params.intercept
+    u = b - a * np.log10(delta)  # R(mΔ) = clip(u − a·log10 m, 0, 1)
+    nf = n.astype(np.float64)
+    # m ≤ full: R = 1; full < m ≤ kept: R = u − a·log10 m in (0, 1); beyond: R = 0
+    full = np.where(u >= 1, np.floor(10.0 ** np.minimum((u - 1) / a, 18.0)), 0.0)
+    kept = np.where(u > 0, np.ceil(10.0 ** np.minimum(u / a, 18.0)) - 1, 0.0)
+    full = np.minimum(full, nf)
+    kept = np.maximum(np.minimum(kept, nf), full)
+    total = full + (kept - full) * u - a * (_log10_factorial(kept) - _log10_factorial(full))
+    last = params.effectivities[-1]
+    out = last * total
+    for j, gain in enumerate(params.effectivities[:-1], start=1):
+        first = n >= j
+        out[first] += (gain - last) * retention(params, (nf[first] - j + 1) * delta[first])
+    return out
+
+
+_SMALL = 16
+_LOG10_FACTORIAL_SMALL = np.concatenate([[0.0], np.cumsum(np.log10(np.arange(1, _SMALL)))])
+
+
+def _log10_factorial(m: np.ndarray) -> np.ndarray:
+    """log10(m!) for whole m ≥ 0 (as floats): exact sums below 16, Stirling's series from
+    there (its error under 1e-13); numpy has no log-gamma."""
+    m = np.asarray(m, dtype=np.float64)
+    x = np.maximum(m, _SMALL)
+    ln = (
+        x * np.log(x)
+        - x
+        + 0.5 * np.log(2 * np.pi * x)
+        + 1 / (12 * x)
+        - 1 / (360 * x**3)
+        + 1 / (1260 * x**5)
+        - 1 / (1680 * x**7)
+    )
+    small = _LOG10_FACTORIAL_SMALL[np.minimum(m, _SMALL - 1).astype(np.int64)]
+    return np.where(m < _SMALL, small, ln / math.log(10))
+
+
+# ---- reading a written analysis ----
+
+
+def default_scenario(scenarios: Sequence[str]) -> str:
+    """``duplicate`` (the paper's repeated exposures) when the analysis has it, else the
+    first scenario."""
+    if not scenarios:
+        raise DataError("simulate: the analysis has no injected scenario")
+    return "duplicate" if "duplicate" in scenarios else scenarios[0]
+
+
+def summary_populations(path: str | Path) -> dict[str, tuple[str, ...]]:
+    """scenario → its depths, in the order of the analysis's summary.json."""
+    doc = read_summary(path)
+    return {s: tuple(v) for s, v in doc.items() if not s.startswith("_") and isinstance(v, dict)}
+
+
+def read_params(path: str | Path, scenario: str, depth: str) -> ModelParams:
+    """The model's inputs for ``scenario`` × ``depth`` of a written analysis (its folder or
+    summary.json), a and b in fractions whatever unit the fit was in."""
+    file = summary_path(path)
+    doc = read_summary(path)
+    settings = doc.get("_settings")
+    if not isinstance(settings, dict):
+        raise DataError(f"{file}: no _settings (not a summary written by factdyn analyze)")
+    unit = settings.get("retainability_unit")
+    if unit not in UNITS:
+        raise DataError(
+            f"{file}: _settings.retainability_unit is {unit!r}, not one of {', '.join(UNITS)}"
+        )
+    populations = summary_populations(path)
+    if scenario not in populations:
+        raise DataError(
+            f"{file}: no scenario {scenario!r} (the analysis has: {', '.join(populations)})"
+        )
+    if depth not in populations[scenario]:
+        have = ", ".join(populations[scenario])
+        raise DataError(f"{file}: {scenario} has no depth {depth!r} (it has: {have})")
+    entry = doc[scenario][depth]
+    origin = f"{file}: {scenario}/{depth}"
+    gains = entry.get("effectivity_per_injection")
+    if not isinstance(gains, list):
+        raise DataError(f"{origin}: effectivity_per_injection is not a list ({gains!r})")
+    per_step = settings.get("tokens_per_step")
+    if per_step is not None:
+        per_step = _number(per_step, f"{file}: _settings.tokens_per_step")
+        per_step = per_step if math.isfinite(per_step) and per_step > 0 else None
+    scale = UNITS[unit]
+    return ModelParams(
+        effectivities=tuple(
+            _number(e, f"{origin}: effectivity_per_injection[{k}]") for k, e in enumerate(gains)
+        ),
+        decay_constant=_number(entry.get("decay_constant"), f"{origin}: decay_constant") / scale,
+        intercept=_number(entry.get("intercept"), f"{origin}: intercept") / scale,
+        scenario=scenario,
+        depth=depth,
+        x_intercept_steps=_number(entry.get("x_intercept_steps"), f"{origin}: x_intercept_steps"),
+        tokens_per_step=per_step,
+        origin=origin,
+    )
+
+
+# ---- checks of inputs ----
+
+
+def _number(value: object, where: str) -> float:
+    """A JSON number as a float, null as NaN."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DataError(f"{where} is not a number ({value!r})")
+    return float(value)
+
+
+def _finite_number(value: object, name: str) -> float:
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise DataError(f"simulate: {name} must be a number, not {value!r}") from None
+    if not math.isfinite(v):
+        raise DataError(f"simulate: {name} must be finite, not {v}")
+    return v
+
+
+def _positive(value: object, name: str) -> float:
+    v = _finite_number(value, name)
+    if v <= 0:
+        raise DataError(f"simulate: {name} must be positive, not {v:g}")
+    return v
+
+
+def _count(value: object, name: str) -> int:
+    try:
+        k = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise DataError(f"simulate: {name} must be a whole number, not {value!r}") from None
+    if k < 1:
+        raise DataError(f"simulate: {name} must be at least 1, not {k}")
+    return k
+
+
+def _finite_array(values: Sequence[float], name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"simulate: {name} must be numbers") from None
+    if not np.isfinite(arr).all():
+        raise DataError(f"simulate: {name} must be finite")
+    return arr

@@ -1,0 +1,165 @@
+"""``factdyn simulate``: what a run's fitted forgetting predicts for other exposure schedules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from factdyn.cli.app import app
+from factdyn.errors import DataError
+
+
+@app.command()
+def simulate(
+    analysis_dir: Annotated[
+        Path, typer.Argument(help="An analysis folder (its summary.json), as analyze writes.")
+    ],
+    interval: Annotated[float, typer.Option(help="Steps between exposures (Δ).")],
+    exposures: Annotated[int, typer.Option(help="Number of exposures (K).")],
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="Whose fit to use (default: duplicate if analysed, else the first)."),
+    ] = None,
+    depth: Annotated[
+        list[str] | None,
+        typer.Option(help="A depth (repeatable; default: every depth of the scenario)."),
+    ] = None,
+    zipf: Annotated[
+        float | None, typer.Option(help="Long tail: Zipf exponent s of the facts' frequencies.")
+    ] = None,
+    facts: Annotated[int | None, typer.Option(help="Long tail: number of facts N.")] = None,
+    mentions: Annotated[
+        float | None, typer.Option(help="Long tail: mentions of all facts together M.")
+    ] = None,
+    corpus_tokens: Annotated[
+        float | None, typer.Option(help="Long tail: tokens C of the corpus, read once.")
+    ] = None,
+    tokens_per_step: Annotated[
+        float | None, typer.Option(help="Long tail: tokens per step T (default: the run's).")
+    ] = None,
+    level: Annotated[
+        float | None,
+        typer.Option(help="Long tail: the final Δℓ at which a fact counts as learned."),
+    ] = None,
+) -> None:
+    """Predict the level K exposures every Δ steps keep, and the learnability threshold τ,
+    from a run's per-injection gains and power-law forgetting fit (superposed decays); with
+    the long-tail options, the share of a Zipf corpus's facts learned by its end."""
+    from factdyn.analyze.simulate import (
+        NoFit,
+        default_scenario,
+        kept_levels,
+        long_tail,
+        predicted_threshold,
+        read_params,
+        summary_populations,
+    )
+    from factdyn.analyze.write import summary_path
+    from factdyn.report.numbers import fmt
+
+    def count(v: float) -> str:  # 1e9 as 1,000,000,000; 2.5e-3 as 0.0025
+        return fmt(v, ",.0f") if float(v).is_integer() and abs(v) < 1e15 else fmt(v, ",.6g")
+
+    if not exposures >= 1:
+        raise DataError(f"simulate: --exposures must be at least 1, not {exposures}")
+    if not interval > 0 or interval == float("inf"):
+        raise DataError(f"simulate: --interval must be a positive number of steps, not {interval}")
+    tail_options = {
+        "--zipf": zipf,
+        "--facts": facts,
+        "--mentions": mentions,
+        "--corpus-tokens": corpus_tokens,
+        "--level": level,
+    }
+    given = [k for k, v in tail_options.items() if v is not None]
+    if given or tokens_per_step is not None:
+        missing = [k for k, v in tail_options.items() if v is None]
+        if missing:
+            raise DataError(f"simulate: the long-tail options also need {', '.join(missing)}")
+    populations = summary_populations(analysis_dir)
+    file = summary_path(analysis_dir)
+    if not populations:
+        raise DataError(f"{file}: the analysis has no injected scenario")
+    scenario = default_scenario(list(populations)) if scenario is None else scenario
+    if scenario not in populations:
+        have = ", ".join(populations)
+        raise DataError(f"{file}: no scenario {scenario!r} (the analysis has: {have})")
+    asked = bool(depth)
+    depths = list(dict.fromkeys(depth)) if depth else list(populations[scenario])
+
+    per_step = None  # the run's tokens per step, when the summary says
+    results = []  # (depth, params or the reason there are none)
+    for d in depths:
+        try:
+            params = read_params(analysis_dir, scenario, d)
+        except NoFit as e:
+            if asked:
+                raise
+            results.append((d, e.reason))
+            continue
+        per_step = params.tokens_per_step
+        results.append((d, params))
+    if not any(not isinstance(p, str) for _, p in results):
+        reasons = "; ".join(f"{d}: {p}" for d, p in results)
+        raise DataError(f"{file}: {scenario}: no depth has a usable forgetting fit ({reasons})")
+
+    def tokens(steps: float) -> str:
+        if per_step is None:
+            return "tokens per step unknown"
+        return f"{fmt(steps * per_step, ',.0f')} tokens"
+
+    lines = [
+        f"analysis: {file}",
+        f"scenario: {scenario} · {exposures} exposures every {count(interval)} steps "
+        f"({tokens(interval)})",
+        "model: Δℓ(t) = Σ_k E_k·R(t − t_k), R(0) = 1, R(u) = clip(b − a·log10 u, 0, 1)",
+    ]
+    if given:
+        tail_per_step = tokens_per_step if tokens_per_step is not None else per_step
+        if tail_per_step is None:
+            raise DataError(
+                f"{file}: the run's tokens per step are unknown: give --tokens-per-step"
+            )
+        if not tail_per_step > 0 or tail_per_step == float("inf"):
+            raise DataError(f"simulate: --tokens-per-step must be positive, not {tail_per_step}")
+        tail_steps = corpus_tokens / tail_per_step
+        lines.append(
+            f"long tail: {facts:,} facts, Zipf s = {fmt(zipf, 'g')}, {count(mentions)} "
+            f"mentions in {count(corpus_tokens)} tokens = {count(tail_steps)} steps "
+            f"of {count(tail_per_step)} tokens; learned: final Δℓ ≥ {fmt(level, 'g')}"
+        )
+    for d, params in results:
+        lines += ["", d]
+        if isinstance(params, str):
+            lines.append(f"  no prediction: {params}")
+            continue
+        gains = params.effectivities
+        n = len(gains)
+        lines.append(
+            f"  gain per exposure E_k: {', '.join(fmt(e, '.4g') for e in gains)} "
+            f"(exposures {n + 1}+ reuse E_{n})"
+        )
+        lines.append(
+            f"  forgetting: a = {fmt(params.decay_constant, '.4g')}, "
+            f"b = {fmt(params.intercept, '.4g')}"
+        )
+        kept = kept_levels(params, interval, exposures)
+        single = kept_levels(params, interval, 1)[0]
+        lines.append(
+            f"  kept after {exposures} exposures: Δℓ = {fmt(kept[-1], '.4g')} at step "
+            f"{count(exposures * interval)} (one exposure keeps {fmt(single, '.4g')})"
+        )
+        tau = predicted_threshold(params)
+        lines.append(f"  predicted threshold τ: {fmt(tau, ',.0f')} steps ({tokens(tau)})")
+        if given:
+            tail = long_tail(params, zipf, facts, mentions, corpus_tokens, tail_per_step, level)
+            last = (
+                f"every rank ≤ {tail.rank_threshold:,}, the last mentioned "
+                f"{int(tail.exposures[tail.rank_threshold - 1]):,} times"
+                if tail.rank_threshold
+                else "not even the most frequent fact"
+            )
+            lines.append(f"  long tail: {100 * tail.fraction_above:.4g}% of facts learned ({last})")
+    typer.echo("\n".join(lines))

@@ -1,0 +1,341 @@
+"""`factdyn simulate`: the superposition model against hand arithmetic and brute-force loops
+written here, its threshold against the planted 10^(b/a), and the reader against analyses of
+planted runs; no torch."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+import numpy as np
+import pytest
+from analyze_synth import planted_run
+from typer.testing import CliRunner
+
+import factdyn.cli.simulate  # noqa: F401  (registers the command on the app)
+from factdyn.analyze.populations import analyze_run
+from factdyn.analyze.simulate import (
+    ModelParams,
+    kept_levels,
+    long_tail,
+    predicted_threshold,
+    read_params,
+    simulate,
+    summary_populations,
+)
+from factdyn.analyze.write import read_summary, write_analysis
+from factdyn.cli import app, main
+from factdyn.errors import DataError
+
+runner = CliRunner()
+
+
+def R(a: float, b: float, age: float) -> float:
+    """The model's retention, written out independently of the module."""
+    if age == 0:
+        return 1.0
+    return min(1.0, max(0.0, b - a * math.log10(age)))
+
+
+def brute_level(gains, a, b, exposure_steps, at):
+    """Σ over exposures up to ``at`` of E_k·R(at − t_k), E_k past the measured ones = the last."""
+    total = 0.0
+    for k, t in enumerate(sorted(exposure_steps)):
+        if t <= at:
+            total += gains[min(k, len(gains) - 1)] * R(a, b, at - t)
+    return total
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return planted_run()  # duplicate: 5 injections, a = 0.25, b = 0.9; once: a = 0.15, b = 0.8
+
+
+@pytest.fixture(scope="module")
+def analysis_dir(planted, tmp_path_factory):
+    analysis = analyze_run(planted.run, resamples=50)
+    return analysis, write_analysis(analysis, tmp_path_factory.mktemp("sim") / "analysis")
+
+
+# ---- the model ----
+
+
+@pytest.mark.parametrize("a, b", [(0.25, 0.9), (0.2, 0.9), (0.3, 1.3), (0.5, -0.2), (0.05, 3.5)])
+def test_threshold_is_the_x_intercept_of_the_planted_line(a, b):
+    p = ModelParams((0.7,), a, b)
+    assert predicted_threshold(p) == pytest.approx(10 ** (b / a), rel=1e-12)
+
+
+def test_a_threshold_past_the_floats_is_infinite():
+    assert predicted_threshold(ModelParams((0.7,), 0.01, 3.5)) == math.inf  # 10^350
+
+
+def test_kept_levels_rise_below_the_threshold_and_stay_flat_above():
+    a, b, e = 0.25, 0.9, 0.7
+    p = ModelParams((e,), a, b)
+    tau = 10**3.6  # 3981.07...
+    just_below = kept_levels(p, math.floor(tau), 6)
+    assert (just_below > 0).all()
+    assert just_below[0] == pytest.approx(e * (b - a * math.log10(3981)), rel=1e-12)
+    for delta in (math.ceil(tau), 5000, 1e6):
+        assert (kept_levels(p, delta, 6) == 0).all()  # each exposure starts from ℓ_0 again
+    levels = kept_levels(p, 100, 30)  # ages 100..3000 all under τ: every exposure adds
+    assert (np.diff(levels) > 0).all()
+    for k in (1, 2, 17, 30):  # E·Σ_{m ≤ k} (b − a·log10(100 m)), no clipping in this range
+        expected = e * sum(b - a * math.log10(100 * m) for m in range(1, k + 1))
+        assert levels[k - 1] == pytest.approx(expected, rel=1e-12)
+
+
+def test_superposition_computed_by_hand():
+    p = ModelParams((0.5, 0.4, 0.3), 0.2, 0.9)
+    # at step 25 the exposures of steps 0, 10, 20 are 25, 15 and 5 steps old:
+    # 0.5·(0.9 − 0.2·log10 25) = 0.5·(0.9 − 0.2·1.397940) = 0.5·0.620412 = 0.310206
+    # 0.4·(0.9 − 0.2·log10 15) = 0.4·(0.9 − 0.2·1.176091) = 0.4·0.664782 = 0.265913
+    # 0.3·(0.9 − 0.2·log10 5)  = 0.3·(0.9 − 0.2·0.698970) = 0.3·0.760206 = 0.228062
+    by_hand = 0.310206 + 0.265913 + 0.228062  # 0.804181
+    at_25 = simulate(p, [20, 0, 10], [25])[0]  # the exposure steps' order does not matter
+    assert at_25 == pytest.approx(by_hand, abs=2e-6)
+    assert at_25 == pytest.approx(
+        0.5 * (0.9 - 0.2 * math.log10(25))
+        + 0.4 * (0.9 - 0.2 * math.log10(15))
+        + 0.3 * (0.9 - 0.2 * math.log10(5)),
+        rel=1e-12,
+    )
+    # before any exposure: 0; at step 20 the third gain is whole (R(0) = 1):
+    # 0.5·(0.9 − 0.2·log10 20) + 0.4·(0.9 − 0.2·log10 10) + 0.3 = 0.319897 + 0.28 + 0.3
+    before, at_20 = simulate(p, [0, 10, 20], [-1, 20])
+    assert before == 0
+    assert at_20 == pytest.approx(0.319897 + 0.28 + 0.3, abs=2e-6)
+    # b > 1: R is clipped to 1 while b − a·log10 u ≥ 1 (u ≤ 10^(0.2/0.2) = 10 steps)
+    clipped = ModelParams((0.5,), 0.2, 1.2)
+    assert simulate(clipped, [0], [5, 10, 100]) == pytest.approx([0.5, 0.5, 0.5 * 0.8])
+
+
+def test_kept_levels_match_a_loop_with_unequal_gains():
+    gains, a, b = (0.5, 0.4, 0.3), 0.2, 0.9
+    p = ModelParams(gains, a, b)
+    for delta, k in ((10, 7), (3.5, 12), (2000, 4)):
+        levels = kept_levels(p, delta, k)
+        for j in range(1, k + 1):  # just before exposure j + 1, at step j·Δ
+            steps = [i * delta for i in range(j)]
+            assert levels[j - 1] == pytest.approx(
+                brute_level(gains, a, b, steps, j * delta), rel=1e-12, abs=1e-15
+            )
+    # above τ = 10^4.5 each exposure starts from 0: the peak after exposure k is E_k
+    peaks = simulate(p, [0, 40000, 80000, 120000], [0, 40000, 80000, 120000])
+    assert peaks == pytest.approx([0.5, 0.4, 0.3, 0.3])
+
+
+@pytest.mark.parametrize(
+    "gains, a, b, corpus_tokens, level",
+    [
+        ((1.0, 1.1, 1.2), 0.3, 1.3, 1e6, 0.8),  # R = 1 up to 10 steps; S = 10,000 steps
+        ((0.9, 0.6), 0.25, 0.9, 1e4, 1.5),  # S = 100 steps: top facts seen many times a step
+    ],
+)
+def test_long_tail_matches_a_loop_over_facts(gains, a, b, corpus_tokens, level):
+    n_facts, s, m, per_step = 200, 1.1, 5000.0, 100.0
+    p = ModelParams(gains, a, b)
+    tail = long_tail(p, s, n_facts, m, corpus_tokens, per_step, level)
+    total_steps = corpus_tokens / per_step
+    norm = sum(j**-s for j in range(1, n_facts + 1))
+    above = 0
+    for r in range(1, n_facts + 1):
+        n = math.floor(m * r**-s / norm)
+        assert tail.exposures[r - 1] == n
+        steps = [i * total_steps / n for i in range(n)]  # evenly spaced from step 0
+        final = brute_level(gains, a, b, steps, total_steps) if n else 0.0
+        assert tail.final_levels[r - 1] == pytest.approx(final, rel=1e-9, abs=1e-12)
+        above += final >= level
+    assert 0 < above < n_facts  # the level splits the facts
+    assert tail.fraction_above == above / n_facts
+    leading = next(r - 1 for r in range(1, n_facts + 1) if tail.final_levels[r - 1] < level)
+    assert tail.rank_threshold == leading
+    assert tail.steps == total_steps and list(tail.ranks[:3]) == [1, 2, 3]
+
+
+def test_long_tail_of_a_million_facts_is_fast():
+    p = ModelParams((1.0, 1.1, 1.2), 0.25, 0.9)
+    start = time.perf_counter()
+    tail = long_tail(p, 1.05, 1_000_000, 1e9, 1e10, 1000, 1.0)
+    assert time.perf_counter() - start < 2.0
+    assert 0 < tail.fraction_above < 1
+    # facts mentioned less often than every τ steps keep nothing
+    rare = tail.intervals >= 10**3.6
+    assert rare.any() and (tail.final_levels[rare] == 0).all()
+    r = 5000  # one fact checked by kept_levels (its n in the thousands)
+    n = int(tail.exposures[r - 1])
+    assert tail.final_levels[r - 1] == pytest.approx(kept_levels(p, 1e7 / n, n)[-1], rel=1e-9)
+
+
+def test_bad_inputs_are_data_errors():
+    p = ModelParams((0.5,), 0.2, 0.9)
+    for k in (0, -3, 2.5):
+        with pytest.raises(DataError, match="exposures"):
+            kept_levels(p, 10, k)
+    for delta in (0, -5, math.nan, math.inf):
+        with pytest.raises(DataError, match="interval"):
+            kept_levels(p, delta, 3)
+    with pytest.raises(DataError, match="exposure steps"):
+        simulate(p, [0, math.nan], [5])
+    for kwargs, field in (
+        ({"zipf": -1}, "zipf"),
+        ({"facts": 0}, "facts"),
+        ({"mentions": -1}, "mentions"),
+        ({"corpus_tokens": 0}, "corpus_tokens"),
+        ({"tokens_per_step": -2}, "tokens_per_step"),
+        ({"level": 0}, "level"),
+    ):
+        args = {"zipf": 1.0, "facts": 10, "mentions": 100, "corpus_tokens": 1e4}
+        args |= {"tokens_per_step": 10, "level": 0.1} | kwargs
+        with pytest.raises(DataError, match=field):
+            long_tail(p, **args)
+    for a, b, gains, field in (
+        (0.0, 0.9, (0.5,), "decay_constant"),
+        (-0.1, 0.9, (0.5,), "decay_constant"),
+        (math.nan, 0.9, (0.5,), "decay_constant"),
+        (0.2, math.nan, (0.5,), "intercept"),
+        (0.2, 0.9, (), "effectivity_per_injection"),
+        (0.2, 0.9, (0.5, math.nan), "effectivity_per_injection"),
+    ):
+        with pytest.raises(DataError, match=field):
+            ModelParams(gains, a, b)
+
+
+# ---- a written analysis ----
+
+
+def test_reads_back_the_written_analysis(analysis_dir, planted):
+    analysis, out = analysis_dir
+    assert summary_populations(out) == {s: tuple(analysis.depths(s)) for s in analysis.scenarios()}
+    for scenario in ("duplicate", "once"):
+        for depth in analysis.depths(scenario):
+            pop = analysis.get(scenario, depth)
+            p = read_params(out / "summary.json", scenario, depth)
+            assert p.decay_constant == pytest.approx(pop.decay_constant, rel=1e-12)
+            assert p.intercept == pytest.approx(pop.intercept, rel=1e-12)
+            assert p.effectivities == pytest.approx(pop.effectivity_per_injection, rel=1e-12)
+            assert p.x_intercept_steps == pytest.approx(pop.x_intercept_steps, rel=1e-12)
+            assert p.tokens_per_step == 1000
+            # and the planted truth behind them
+            a, b = planted.decay[scenario]
+            assert p.decay_constant == pytest.approx(a, abs=0.02)
+            assert p.intercept == pytest.approx(b, abs=0.03)
+            assert p.effectivities == pytest.approx(planted.gains[scenario, depth], rel=0.05)
+            assert predicted_threshold(p) == pytest.approx(pop.x_intercept_steps, rel=1e-9)
+
+
+def test_a_percent_fit_is_read_in_fractions(planted, tmp_path):
+    analysis = analyze_run(planted.run, reference=True, resamples=0)
+    out = write_analysis(analysis, tmp_path / "ref")
+    assert read_summary(out)["_settings"]["retainability_unit"] == "percent"
+    pop = analysis.get("duplicate", "semantic")
+    p = read_params(out, "duplicate", "semantic")
+    assert pop.decay_constant == pytest.approx(25, abs=2)  # the file holds percent
+    assert p.decay_constant == pytest.approx(pop.decay_constant / 100, rel=1e-12)
+    assert p.intercept == pytest.approx(pop.intercept / 100, rel=1e-12)
+    assert predicted_threshold(p) == pytest.approx(pop.x_intercept_steps, rel=1e-9)
+
+
+def _doctored(out, tmp_path, change) -> object:
+    doc = json.loads((out / "summary.json").read_text())
+    change(doc)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "summary.json").write_text(json.dumps(doc))
+    return bad
+
+
+def test_unusable_summaries_are_data_errors_naming_file_and_field(analysis_dir, tmp_path):
+    _, out = analysis_dir
+
+    def null_a(doc):
+        doc["duplicate"]["memorization"]["decay_constant"] = None
+
+    bad = _doctored(out, tmp_path, null_a)
+    file = str(bad / "summary.json")
+    with pytest.raises(DataError) as e:
+        read_params(bad, "duplicate", "memorization")
+    assert file in str(e.value) and "duplicate/memorization" in str(e.value)
+    assert "decay_constant" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(DataError, match="no scenario 'paraphrase'"):
+        read_params(out, "paraphrase", "memorization")
+    with pytest.raises(DataError, match="no depth 'deep'"):
+        read_params(out, "duplicate", "deep")
+    with pytest.raises(DataError, match="no such folder"):
+        read_params(tmp_path / "missing", "duplicate", "memorization")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "summary.json").write_text("{not json")
+    with pytest.raises(DataError, match="not valid JSON"):
+        read_params(tmp_path / "broken", "duplicate", "memorization")
+
+
+# ---- the command ----
+
+
+def test_command_prints_the_prediction_per_depth(analysis_dir):
+    analysis, out = analysis_dir
+    args = ["simulate", str(out), "--interval", "100", "--exposures", "10"]
+    args += ["--zipf", "1.1", "--facts", "10000", "--mentions", "1e6"]
+    args += ["--corpus-tokens", "1e9", "--level", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "scenario: duplicate" in text  # the default scenario
+    for depth in analysis.depths("duplicate"):
+        pop = analysis.get("duplicate", depth)
+        a, b, gains = pop.decay_constant, pop.intercept, pop.effectivity_per_injection
+        block = text.split(f"\n{depth}\n")[1].split("\n\n")[0]
+        assert f"a = {a:.4g}, b = {b:.4g}" in block
+        assert ", ".join(f"{e:.4g}" for e in gains) in block
+        kept = brute_level(gains, a, b, [100 * i for i in range(10)], 1000)
+        assert f"Δℓ = {kept:.4g} at step 1,000" in block
+        tau = 10 ** (b / a)
+        assert f"τ: {tau:,.0f} steps ({tau * 1000:,.0f} tokens)" in block
+        assert "% of facts learned" in block
+
+
+def test_command_bad_input_is_a_data_error_and_exit_code_2(
+    analysis_dir, tmp_path, monkeypatch, capsys
+):
+    _, out = analysis_dir
+
+    def null_a(doc):
+        doc["duplicate"]["composition"]["decay_constant"] = None
+
+    bad = _doctored(out, tmp_path, null_a)
+
+    def sim(path, interval="100", exposures="10"):
+        return ["simulate", str(path), "--interval", interval, "--exposures", exposures]
+
+    long_tail_args = ["--zipf", "1", "--facts", "10", "--mentions", "100"]
+    long_tail_args += ["--corpus-tokens", "1e6", "--level", "0.5"]
+    cases = [
+        (sim(out, exposures="0"), "--exposures"),
+        (sim(out, exposures="-2"), "--exposures"),
+        (sim(out, interval="0"), "--interval"),
+        (sim(out, interval="-5"), "--interval"),
+        ([*sim(out), "--scenario", "paraphrase"], "no scenario"),
+        ([*sim(out), "--zipf", "1.1"], "--facts"),
+        ([*sim(out), *long_tail_args, "--tokens-per-step", "0"], "--tokens-per-step"),
+        ([*sim(out), *long_tail_args, "--facts", "0"], "facts"),
+        ([*sim(tmp_path / "missing")], "no such folder"),
+        ([*sim(bad), "--depth", "composition"], "decay_constant"),
+    ]
+    for argv, words in cases:
+        result = runner.invoke(app, argv)
+        assert isinstance(result.exception, DataError), (argv, result.output)
+        assert words in str(result.exception)
+        monkeypatch.setattr(sys, "argv", ["factdyn", *argv])
+        with pytest.raises(SystemExit) as e:
+            main()
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("factdyn: error: ") and err.count("\n") == 1
+    # with every depth by default, one without a fit is reported and the others predicted
+    result = runner.invoke(app, sim(bad))
+    assert result.exit_code == 0, result.output
+    assert "composition\n  no prediction: decay_constant is null" in result.output
+    assert result.output.count("predicted threshold") == 2
