@@ -131,3 +131,18 @@ def test_the_analysis_carries_the_curves_and_writes_them(analysis, tmp_path):
     assert len(table) == len(DELTAS) * len(DEPTHS) * K
     acq = pd.read_csv(out / "acquisition.csv")
     assert {"level_before", "level_peak", "level_next"} <= set(acq.columns)
+
+
+def test_the_report_shows_the_threshold_section_with_the_measured_thresholds(tmp_path):
+    from factdyn.report import learnability as L
+    from factdyn.report.html import write_report
+
+    run = planted()
+    a = analyze_run(run, resamples=100)
+    rows = L.rows(a)
+    assert [r[0] for r in rows] == list(DEPTHS)
+    assert all(r[1] == "20" for r in rows)  # retained up to the largest Δ below LIFE + 1
+    page = write_report([tmp_path / "planted"], tmp_path / "report", [a], runs=[run])
+    html = page.read_text()
+    assert "3b. The learnability threshold" in html and "retained up to" in html
+    assert (tmp_path / "report" / "figures" / "fig6-learnability.png").is_file()

@@ -26,6 +26,7 @@ from factdyn.analyze.result import Analysis, Population
 from factdyn.errors import DataError
 from factdyn.files import output_dir
 from factdyn.report import figures as F
+from factdyn.report import learnability as L
 from factdyn.report.findings import Finding, compute_findings, findings_document
 from factdyn.report.numbers import MISSING, fmt_estimate, fmt_interval, fmt_per_depth
 from factdyn.report.text import logged_steps
@@ -121,6 +122,26 @@ def _effectivity_table(analyses: Sequence[Analysis], labels: Sequence[str]) -> s
         effectivity = fmt_estimate(p.effectivity, p.effectivity_ci, ".4g")
         rows.append((lab, p.scenario, p.depth, effectivity, fmt_estimate(p.snr, p.snr_ci), shown))
     return _table(head, rows, left=3)
+
+
+def _learnability(analyses: Sequence[Analysis], labels: Sequence[str], figs: str) -> str:
+    """Section 3b for runs of the interval experiment ('' for others)."""
+    head = ("run", "depth", "retained up to Δ", "rises up to Δ", "τ predicted (steps)",
+            "prediction inside the measured 95% interval")  # fmt: skip
+    rows = [(lab, *r) for a, lab in zip(analyses, labels, strict=True) for r in L.rows(a)]
+    if not rows:
+        return ""
+    return f"""<h2>3b. The learnability threshold, measured and predicted</h2>
+<p>Each item of the interval scenarios is exposed K times, every Δ steps; the level it keeps one
+interval after the last exposure (relative to before the first) is measured per Δ, with its 95%
+bootstrap interval. The simulator predicts it from the run's single-exposure items: their gain
+and power-law forgetting, each exposure fading on its own clock and the fades added. The paper's
+threshold τ = 10^(b/a) predicts that nothing is retained above it; "retained up to" is the
+largest Δ whose kept level is above 0, "rises up to" the largest whose kept level still grows
+over the exposures (under superposed fading that happens only below τ/2).</p>
+{figs}
+{_table(head, rows, left=2)}
+"""
 
 
 def _settings(a: Analysis) -> str:
@@ -223,6 +244,17 @@ def make_figures(
             "retainability",
             f"Retainability R̄(t) on a log axis with the fit R̄ = b − a·log10 t ({lab}).",
         )
+    for a, lab in zip(analyses, labels, strict=True):
+        if L.curves_by_depth(a):
+            suffix = f"-{_slug(lab)}" if many else ""
+            keep(
+                L.figure(a, title=lab if many else None),
+                f"fig6-learnability{suffix}",
+                "learnability",
+                "Kept Δℓ one interval after the last of K exposures, against the interval Δ "
+                f"(points: measured, 95% intervals; line: simulated from the run's '{L.SOURCE}' "
+                f"items; dashed: predicted τ; dotted: largest Δ still retained) ({lab}).",
+            )
     if len({a.settings.tokens_per_step for a in analyses}) > 1:
         keep(
             F.retainability_tokens_figure(analyses, labels),
@@ -299,6 +331,7 @@ R̄(t) = b − a·log10 t: a is the decay constant, τ = 10^(b/a) the x-intercep
 gain is lost; in tokens the learnability threshold).</p>
 {section("retainability")}
 {_fit_table(analyses, labels)}
+{_learnability(analyses, labels, section("learnability"))}
 
 <h2>4. The paper's findings</h2>
 {_findings_html(found)}

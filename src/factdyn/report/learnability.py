@@ -1,0 +1,156 @@
+"""The learnability threshold, predicted against measured (an interval run's report section).
+
+Measured: the interval experiment's kept level after K exposures at each interval Δ, with
+its interval (:mod:`factdyn.analyze.intervals`). Predicted: the simulator
+(:mod:`factdyn.analyze.simulate`) fed with the same run's single-exposure items (the ``once``
+scenario, else the first scenario with a fit): their effectivity and power-law forgetting,
+superposed over K exposures. A prediction outside the measured interval is reported as such:
+a model that does not fit is a finding too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from factdyn.analyze.intervals import IntervalCurve, measured_thresholds
+from factdyn.analyze.result import Analysis, Population
+from factdyn.analyze.simulate import ModelParams, kept_levels, predicted_threshold
+from factdyn.errors import DataError
+from factdyn.report import figures as F
+from factdyn.report.numbers import fmt
+
+SOURCE = "once"  # the scenario whose single exposures the simulator is fed with
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One depth: each Δ's measured kept level after K exposures against the prediction."""
+
+    depth: str
+    source: str  # the scenario the simulator was fed with
+    intervals: tuple[int, ...]
+    measured: tuple[float, ...]
+    measured_ci: tuple[tuple[float, float], ...]
+    predicted: tuple[float, ...]  # NaN: no fit to predict from
+    tau: float  # predicted threshold (steps)
+    params: ModelParams | None
+    why_not: str  # why there is no prediction ('' when there is)
+
+    @property
+    def inside(self) -> tuple[bool, ...]:
+        return tuple(
+            lo <= p <= hi for p, (lo, hi) in zip(self.predicted, self.measured_ci, strict=True)
+        )
+
+
+def curves_by_depth(a: Analysis) -> dict[str, list[IntervalCurve]]:
+    """The interval curves of a run that varies Δ (≥ 2 intervals), by depth, Δ increasing."""
+    if len({c.interval for c in a.intervals}) < 2:
+        return {}
+    out: dict[str, list[IntervalCurve]] = {}
+    for c in sorted(a.intervals, key=lambda c: c.interval):
+        out.setdefault(c.depth, []).append(c)
+    return out
+
+
+def params_of(a: Analysis, p: Population) -> ModelParams:
+    """The simulator's inputs from a population (its fit in fractions)."""
+    scale = 100.0 if a.settings.reference else 1.0  # a percent fit: both a and b
+    return ModelParams(
+        effectivities=p.effectivity_per_injection,
+        decay_constant=p.decay_constant / scale,
+        intercept=p.intercept / scale,
+        scenario=p.scenario,
+        depth=p.depth,
+        x_intercept_steps=p.x_intercept_steps,
+        tokens_per_step=a.settings.tokens_per_step,
+        origin=f"{p.scenario}/{p.depth}",
+    )
+
+
+def compare(a: Analysis) -> list[Comparison]:
+    """Per depth of an interval run: measured against predicted kept levels."""
+    source = SOURCE if SOURCE in a.scenarios() else next(iter(a.scenarios()), "")
+    out = []
+    for depth, curves in curves_by_depth(a).items():
+        k = curves[0].exposures
+        params, why = None, ""
+        pop = a.get(source, depth)
+        try:
+            params = params_of(a, pop) if pop is not None else None
+            why = "" if pop is not None else f"no {source}/{depth} population"
+        except DataError as e:
+            why = str(e)
+        predicted = tuple(
+            float(kept_levels(params, c.interval, k)[-1]) if params else math.nan for c in curves
+        )
+        out.append(
+            Comparison(
+                depth, source, tuple(c.interval for c in curves),
+                tuple(c.kept[-1] for c in curves), tuple(c.kept_ci[-1] for c in curves),
+                predicted, predicted_threshold(params) if params else math.nan, params, why,
+            )
+        )  # fmt: skip
+    return out
+
+
+def figure(a: Analysis, title: str | None = None):
+    """Kept level after K exposures against Δ per depth: measured (points, 95% intervals)
+    and predicted (line), with the predicted τ and the measured thresholds."""
+    found = compare(a)
+    fig, axes = F._figure(max(len(found), 1), width=4.2, height=3.4)
+    if not found:
+        return F._empty(fig, axes[0], "no interval experiment in this run")
+    retained = measured_thresholds(list(a.intervals)).retained
+    for ax, c in zip(axes, found, strict=False):
+        x = np.array(c.intervals, dtype=float)
+        lo, hi = np.array(c.measured_ci).T
+        y = np.array(c.measured)
+        err = np.nan_to_num(np.abs(np.vstack([y - lo, hi - y])))
+        color = F.depth_color(c.depth)
+        ax.errorbar(x, y, yerr=err, fmt="o", color=color, capsize=3, label="measured")
+        if c.params is not None:
+            grid = np.geomspace(x.min() / 1.5, x.max() * 1.5, 200)
+            k = len(a.intervals[0].kept)
+            ax.plot(grid, [kept_levels(c.params, d, k)[-1] for d in grid], color="black",
+                    lw=1, label=f"simulated from '{c.source}'")  # fmt: skip
+            if math.isfinite(c.tau):
+                ax.axvline(c.tau, color="black", ls="--", lw=0.8, label=f"τ predicted {fmt(c.tau)}")
+        if retained.get(c.depth):
+            ax.axvline(retained[c.depth], color=color, ls=":", lw=1.2,
+                       label=f"retained up to Δ = {retained[c.depth]}")  # fmt: skip
+        ax.axhline(0.0, color="grey", lw=0.6)
+        ax.set_xscale("log")
+        ax.set_xticks(x, [str(int(v)) for v in x])
+        ax.minorticks_off()
+        ax.set_xlabel("interval Δ between exposures (steps)")
+        ax.set_title(c.depth)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.25)
+    axes[0].set_ylabel("kept Δℓ after the last exposure")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def rows(a: Analysis) -> list[tuple[str, ...]]:
+    """The table's rows: per depth, the thresholds and where the prediction fails."""
+    found = compare(a)
+    th = measured_thresholds(list(a.intervals))
+    out = []
+    for c in found:
+        if c.params is None:
+            verdict = f"no prediction: {c.why_not}"
+        else:
+            misses = [str(d) for d, ok in zip(c.intervals, c.inside, strict=True) if not ok]
+            verdict = f"{sum(c.inside)} of {len(c.inside)} Δ inside" + (
+                f" (outside at Δ = {', '.join(misses)})" if misses else ""
+            )
+        out.append((
+            c.depth, str(th.retained.get(c.depth) or "none"), str(th.rises.get(c.depth) or "none"),
+            fmt(c.tau), verdict,
+        ))  # fmt: skip
+    return out
