@@ -138,3 +138,23 @@ def toy_base(toy_world, tmp_path_factory):
         threads=2,
     )
     return pretrain(toy_world, tmp_path_factory.mktemp("base") / "base", cfg)
+
+
+@pytest.fixture
+def exits_2(monkeypatch, capsys):
+    """Run ``factdyn ARGV`` through the real entry point; assert it ends in exit code 2 with
+    one line on stderr, and return that line."""
+    import sys
+
+    from factdyn.cli import main
+
+    def check(argv: list[str]) -> str:
+        monkeypatch.setattr(sys, "argv", ["factdyn", *map(str, argv)])
+        with pytest.raises(SystemExit) as e:
+            main()
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("factdyn: error: ") and err.count("\n") == 1, err
+        return err
+
+    return check

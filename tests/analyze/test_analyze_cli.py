@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from factdyn.analyze.compare import compare
 from factdyn.analyze.populations import analyze_run
 from factdyn.analyze.write import write_analysis
-from factdyn.cli import app, main
+from factdyn.cli import app
 
 runner = CliRunner()
 
@@ -78,19 +78,14 @@ def test_analyze_options_reach_the_analysis(run_dir, tmp_path):
     assert s["_settings"]["reference"] and s["duplicate"]["semantic"]["retainability"][0] == 100
 
 
-def test_bad_input_is_one_line_and_exit_code_2(run_dir, tmp_path, monkeypatch, capsys):
+def test_bad_input_is_one_line_and_exit_code_2(run_dir, tmp_path, exits_2):
     for argv in (
         ["analyze", str(run_dir), "--stat", "first"],
         ["analyze", str(tmp_path)],
         ["analyze"],
         ["analyze", "--reference-log", str(tmp_path / "missing.json")],
     ):
-        monkeypatch.setattr(sys, "argv", ["factdyn", *argv])
-        with pytest.raises(SystemExit) as e:
-            main()
-        assert e.value.code == 2
-        err = capsys.readouterr().err
-        assert err.startswith("factdyn: error: ") and err.count("\n") == 1
+        exits_2(argv)
 
 
 def test_unfinished_run_windows_past_the_log_end_are_reported(tmp_path):

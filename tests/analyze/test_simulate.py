@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 
 import numpy as np
@@ -26,7 +25,7 @@ from factdyn.analyze.simulate import (
     summary_populations,
 )
 from factdyn.analyze.write import read_summary, write_analysis
-from factdyn.cli import app, main
+from factdyn.cli import app
 from factdyn.errors import DataError
 
 runner = CliRunner()
@@ -297,9 +296,7 @@ def test_command_prints_the_prediction_per_depth(analysis_dir):
         assert "% of facts learned" in block
 
 
-def test_command_bad_input_is_a_data_error_and_exit_code_2(
-    analysis_dir, tmp_path, monkeypatch, capsys
-):
+def test_command_bad_input_is_a_data_error_and_exit_code_2(analysis_dir, tmp_path, exits_2):
     _, out = analysis_dir
 
     def null_a(doc):
@@ -328,12 +325,7 @@ def test_command_bad_input_is_a_data_error_and_exit_code_2(
         result = runner.invoke(app, argv)
         assert isinstance(result.exception, DataError), (argv, result.output)
         assert words in str(result.exception)
-        monkeypatch.setattr(sys, "argv", ["factdyn", *argv])
-        with pytest.raises(SystemExit) as e:
-            main()
-        assert e.value.code == 2
-        err = capsys.readouterr().err
-        assert err.startswith("factdyn: error: ") and err.count("\n") == 1
+        exits_2(argv)
     # with every depth by default, one without a fit is reported and the others predicted
     result = runner.invoke(app, sim(bad))
     assert result.exit_code == 0, result.output
