@@ -134,3 +134,42 @@ def test_tiny_quick_grid_leaves_no_finding_not_testable(tmp_path):
     for axis in ("stage", "lr_control", "size", "batch_size"):
         assert (out / "report" / "figures" / f"grid-{axis}.png").is_file()
     assert "0. The grid" in html
+
+
+@pytest.mark.slow
+def test_interval_quick_grid_measures_and_predicts_the_threshold(tmp_path):
+    env = {**os.environ, "FACTDYN_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    out = tmp_path / "grid"
+    cmd = [sys.executable, "-m", "factdyn", "reproduce", "interval", "--quick", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    html = (out / "report" / "report.html").read_text()
+    assert "3b. The learnability threshold" in html
+    assert (out / "report" / "figures" / "fig6-learnability.png").is_file()
+    run = out / "runs" / "reference"
+    a = subprocess.run([sys.executable, "-m", "factdyn", "analyze", str(run)], env=env,
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert a.returncode == 0, a.stderr[-2000:]
+    table = pd.read_csv(run / "analysis" / "intervals.csv")
+    assert set(table["interval"]) == {4, 16} and set(table["exposure"]) == {1, 2, 3}
+    sim = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "factdyn",
+            "simulate",
+            str(run / "analysis"),
+            "--interval",
+            "4",
+            "--exposures",
+            "3",
+            "--scenario",
+            "once",
+        ],  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert sim.returncode in (0, 2), sim.stderr  # 2: the tiny run left no usable fit
+    assert sim.returncode == 0 or sim.stderr.startswith("factdyn: error: ")

@@ -31,6 +31,7 @@ from factdyn.rundir import Run, load_run
 from factdyn.sweep.grid import REFERENCE
 from factdyn.sweep.sweep import SWEEP, grid_runs
 
+CLIP = 1000.0  # τ's error bars are drawn within ×/÷ this of the estimate
 METRICS = ((EFF, "effectivity"), (DECAY, "decay constant a"), (TAU, "x-intercept τ (tokens)"))
 # what each axis varies, as the runs' meta.json states it (RunInfo fields)
 FACTOR = {
@@ -122,7 +123,12 @@ def axis_figure(points: Sequence[GridPoint], axis: str):
             vals = np.array([_depth_mean(p.analysis, name, d) for p in chosen]).reshape(-1, 3)
             if not len(vals) or not np.isfinite(vals[:, 0]).any():
                 continue
-            err = np.nan_to_num(np.abs(vals[:, 1:].T - vals[:, 0]))
+            lo, hi = vals[:, 1], vals[:, 2]
+            if name == TAU:  # log axis: bars clipped to ×/÷ CLIP (τ's intervals reach 0 and ∞)
+                lo = np.maximum(lo, vals[:, 0] / CLIP)
+                hi = np.minimum(hi, vals[:, 0] * CLIP)
+            err = np.abs(np.vstack([vals[:, 0] - lo, hi - vals[:, 0]]))
+            err = np.where(np.isfinite(err), err, 0.0)
             ax.errorbar(xs, vals[:, 0], yerr=err, color=F.depth_color(d), marker="o",
                         capsize=3, label=d)  # fmt: skip
             drawn = True
@@ -150,7 +156,8 @@ def grid_figures(points: Sequence[GridPoint], fig_dir: Path) -> list[tuple[str, 
         png, _ = F.save(axis_figure(points, axis), fig_dir, f"grid-{axis}")
         out.append(("grid", png, f"By {axis.replace('_', ' ')}: effectivity, decay constant "
                     "and x-intercept in tokens, each depth's mean over scenarios (points: the "
-                    "grid's runs, replicates pooled; bars: 95% bootstrap intervals)."))  # fmt: skip
+                    "grid's runs, replicates pooled; bars: 95% bootstrap intervals, τ's clipped at ×/÷ "
+                    f"{CLIP:g})."))  # fmt: skip
     return out
 
 

@@ -38,13 +38,27 @@ def _with_shape(spec: RunSpec) -> RunConfig:
     return cfg
 
 
+PROBES_PER_ITEM = 15  # 5 per depth
+TOKENS_PER_PROBE = 24  # input + target, padded: a rough mean of the generated and paper probes
+
+
+def scored_tokens_per_step(spec: RunSpec) -> float:
+    """Probe tokens scored per step, roughly: every item's probes at every step (``every``),
+    a tenth of that on a sparse schedule."""
+    cfg = spec.config
+    items = spec.world["items"] if spec.world else cfg.injection.max_items or 120
+    share = 1.0 if cfg.eval.schedule == "every" else 0.1
+    return share * items * PROBES_PER_ITEM * TOKENS_PER_PROBE
+
+
 def spec_estimate(spec: RunSpec, grid: Grid) -> Estimate:
     cfg = _with_shape(spec)
     devices = 1 if spec.base is not None else grid.slurm.gpus_per_node * grid.slurm.nodes
     e = estimate(cfg, devices)
+    hours = run_hours(cfg, devices, grid.flops_per_second, scored_tokens_per_step(spec))
     return Estimate(
         parameters=int(e["parameters"]),
         tokens=float(e["tokens_per_step"] * cfg.train.steps),
-        hours=run_hours(cfg, devices, grid.flops_per_second),
+        hours=hours,
         devices=devices,
     )
