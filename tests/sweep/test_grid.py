@@ -162,3 +162,13 @@ def test_a_run_the_training_would_refuse_is_refused_before_the_sweep_starts(
     assert isinstance(r.exception, DataError)
     assert "run reference" in str(r.exception) and "train.steps=10" in str(r.exception)
     assert not out.exists()
+
+
+def test_set_applies_to_every_run_and_is_part_of_the_recorded_grid(tmp_path):
+    from factdyn.sweep.sweep import plan_sweep
+
+    sweep = plan_sweep("olmo", tmp_path / "o", overrides=["data.files=/data/shards.txt"])
+    assert {s.config.data.files for s in sweep.specs} == {"/data/shards.txt"}
+    assert sweep.record()["spec"]["set"][-1] == "data.files=/data/shards.txt"
+    with pytest.raises(DataError, match="train.stepz"):
+        plan_sweep("tiny", tmp_path / "t", overrides=["train.stepz=3"])

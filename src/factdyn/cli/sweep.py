@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from factdyn.cli.app import app
+from factdyn.cli.app import SetOpt, app
 
 
 @app.command()
@@ -29,6 +29,7 @@ def reproduce(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List the runs with size and time; run nothing.")
     ] = False,
+    set_: SetOpt = None,
     cluster: Annotated[
         str | None,
         typer.Option(hidden=True, help="submitit cluster: local runs the Slurm path here (tests)."),
@@ -45,7 +46,7 @@ def reproduce(
         raise DataError(f"reproduce: --jobs must be at least 1, not {jobs}")
     if launcher not in ("local", "slurm"):
         raise DataError(f"reproduce: --launcher must be local or slurm, not {launcher!r}")
-    sweep = plan_sweep(grid, out, quick)
+    sweep = plan_sweep(grid, out, quick, set_ or [])
     if dry_run:
         typer.echo(describe(sweep, launcher))
         return

@@ -52,8 +52,13 @@ class Sweep:
         }
 
 
-def plan_sweep(grid_name: str | Path, out: Path, quick: bool = False) -> Sweep:
+def plan_sweep(
+    grid_name: str | Path, out: Path, quick: bool = False, overrides: Sequence[str] = ()
+) -> Sweep:
+    """The grid's runs under ``out``; ``overrides`` (``--set``) apply to every run after the
+    grid's own (the data paths of a cluster, say) and are part of the recorded grid."""
     grid, source = load_grid(grid_name)
+    grid = grid.model_copy(update={"set": [*grid.set, *overrides]})
     return Sweep(grid, source, quick, tuple(expand(grid, source, quick)), Path(out))
 
 
@@ -228,10 +233,3 @@ def grid_runs(out: Path) -> tuple[dict, dict[str, list[Path]]]:
         if run_status(run_dir) == "done":
             by_point.setdefault(r["point"], []).append(run_dir)
     return record, by_point
-
-
-def unfinished(out: Path) -> Sequence[str]:
-    record = json.loads((Path(out) / SWEEP).read_text(encoding="utf-8"))
-    return [
-        r["name"] for r in record["runs"] if run_status(Path(out) / "runs" / r["name"]) != "done"
-    ]
