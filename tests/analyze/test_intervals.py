@@ -146,3 +146,19 @@ def test_the_report_shows_the_threshold_section_with_the_measured_thresholds(tmp
     html = page.read_text()
     assert "3b. The learnability threshold" in html and "retained up to" in html
     assert (tmp_path / "report" / "figures" / "fig6-learnability.png").is_file()
+
+
+def test_pooled_copies_of_a_run_resample_their_items_together():
+    from dataclasses import replace as copy_of
+
+    from factdyn.analyze.pool import pool_runs
+
+    run = planted(items=6)
+    single = analyze_run(run, resamples=300)
+    pooled = analyze_run(pool_runs([run, copy_of(run)]), resamples=300)
+
+    def widths(a):
+        return [c.kept_ci[-1][1] - c.kept_ci[-1][0] for c in a.intervals]
+
+    ratios = np.array(widths(pooled)) / np.array(widths(single))
+    assert 0.8 < np.median(ratios) < 1.25  # the same items twice: not twice the evidence

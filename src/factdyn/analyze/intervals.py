@@ -102,9 +102,10 @@ def _mean_and_intervals(
 
 
 def interval_curves(
-    analysis: Analysis, resamples: int | None = None, seed: int = 0
+    analysis: Analysis, resamples: int | None = None, seed: int = 0, per_run: int | None = None
 ) -> list[IntervalCurve]:
-    """Every repeated scenario × depth of ``analysis`` with one fixed interval."""
+    """Every repeated scenario × depth of ``analysis`` with one fixed interval. ``per_run``:
+    the items of each pooled run (meta's ``pooled_items``), whose copies resample together."""
     resamples = default_resamples() if resamples is None else resamples
     acq = analysis.acquisition
     out = []
@@ -117,6 +118,7 @@ def interval_curves(
         for depth in ordered(of_s["depth"].astype(str).tolist(), DEPTHS):
             rows = of_s[of_s["depth"].astype(str) == depth]
             kept, items = _table(rows, "level_next", k)
+            items = items % per_run if per_run else items
             peak, _ = _table(rows, "level_peak", k)
             draw = (seed, s_index)  # the depths of a scenario share their draws
             kept_m, kept_r, kept_ci = _mean_and_intervals(kept, items, resamples, draw)

@@ -410,7 +410,8 @@ def analyze_run(
         run_info=RunInfo.from_meta(run.meta),
     )
     # the interval experiment reads the acquisition table (its draws: the scenario's seeds)
-    return replace(analysis, intervals=tuple(interval_curves(analysis, resamples, seed)))
+    curves = interval_curves(analysis, resamples, seed, run.meta.get("pooled_items"))
+    return replace(analysis, intervals=tuple(curves))
 
 
 def analyze_reference_log(
