@@ -282,11 +282,12 @@ def analyze_run(
 
     # drift: the control probes' mean ℓ per depth at every step (SPEC §8)
     control = scen == CONTROL
+    item = bootstrap_units(run, probes)  # what the bootstrap resamples, per probe
     ctrl = control_numbers(
         steps,
         ell_t[control],
         d_code[control],
-        bootstrap_units(run, probes)[control],
+        item[control],
         depths,
         resamples,
         (seed, scen_names.index(CONTROL) if CONTROL in scen_names else len(scen_names)),
@@ -316,7 +317,6 @@ def analyze_run(
     injected = last >= 0
     lam_last = np.where(injected, acq.lam_row[cols, np.maximum(last, 0)], NO_ROW)
     pre_row = np.where(injected, acq.base_row[:, 0], NO_ROW)  # t_pre = t_1 = min(T_k)
-    item = bootstrap_units(run, probes)
     exclude = "zero" if reference else "nonpositive"
     scale = 100.0 if reference else 1.0
 

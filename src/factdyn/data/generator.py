@@ -191,6 +191,9 @@ def _write_corpus(docs: Iterator[str], out: Path, corpus_mb: float) -> dict:
     return manifest
 
 
+VOCAB_SIZE = 2048  # the BPE vocabulary of a generated world
+
+
 def generate_world(
     out: str | Path,
     n_items: int = 36,
@@ -199,7 +202,7 @@ def generate_world(
     entities: int = 2000,
     n_paraphrases: int = 9,
     zipf: float = 0.8,
-    vocab_size: int = 2048,
+    vocab_size: int = VOCAB_SIZE,
 ) -> Path:
     """Write ``knowledge.json``, ``corpus/``, ``tokenizer/`` and ``world.json`` into ``out``
     (built in a temporary sibling directory and renamed, so a killed run leaves nothing)."""

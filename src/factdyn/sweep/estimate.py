@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from factdyn.config import ModelShape, RunConfig
+from factdyn.data.generator import VOCAB_SIZE
 from factdyn.sweep.grid import Grid, RunSpec
 from factdyn.train.estimate import estimate, run_hours
-
-TINY_VOCAB = 2048  # the generated world's BPE vocabulary (factdyn.data.generator)
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ def _with_shape(spec: RunSpec) -> RunConfig:
             intermediate_size=b.intermediate_size,
             heads=b.heads,
             kv_heads=None,
-            vocab_size=TINY_VOCAB,
+            vocab_size=VOCAB_SIZE,
             tie_embeddings=True,
         )
     return cfg
