@@ -287,12 +287,19 @@ def test_command_prints_the_prediction_per_depth(analysis_dir):
         pop = analysis.get("duplicate", depth)
         a, b, gains = pop.decay_constant, pop.intercept, pop.effectivity_per_injection
         block = text.split(f"\n{depth}\n")[1].split("\n\n")[0]
-        assert f"a = {a:.4g}, b = {b:.4g}" in block
-        assert ", ".join(f"{e:.4g}" for e in gains) in block
+        # each number printed with the analysis's own 95% interval beside it
+        ci = [f"[{lo:.3g}, {hi:.3g}]" for lo, hi in (pop.decay_constant_ci, pop.intercept_ci)]
+        assert f"a = {a:.4g} {ci[0]}, b = {b:.4g} {ci[1]}" in block
+        per = zip(gains, pop.effectivity_per_injection_ci, strict=True)
+        assert ", ".join(f"{e:.4g} [{lo:.3g}, {hi:.3g}]" for e, (lo, hi) in per) in block
         kept = brute_level(gains, a, b, [100 * i for i in range(10)], 1000)
         assert f"Δℓ = {kept:.4g} at step 1,000" in block
         tau = 10 ** (b / a)
-        assert f"τ: {tau:,.0f} steps ({tau * 1000:,.0f} tokens)" in block
+        lo, hi = pop.x_intercept_steps_ci
+        assert (
+            f"τ: {tau:,.0f} steps (the analysis's 95% CI [{lo:,.0f}, {hi:,.0f}]; "
+            f"{tau * 1000:,.0f} tokens)"
+        ) in block
         assert "% of facts learned" in block
 
 

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +69,9 @@ class ModelParams:
     x_intercept_steps: float = math.nan  # τ as the analysis reported it
     tokens_per_step: float | None = None  # the run's, for τ in tokens
     origin: str = "simulate"  # where the numbers come from, for error messages
+    # the analysis's 95% intervals of the inputs, printed beside them: effectivity_per_injection
+    # (one per E_k), decay_constant, intercept (fractions), x_intercept_steps
+    intervals: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         gains = tuple(float(e) for e in self.effectivities)
@@ -333,6 +337,14 @@ def read_params(path: str | Path, scenario: str, depth: str) -> ModelParams:
         per_step = _number(per_step, f"{file}: _settings.tokens_per_step")
         per_step = per_step if math.isfinite(per_step) and per_step > 0 else None
     scale = UNITS[unit]
+
+    def interval(name: str, by: float = 1.0) -> tuple[float, float]:
+        v = entry.get(f"{name}_ci")
+        ok = isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
+        return (v[0] / by, v[1] / by) if ok else (math.nan, math.nan)
+
+    per_injection = entry.get("effectivity_per_injection_ci")
+    per_injection = per_injection if isinstance(per_injection, list) else []
     return ModelParams(
         effectivities=tuple(
             _number(e, f"{origin}: effectivity_per_injection[{k}]") for k, e in enumerate(gains)
@@ -344,6 +356,17 @@ def read_params(path: str | Path, scenario: str, depth: str) -> ModelParams:
         x_intercept_steps=_number(entry.get("x_intercept_steps"), f"{origin}: x_intercept_steps"),
         tokens_per_step=per_step,
         origin=origin,
+        intervals={
+            "effectivity_per_injection": tuple(
+                tuple(c)
+                if isinstance(c, list) and len(c) == 2 and None not in c
+                else (math.nan, math.nan)
+                for c in per_injection
+            ),
+            "decay_constant": interval("decay_constant", scale),
+            "intercept": interval("intercept", scale),
+            "x_intercept_steps": interval("x_intercept_steps"),
+        },
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -57,7 +58,7 @@ def simulate(
         summary_populations,
     )
     from factdyn.analyze.write import summary_path
-    from factdyn.report.numbers import fmt
+    from factdyn.report.numbers import fmt, fmt_estimate, fmt_interval
 
     def count(v: float) -> str:  # 1e9 as 1,000,000,000; 2.5e-3 as 0.0025
         return fmt(v, ",.0f") if float(v).is_integer() and abs(v) < 1e15 else fmt(v, ",.6g")
@@ -137,13 +138,18 @@ def simulate(
             continue
         gains = params.effectivities
         n = len(gains)
+        ci = params.intervals
+        gain_ci = list(ci.get("effectivity_per_injection", ()))
+        gain_ci += [(math.nan, math.nan)] * (n - len(gain_ci))
         lines.append(
-            f"  gain per exposure E_k: {', '.join(fmt(e, '.4g') for e in gains)} "
-            f"(exposures {n + 1}+ reuse E_{n})"
+            "  gain per exposure E_k [95% CI]: "
+            + ", ".join(fmt_estimate(e, c, ".4g") for e, c in zip(gains, gain_ci, strict=True))
+            + f" (exposures {n + 1}+ reuse E_{n})"
         )
+        nan2 = (math.nan, math.nan)
         lines.append(
-            f"  forgetting: a = {fmt(params.decay_constant, '.4g')}, "
-            f"b = {fmt(params.intercept, '.4g')}"
+            f"  forgetting: a = {fmt_estimate(params.decay_constant, ci.get('decay_constant', nan2), '.4g')}, "
+            f"b = {fmt_estimate(params.intercept, ci.get('intercept', nan2), '.4g')}"
         )
         kept = kept_levels(params, interval, exposures)
         single = kept_levels(params, interval, 1)[0]
@@ -152,7 +158,11 @@ def simulate(
             f"{count(exposures * interval)} (one exposure keeps {fmt(single, '.4g')})"
         )
         tau = predicted_threshold(params)
-        lines.append(f"  predicted threshold τ: {fmt(tau, ',.0f')} steps ({tokens(tau)})")
+        tau_ci = fmt_interval(ci.get("x_intercept_steps", nan2), ",.0f")
+        lines.append(
+            f"  predicted threshold τ: {fmt(tau, ',.0f')} steps (the analysis's 95% CI "
+            f"{tau_ci}; {tokens(tau)})"
+        )
         if given:
             tail = long_tail(params, zipf, facts, mentions, corpus_tokens, tail_per_step, level)
             last = (

@@ -126,7 +126,7 @@ def _effectivity_table(analyses: Sequence[Analysis], labels: Sequence[str]) -> s
 
 def _learnability(analyses: Sequence[Analysis], labels: Sequence[str], figs: str) -> str:
     """Section 3b for runs of the interval experiment ('' for others)."""
-    head = ("run", "depth", "retained up to Δ", "rises up to Δ", "τ predicted (steps)",
+    head = ("run", "depth", "retained up to Δ", "rises up to Δ", "τ predicted (steps) [95% CI]",
             "prediction inside the measured 95% interval")  # fmt: skip
     rows = [(lab, *r) for a, lab in zip(analyses, labels, strict=True) for r in L.rows(a)]
     if not rows:

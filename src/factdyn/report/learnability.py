@@ -20,7 +20,7 @@ from factdyn.analyze.result import Analysis, Population
 from factdyn.analyze.simulate import ModelParams, kept_levels, predicted_threshold
 from factdyn.errors import DataError
 from factdyn.report import figures as F
-from factdyn.report.numbers import fmt
+from factdyn.report.numbers import fmt, fmt_estimate
 
 SOURCE = "once"  # the scenario whose single exposures the simulator is fed with
 
@@ -68,6 +68,12 @@ def params_of(a: Analysis, p: Population) -> ModelParams:
         x_intercept_steps=p.x_intercept_steps,
         tokens_per_step=a.settings.tokens_per_step,
         origin=f"{p.scenario}/{p.depth}",
+        intervals={
+            "effectivity_per_injection": p.effectivity_per_injection_ci,
+            "decay_constant": tuple(v / scale for v in p.decay_constant_ci),
+            "intercept": tuple(v / scale for v in p.intercept_ci),
+            "x_intercept_steps": p.x_intercept_steps_ci,
+        },
     )
 
 
@@ -151,6 +157,7 @@ def rows(a: Analysis) -> list[tuple[str, ...]]:
             )
         out.append((
             c.depth, str(th.retained.get(c.depth) or "none"), str(th.rises.get(c.depth) or "none"),
-            fmt(c.tau), verdict,
+            fmt_estimate(c.tau, c.params.intervals["x_intercept_steps"]) if c.params
+            else fmt(c.tau), verdict,
         ))  # fmt: skip
     return out
