@@ -201,6 +201,15 @@ class TrainConfig(_Section):
     checkpoint_every: int = Field(50, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
     threads: int | None = Field(None, ge=1, description="torch CPU threads; null = torch default")
+    trackers: list[Literal["tensorboard", "wandb"]] = Field(
+        default_factory=list,
+        description="live logging: tensorboard (RUN_DIR/tb), wandb (RUN_DIR/wandb); none = []",
+    )
+
+
+# Fields that change what a run reports to, not what it measures: a resume may change them
+# and runs that differ only in them pool.
+SIDE_FIELDS = (("train", "trackers"),)
 
 
 class RunConfig(_Section):

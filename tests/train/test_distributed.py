@@ -52,7 +52,7 @@ def test_two_processes_match_one(toy_world, toy_base, tmp_path, mode, schedule):
     ]
     args = [f"--set={s}" for s in sets]
     _run(args, tmp_path / "one", 1)
-    _run(args, tmp_path / "two", 2)
+    _run([*args, "--tracker", "tensorboard"], tmp_path / "two", 2)  # tracking measures nothing
     a, b = load_run(tmp_path / "one"), load_run(tmp_path / "two")
     assert a.steps.tolist() == b.steps.tolist()
     assert (a.steps.tolist() == list(range(46))) == (schedule == "every")
@@ -68,6 +68,13 @@ def test_two_processes_match_one(toy_world, toy_base, tmp_path, mode, schedule):
         "step_0000040",
         "step_0000045",
     ]
+    # and tracked once, by rank 0: one event file, every update logged once
+    (events,) = (tmp_path / "two" / "tb").glob("events.out.tfevents.*")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(events))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("train/loss")] == list(range(45))
 
 
 @pytest.mark.parametrize("arch", ["llama", "olmo", "gpt_neox"])

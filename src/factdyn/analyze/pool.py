@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from factdyn.config import SIDE_FIELDS
 from factdyn.errors import DataError
 from factdyn.rundir import Run, load_run
 
@@ -28,7 +29,7 @@ SEED_FIELDS = (("train", "seed"), ("data", "seed"), ("data", "start"))
 
 def _without_seeds(config: dict) -> str:
     out = json.loads(json.dumps(config, default=str))
-    for section, key in SEED_FIELDS:
+    for section, key in (*SEED_FIELDS, *SIDE_FIELDS):
         out.get(section, {}).pop(key, None)
     return json.dumps(out, sort_keys=True)
 

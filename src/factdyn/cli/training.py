@@ -68,6 +68,13 @@ def train(
         bool, typer.Option("--dry-run", help="Print size, memory and FLOPs; no weights.")
     ] = False,
     devices: Annotated[int, typer.Option(help="Devices assumed by --dry-run.")] = 1,
+    tracker: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Log live to tensorboard (RUN_DIR/tb) or wandb (RUN_DIR/wandb); repeatable. "
+            "Shortcut for train.trackers."
+        ),
+    ] = None,
 ) -> None:
     """Continue pretraining with injected knowledge, logging every probe's log probability."""
     from factdyn.config import dump_config, load_config
@@ -76,6 +83,7 @@ def train(
     overrides += [f"data.path={world}"] if world else []
     overrides += [f"model.name={model}"] if model else []
     overrides += [f"train.steps={steps}"] if steps is not None else []
+    overrides += [f"train.trackers=[{','.join(tracker)}]"] if tracker else []
     if resume is not None:
         from factdyn.train.resume import requested_config
 

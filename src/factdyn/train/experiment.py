@@ -33,6 +33,7 @@ from factdyn.train.loop import Batcher, LoopConfig, make_optimizer, run_loop
 from factdyn.train.lr import lr_at
 from factdyn.train.plan import Plan, check_extension, check_inputs, make_plan
 from factdyn.train.resume import RunLock, config_record, fit_logs, resume_config
+from factdyn.train.tracking import Tracking, check_trackers
 
 T = TypeVar("T")
 
@@ -148,6 +149,7 @@ def train(
         check_inputs(cfg)
         if run_dir.exists() and any(run_dir.iterdir()):
             raise DataError(f"{run_dir}: run directory exists and is not empty (use --resume)")
+    check_trackers(cfg.train.trackers)
     world = setup(cfg.model.device)
     held: list[RunLock] = []  # the run's lock, on the main rank
     try:
@@ -270,6 +272,17 @@ def _run(
         TrainLog(run_dir, plan.tokens_per_step, world),
         *extra,
     ]
+    if cfg.train.trackers:  # after the probe logger: it reads the row just scored
+        callbacks.append(
+            Tracking(
+                cfg.train.trackers,
+                run_dir,
+                cfg.model_dump(mode="json"),
+                plan.steps,
+                plan.tokens_per_step,
+                world,
+            )
+        )
     try:
         run_loop(model, opt, batcher, int(state.get("step", 0)), loop, world, callbacks, net)
     except TrainingError as e:

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from factdyn.config import RunConfig, dump_config, load_config
+from factdyn.config import SIDE_FIELDS, RunConfig, dump_config, load_config
 from factdyn.errors import DataError
 from factdyn.files import atomic_file
 from factdyn.rundir import read_meta
 
 LOCK = ".lock"
 EXTENSIBLE = "train.steps"
+SIDE = {".".join(f) for f in SIDE_FIELDS}  # may change on resume
 
 
 def config_sha256(cfg: RunConfig) -> str:
@@ -71,7 +72,7 @@ def _refusal(recorded: dict, given: RunConfig, source: str) -> str | None:
     bad = [
         f
         for f in changed_fields(recorded, new)
-        if f != EXTENSIBLE or new["train"]["steps"] < recorded["train"]["steps"]
+        if f not in SIDE and (f != EXTENSIBLE or new["train"]["steps"] < recorded["train"]["steps"])
     ]
     if not bad:
         return None
