@@ -22,22 +22,82 @@ def generate(
     entities: Annotated[int, typer.Option(help="Background entities in the corpus.")] = 2000,
     paraphrases: Annotated[int, typer.Option(help="Paraphrases per item.")] = 9,
     vocab_size: Annotated[int, typer.Option(help="BPE vocabulary size.")] = 2048,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            help="OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1): the "
+            "items are written by its model; only knowledge.json + generation.json."
+        ),
+    ] = None,
+    llm_model: Annotated[str | None, typer.Option(help="The model name (with --llm).")] = None,
+    domain: Annotated[
+        str | None, typer.Option(help="What the invented entities are (with --llm).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Items asked at once (with --llm).")] = 4,
+    judge: Annotated[
+        bool, typer.Option("--judge", help="The model also judges each item's probes.")
+    ] = False,
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="Requests and replies (with --llm; default $FACTDYN_CACHE/llm)."),
+    ] = None,
+    retries: Annotated[int, typer.Option(help="Retries of a failed request (with --llm).")] = 5,
+    backoff: Annotated[float, typer.Option(help="First retry's wait in seconds, doubling.")] = 1.0,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for one reply.")] = 120.0,
 ) -> None:
-    """Generate the offline fictional world: knowledge.json, corpus/, tokenizer/, world.json."""
-    from factdyn.data.generator import generate_world
+    """Generate the offline fictional world: knowledge.json, corpus/, tokenizer/, world.json
+    (with --llm: knowledge items written by a language model)."""
     from factdyn.files import prepare_output
 
+    if llm is None:
+        if llm_model is not None or domain is not None or cache is not None or judge:
+            raise DataError("generate: --llm-model, --domain, --cache and --judge need --llm")
+        from factdyn.data.generator import generate_world
+
+        prepare_output(out, overwrite=False)
+        path = generate_world(
+            out,
+            n_items=items,
+            seed=seed,
+            corpus_mb=corpus_mb,
+            entities=entities,
+            n_paraphrases=paraphrases,
+            vocab_size=vocab_size,
+        )
+        typer.echo(f"world written to {path} ({items} items, {corpus_mb:g} MB corpus)")
+        return
+    _generate_llm(
+        out, items, seed, paraphrases, llm, llm_model, domain, concurrency, judge, cache,
+        retries, backoff, timeout,
+    )  # fmt: skip
+
+
+def _generate_llm(
+    out: Path, items: int, seed: int, paraphrases: int, llm: str, llm_model: str | None,
+    domain: str | None, concurrency: int, judge: bool, cache: Path | None, retries: int,
+    backoff: float, timeout: float,
+) -> None:  # fmt: skip
+    """``generate --llm``: items from the model behind ``llm`` (see factdyn.data.llm)."""
+    from factdyn import cache as factdyn_cache
+    from factdyn.data.llm.client import ChatClient, Retry
+    from factdyn.data.llm.generate import Settings, write_llm_items
+    from factdyn.files import prepare_output
+
+    if not llm_model:
+        raise DataError("generate: --llm needs --llm-model (the model's name on the endpoint)")
+    if retries < 0 or backoff < 0 or timeout <= 0:
+        raise DataError("generate: --retries and --backoff must be >= 0, --timeout > 0")
     prepare_output(out, overwrite=False)
-    path = generate_world(
-        out,
-        n_items=items,
-        seed=seed,
-        corpus_mb=corpus_mb,
-        entities=entities,
-        n_paraphrases=paraphrases,
-        vocab_size=vocab_size,
+    settings = Settings(items=items, seed=seed, paraphrases=paraphrases, concurrency=concurrency,
+                        judge=judge, **({"domain": domain} if domain else {}))  # fmt: skip
+    retry = Retry(retries=retries, backoff=backoff, timeout=timeout)
+    client = ChatClient(llm, llm_model, cache or factdyn_cache.root() / "llm", retry)
+    write_llm_items(out, client, settings)
+    c = client.counts
+    typer.echo(
+        f"{items} items written to {out / 'knowledge.json'} by {llm_model} "
+        f"({c.sent} requests sent, {c.from_cache} from the cache; see generation.json)"
     )
-    typer.echo(f"world written to {path} ({items} items, {corpus_mb:g} MB corpus)")
 
 
 # ---- score commands ----
