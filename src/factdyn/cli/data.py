@@ -44,6 +44,7 @@ def generate(
     retries: Annotated[int, typer.Option(help="Retries of a failed request (with --llm).")] = 5,
     backoff: Annotated[float, typer.Option(help="First retry's wait in seconds, doubling.")] = 1.0,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for one reply.")] = 120.0,
+    max_tokens: Annotated[int, typer.Option(help="Longest reply asked for, in tokens.")] = 8192,
 ) -> None:
     """Generate the offline fictional world: knowledge.json, corpus/, tokenizer/, world.json
     (with --llm: knowledge items written by a language model)."""
@@ -68,14 +69,14 @@ def generate(
         return
     _generate_llm(
         out, items, seed, paraphrases, llm, llm_model, domain, concurrency, judge, cache,
-        retries, backoff, timeout,
+        retries, backoff, timeout, max_tokens,
     )  # fmt: skip
 
 
 def _generate_llm(
     out: Path, items: int, seed: int, paraphrases: int, llm: str, llm_model: str | None,
     domain: str | None, concurrency: int, judge: bool, cache: Path | None, retries: int,
-    backoff: float, timeout: float,
+    backoff: float, timeout: float, max_tokens: int,
 ) -> None:  # fmt: skip
     """``generate --llm``: items from the model behind ``llm`` (see factdyn.data.llm)."""
     from factdyn import cache as factdyn_cache
@@ -85,13 +86,16 @@ def _generate_llm(
 
     if not llm_model:
         raise DataError("generate: --llm needs --llm-model (the model's name on the endpoint)")
-    if retries < 0 or backoff < 0 or timeout <= 0:
-        raise DataError("generate: --retries and --backoff must be >= 0, --timeout > 0")
+    if retries < 0 or backoff < 0 or timeout <= 0 or max_tokens < 1:
+        raise DataError(
+            "generate: --retries and --backoff must be >= 0, --timeout and --max-tokens > 0"
+        )
     prepare_output(out, overwrite=False)
     settings = Settings(items=items, seed=seed, paraphrases=paraphrases, concurrency=concurrency,
                         judge=judge, **({"domain": domain} if domain else {}))  # fmt: skip
     retry = Retry(retries=retries, backoff=backoff, timeout=timeout)
-    client = ChatClient(llm, llm_model, cache or factdyn_cache.root() / "llm", retry)
+    cache = cache or factdyn_cache.root() / "llm"
+    client = ChatClient(llm, llm_model, cache, retry, max_tokens=max_tokens)
     write_llm_items(out, client, settings)
     c = client.counts
     typer.echo(

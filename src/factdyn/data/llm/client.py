@@ -111,7 +111,7 @@ class ChatClient:
         cache: Path,
         retry: Retry = Retry(),
         temperature: float = 0.8,
-        max_tokens: int = 4096,
+        max_tokens: int = 8192,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.endpoint, self.model, self.cache, self.retry = endpoint, model, Path(cache), retry
