@@ -171,7 +171,7 @@ def test_exhausted_retries_end_in_one_line_with_exit_2_and_the_cache_kept(
             tmp_path / "out", "--cache", tmp_path / "cache", "--retries", "2", "--backoff", "0"]  # fmt: skip
     err = exits_2(args)
     assert fake.url in err and "item 0 (probes, attempt 1)" in err and "HTTP 500" in err
-    assert "after 2 retries" in err and str(tmp_path / "cache") in err
+    assert "tried 3 times" in err and str(tmp_path / "cache") in err
     assert [e["outcome"] for e in fake.log] == ["ok", "500", "500", "500"]
     assert not (tmp_path / "out").exists()
     assert len(list((tmp_path / "cache").rglob("*.json"))) == 1  # the paragraph's reply
@@ -201,3 +201,13 @@ def test_options_that_need_llm(tmp_path, exits_2):
     assert "needs --llm-model" in exits_2(
         ["generate", "--out", tmp_path / "o", "--llm", "http://x"]
     )
+
+
+def test_a_damaged_cache_entry_is_named(server, tmp_path, exits_2):
+    fake = server()
+    _run(fake, tmp_path, items=1)
+    entry = sorted((tmp_path / "cache").rglob("*.json"))[0]
+    entry.write_text("{half")
+    err = exits_2(["generate", "--llm", fake.url, "--llm-model", "planted-7b", "--items", "1",
+                   "--out", tmp_path / "again", "--cache", tmp_path / "cache"])  # fmt: skip
+    assert str(entry) in err and "damaged cache entry" in err

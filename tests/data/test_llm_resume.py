@@ -17,9 +17,9 @@ from factdyn.cli import app
 from factdyn.data.llm.client import request_key
 
 
-def _args(fake: FakeLLM, tmp_path: Path, out: str) -> list[str]:
+def _args(fake: FakeLLM, tmp_path: Path, out: str, concurrency: int = 1) -> list[str]:
     return ["generate", "--llm", fake.url, "--llm-model", "planted-7b", "--items", "3",
-            "--seed", "11", "--concurrency", "1", "--out", str(tmp_path / out),
+            "--seed", "11", "--concurrency", str(concurrency), "--out", str(tmp_path / out),
             "--cache", str(tmp_path / "cache")]  # fmt: skip
 
 
@@ -55,9 +55,9 @@ def test_killed_generation_resumes_without_repeating_requests(tmp_path):
         written = (tmp_path / "out" / "knowledge.json").read_bytes()
         assert json.loads(written) == [knowledge_json(k) for k in range(3)]
 
-        # same seed and cache, another folder: nothing asked, the same file
+        # same seed and cache, another folder, items asked at once: nothing sent, the same file
         n = len(fake.log)
-        r = CliRunner().invoke(app, _args(fake, tmp_path, "out2"))
+        r = CliRunner().invoke(app, _args(fake, tmp_path, "out2", concurrency=3))
         assert r.exit_code == 0, r.output
         assert len(fake.log) == n
         assert (tmp_path / "out2" / "knowledge.json").read_bytes() == written

@@ -162,7 +162,7 @@ class ChatClient:
                 wait = server_wait if server_wait is not None else self.retry.backoff * 2**k
                 self._sleep(min(wait, self.retry.max_wait))
         raise DataError(
-            f"{self.endpoint}: {what}: {reason} (after {self.retry.retries} retries; "
+            f"{self.endpoint}: {what}: {reason} (tried {self.retry.retries + 1} times; "
             f"replies so far are kept in {self.cache})"
         )
 
