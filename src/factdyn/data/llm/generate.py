@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from factdyn.data.generator import PROBES_PER_DEPTH
 from factdyn.data.items import DEPTHS, KnowledgeItem, Probe, parse_items, save_items
 from factdyn.data.llm import prompts, rules
 from factdyn.data.llm.client import ChatClient
@@ -35,7 +36,6 @@ from factdyn.data.llm.rules import Violation
 from factdyn.errors import DataError
 from factdyn.files import atomic_dir, write_json_atomic
 
-PROBES_PER_DEPTH = 5
 _ONSETS = "BCDFGHKLMNPRSTVZ"
 _VOWELS = "aeiou"
 
@@ -127,7 +127,10 @@ class _Maker:
             f"{self.client.cache})"
         )
 
-    def _judge(self, item: int, round_: int, paragraph: str, reply: ProbesReply, attempt: int):
+    def _judge(
+        self, item: int, round_: int, paragraph: str, reply: ProbesReply, attempt: int
+    ) -> Violation | None:
+        """The model's verdict on probes that passed the rules (a rejection or None)."""
         sets = {d: [(p.input, p.target) for p in getattr(reply, d)] for d in DEPTHS}
         seed = request_seed(self.s.seed, item, round_, "judge", attempt)
         what = f"item {item} (judge, attempt {attempt + 1})"
@@ -141,6 +144,7 @@ class _Maker:
         return None if verdict.accept else Violation("judge", f"the judge: {verdict.reason}")
 
     def item(self, item: int, round_: int = 0) -> Generated:
+        """Item ``item`` of round ``round_``: paragraph, then probes, then paraphrases."""
         s = self.s
         prefix = name_prefix(s.seed, item, round_)
         para = self._part(
