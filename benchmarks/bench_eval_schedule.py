@@ -52,7 +52,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import THREADS, machine_info, tiny_setup  # noqa: E402
+from bench_training import THREADS, machine_info, tiny_sets, tiny_setup  # noqa: E402
 from factdyn.analyze.populations import analyze_run  # noqa: E402
 from factdyn.config import load_config  # noqa: E402
 from factdyn.data.items import load_items  # noqa: E402
@@ -122,13 +122,7 @@ def run_once(world: Path, base: Path, out: Path, schedule: str, steps: int, log_
     cfg = load_config(
         None,
         [
-            f"data.path={world}",
-            f"model.name={base}",
-            f"data.seq_len={SEQ_LEN}",
-            f"train.steps={steps}",
-            f"train.batch_size={BATCH}",
-            f"train.threads={THREADS}",
-            f"train.checkpoint_every={steps + 1}",
+            *tiny_sets(world, base, steps, BATCH, SEQ_LEN),
             f"injection.max_items={N_ITEMS}",
             "injection.n_controls=1",
             "injection.interval=5",

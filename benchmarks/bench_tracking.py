@@ -34,7 +34,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench_training import BATCH, SEQ_LEN, THREADS, machine_info, tiny_setup  # noqa: E402
+from bench_training import BATCH, SEQ_LEN, THREADS, machine_info, tiny_sets, tiny_setup  # noqa: E402
 from factdyn.train import tracking  # noqa: E402
 from factdyn.train.callbacks import Callback  # noqa: E402
 
@@ -71,13 +71,7 @@ def one_run(world: Path, base: Path, out: Path, steps: int, tracked: bool) -> fl
     from factdyn.train.experiment import train
 
     sets = [
-        f"data.path={world}",
-        f"model.name={base}",
-        f"data.seq_len={SEQ_LEN}",
-        f"train.steps={steps}",
-        f"train.batch_size={BATCH}",
-        f"train.threads={THREADS}",
-        f"train.checkpoint_every={steps}",
+        *tiny_sets(world, base, steps),
         f"injection.interval={max(1, steps // 4)}",
         "injection.cohorts=1",
         "injection.scenario_offset=0",

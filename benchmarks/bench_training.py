@@ -97,6 +97,22 @@ def tiny_setup(root: Path | None = None) -> tuple[Path, Path]:
     return world, base
 
 
+def tiny_sets(
+    world: Path, base: Path, steps: int, batch: int = BATCH, seq_len: int = SEQ_LEN
+) -> list[str]:
+    """The ``--set`` lines every tiny benchmark run shares: inputs, shape, no checkpoint
+    but the last."""
+    return [
+        f"data.path={world}",
+        f"model.name={base}",
+        f"data.seq_len={seq_len}",
+        f"train.steps={steps}",
+        f"train.batch_size={batch}",
+        f"train.threads={THREADS}",
+        f"train.checkpoint_every={steps + 1}",
+    ]
+
+
 def flops_per_token(n_params: int, layers: int, seq_len: int, hidden: int) -> int:
     return 6 * n_params + 12 * layers * seq_len * hidden
 
@@ -197,13 +213,7 @@ def run_interleaved(
     cfg = load_config(
         None,
         [
-            f"data.path={world}",
-            f"model.name={base}",
-            f"data.seq_len={SEQ_LEN}",
-            f"train.steps={total}",
-            f"train.batch_size={BATCH}",
-            f"train.threads={THREADS}",
-            f"train.checkpoint_every={total + 1}",
+            *tiny_sets(world, base, total),
             f"injection.interval={interval}",
             "injection.scenarios=[{name: paraphrase, variant: paraphrase, count: 3},"
             " {name: duplicate, variant: duplicate, count: 3}, {name: once, count: 1}]",
