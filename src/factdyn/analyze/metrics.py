@@ -268,8 +268,13 @@ def iqr_keep(x: np.ndarray, factor: float) -> np.ndarray:
 
 def filtered_mean(x: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean along the last axis after the IQR filter: (mean, n kept, n outliers removed)."""
+    return kept_mean(x, iqr_keep(x, factor))
+
+
+def kept_mean(x: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`filtered_mean` with the filter's mask ``keep`` given, for callers that also
+    report which values it removed: (mean, n kept, n outliers removed)."""
     x = np.asarray(x, dtype=np.float64)
-    keep = iqr_keep(x, factor)
     n = keep.sum(axis=-1)
     outliers = (~np.isnan(x)).sum(axis=-1) - n
     total = np.where(keep, x, 0.0).sum(axis=-1)

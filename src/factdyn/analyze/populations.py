@@ -39,6 +39,7 @@ from factdyn.analyze.metrics import (
 from factdyn.analyze.result import Analysis, RunInfo, Settings, ordered
 from factdyn.analyze.summary import (
     EFF_COLUMNS,
+    PROBE_COLUMNS,
     RET_COLUMNS,
     acquisition_table,
     log_gaps,
@@ -322,7 +323,7 @@ def analyze_run(
 
     found = []
     unavailable: dict = {}  # probes whose retainability the log does not (yet) define
-    eff_parts, ret_parts = [], []
+    eff_parts, ret_parts, probe_parts = [], [], []
     tps = run.tokens_per_step
     ends = np.append(bounds, n_probes)
     for g, (s, d) in enumerate(pairs):
@@ -332,7 +333,7 @@ def analyze_run(
             continue
         ell_m = ell_t[a:b].T if len(member) == b - a else ell_t[member].T  # a slice: no copy
         ret = retainability(steps, ell_m, lam_last[member], pre_row[member], exclude, True)
-        pop, eff, rt = population(
+        pop, eff, rt, per_probe = population(
             *(s, d, member, item[member], acq, inj_steps, ret, scale, iqr, tps),
             resamples=resamples,
             seed=(seed, scen_names.index(s)),
@@ -343,6 +344,9 @@ def analyze_run(
         found.append(pop)
         eff_parts.append((s, d, eff))
         ret_parts.append((s, d, rt))
+        ids = probes.iloc[member]
+        per_probe.update(probe_id=ids["probe_id"].to_numpy(), item=ids["item"].to_numpy())
+        probe_parts.append((s, d, per_probe))
 
     offsets = cohort_offsets(inj_steps, scen)
     if offsets.any():  # later cohorts read from their own first injection on
@@ -405,6 +409,7 @@ def analyze_run(
             probes, acq, inj_steps, exposure_levels(steps, ell, inj_steps, acq)
         ),
         retainability=long_table(ret_parts, RET_COLUMNS),
+        per_probe=long_table(probe_parts, PROBE_COLUMNS),
         greedy=_greedy_share(run, order, bounds, group, offsets),
         config=dict(run.config),
         run_info=RunInfo.from_meta(run.meta),

@@ -12,7 +12,7 @@ import pandas as pd
 
 from factdyn.analyze.bootstrap import bootstrap_population
 from factdyn.analyze.fit import fit_power_law, step_weights
-from factdyn.analyze.metrics import Acquisition, Levels, Retention, filtered_mean
+from factdyn.analyze.metrics import Acquisition, Levels, Retention, iqr_keep, kept_mean
 from factdyn.analyze.result import Population, ordered
 
 EFF_COLUMNS = [
@@ -20,6 +20,10 @@ EFF_COLUMNS = [
     *("n", "n_outliers", "n_missing", "window_complete"),
 ]
 RET_COLUMNS = [*("scenario", "depth", "t", "retainability", "ci_low", "ci_high", "n", "n_outliers")]
+PROBE_COLUMNS = [
+    *("scenario", "depth", "probe_id", "item", "excluded", "retainability", "retainability_t"),
+    *("n_gain_outliers", "n_retainability_outliers"),
+]
 
 
 def population(
@@ -36,11 +40,12 @@ def population(
     resamples: int,
     seed: Sequence[int],
     noise: float,
-) -> tuple[Population, dict, dict]:
+) -> tuple[Population, dict, dict, dict]:
     """The numbers of one scenario × depth with their bootstrap intervals (over ``items``,
     the item of each member probe; ``resamples`` draws seeded by ``seed``) and its
     signal-to-noise ratio against the depth's ``noise`` floor, and its rows of the
-    effectivity and retainability tables (column arrays).
+    effectivity, retainability and per-probe tables (column arrays; the per-probe rows
+    without their labels, in ``member`` order).
 
     ``ret`` holds R only for t ≤ the last logged step minus the latest t_LAM(q, N) of the
     included probes: past it fewer and fewer probes remain, the population changes with t
@@ -49,7 +54,8 @@ def population(
     valid = acq.valid[member]  # (Pg, N)
     used = valid.any(axis=0)
     gains = acq.gain[member][:, used]  # (Pg, Ni)
-    e_mean, e_n, e_out = filtered_mean(gains.T, iqr)
+    e_keep = iqr_keep(gains.T, iqr)  # (Ni, Pg)
+    e_mean, e_n, e_out = kept_mean(gains.T, e_keep)
     missing = (valid[:, used] & np.isnan(gains)).sum(axis=0)
     steps_i = np.where(valid, inj_steps[member], np.iinfo(np.int64).max)[:, used].min(axis=0)
     complete = (acq.window_complete[member] | ~valid)[:, used].all(axis=0)
@@ -63,7 +69,9 @@ def population(
         "window_complete": complete,
     }
     block = ret.r.T[~ret.excluded].T  # (U, Pg): excluded probes have no R at all
-    r_mean, r_n, r_out = filtered_mean(block * scale if scale != 1 else block, iqr)
+    block = block * scale if scale != 1 else block
+    r_keep = iqr_keep(block, iqr)
+    r_mean, r_n, r_out = kept_mean(block, r_keep)
     have = r_n > 0
     t, r_mean = ret.t[have], r_mean[have]
     rt = {
@@ -80,6 +88,16 @@ def population(
         weights = step_weights(t, observed)[fitted]
     fit = fit_power_law(t[fitted], r_mean[fitted], weights)
     r_all = ret.r[have] * scale if scale != 1 else ret.r[have]  # excluded probes: NaN
+    r_outliers = np.zeros(len(member), dtype=np.int64)
+    r_outliers[~ret.excluded] = (~r_keep & ~np.isnan(block))[have].sum(axis=0)
+    r_last, t_last = _last_observed(t, r_all)
+    probe = {
+        "excluded": ret.excluded,
+        "retainability": r_last,
+        "retainability_t": t_last,
+        "n_gain_outliers": (~e_keep & ~np.isnan(gains.T)).sum(axis=0),
+        "n_retainability_outliers": r_outliers,
+    }
     ci = bootstrap_population(
         items, gains, t, r_all, iqr, tokens_per_step, weights is None, resamples, seed
     )
@@ -115,7 +133,18 @@ def population(
         n_outliers=int(r_out[have].sum()),
         replicates=ci.replicates,
     )
-    return result, eff, rt
+    return result, eff, rt, probe
+
+
+def _last_observed(t: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each probe's (column's) R at the last t of ``r`` (U, P) where it has one, and that t:
+    how much of its gain it kept at the end of its population's range (NaN, -1: none)."""
+    if not len(t):
+        return np.full(r.shape[1], np.nan), np.full(r.shape[1], -1, dtype=np.int64)
+    seen = ~np.isnan(r)
+    row = len(t) - 1 - seen[::-1].argmax(axis=0)
+    found = seen.any(axis=0)
+    return np.where(found, r[row, np.arange(r.shape[1])], np.nan), np.where(found, t[row], -1)
 
 
 def _bounds(intervals: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:

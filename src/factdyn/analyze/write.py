@@ -23,7 +23,7 @@ from factdyn.files import json_safe, output_dir, write_json_atomic
 SCHEMA_VERSION = 1
 TABLES = (
     *("trajectories", "control_drift", "effectivity", "acquisition", "retainability"),
-    "greedy",
+    *("greedy", "per_probe"),
 )
 
 
