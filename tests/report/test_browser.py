@@ -1,11 +1,14 @@
 """The report as a person sees it: opened in headless Chromium (Debian's ``chromium``;
 ``scripts/install-chromium.sh`` installs it).
 
-Two loads. (1) The report itself, screenshotted: the console must stay silent (the page has no
-scripts, so any console line about it is an error, e.g. a blocked resource) and the screenshot
-must show drawn figures. (2) A copy of the page with a small probe script appended, which
-records every image's decoded size and every error event (failed resources included) into
-attributes of <body>; ``--dump-dom`` prints them. The report itself stays script-free.
+Three loads. (1) The report itself, screenshotted: the console must stay silent (the only
+scripts are the item explorer's, which log nothing, so any console line about the page is an
+error, e.g. a blocked resource or a script error) and the screenshot must show drawn figures.
+(2) A copy of the page with a small probe script appended, which records every image's decoded
+size and every error event (failed resources included) into attributes of <body>;
+``--dump-dom`` prints them. (3) The report driven through Playwright as a reader uses the
+explorer: choose an item with the selectors, then with a click in the item table, and read
+back the plot's traces; every request the page makes is recorded and must stay on the machine.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ import re
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 from matplotlib.image import imread
+
+from factdyn.rundir import load_run
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
@@ -23,8 +29,7 @@ pytestmark = pytest.mark.skipif(
     reason="chromium not installed (run scripts/install-chromium.sh, or apt-get install chromium)",
 )
 
-FLAGS = [
-    "--headless",
+BROWSER = [  # a browser that keeps to the page: no sandbox (root), no GPU, no traffic of its own
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -32,10 +37,8 @@ FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--enable-logging=stderr",
-    "--v=0",
-    "--virtual-time-budget=5000",
 ]
+FLAGS = ["--headless", *BROWSER, "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000"]
 
 PROBE = """<script>
 (function () {
@@ -105,3 +108,58 @@ def test_every_image_decodes_in_the_browser(report_one, tmp_path):
     files = [imread(report_one.parent / "figures" / name).shape[1::-1] for name in named]
     assert sizes == files, (sizes, named)
     assert console_lines(result.stderr, probe) == []
+
+
+LOCAL = ("file:", "data:", "blob:", "about:")
+TRACES = """() => document.getElementById('ex-plot').data.map(
+  (t) => ({meta: t.meta, x: Array.from(t.x), y: Array.from(t.y)}))"""
+SHAPES = "() => document.getElementById('ex-plot').layout.shapes.map((s) => s.x0)"
+
+
+def _drawn(page, run, item: int, depth: str) -> None:
+    """The plot shows ``item``'s probes at ``depth``: ℓ as the run logged it at every step,
+    its injections as lines, and a t_LAM star on each probe's curve per injection."""
+    rows = run.probes[(run.probes["item"] == item) & (run.probes["depth"] == depth)]
+    ell = run.stat("target_mean")[:, rows.index].astype(np.float64)
+    traces = page.evaluate(TRACES)
+    lines = [t for t in traces if t["meta"] == "probe"]
+    assert len(lines) == len(rows) > 0
+    for t, col in zip(lines, ell.T, strict=True):
+        assert t["x"] == run.steps.tolist()  # a short log: every step drawn
+        y = np.array([np.nan if v is None else v for v in t["y"]], dtype=np.float64)
+        np.testing.assert_allclose(y, col, rtol=5e-4)
+    injections = sorted(run.injections.loc[run.injections["item"] == item, "step"].tolist())
+    assert sorted(page.evaluate(SHAPES)) == injections
+    stars = [t for t in traces if t["meta"] == "lam"]
+    assert [len(t["x"]) for t in stars] == [len(injections)] * len(rows)
+    assert page.text_content("#ex-summary").startswith(f"Item {item}, ")
+
+
+def test_the_explorer_draws_the_chosen_items_trajectory(report_one, run_dirs):
+    # Playwright drives Debian's chromium (it never downloads a browser of its own here)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    run = load_run(run_dirs[0])
+    requests, errors = [], []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER)
+        try:
+            page = browser.new_page()
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(report_one.as_uri())
+            page.select_option("#ex-scenario", "duplicate")
+            page.select_option("#ex-depth", "composition")
+            options = page.eval_on_selector_all("#ex-item option", "os => os.map(o => o.value)")
+            assert len(options) == run.items["scenario"].eq("duplicate").sum()
+            item = int(options[-1])  # not the one shown first
+            page.select_option("#ex-item", str(item))
+            _drawn(page, run, item, "composition")
+            page.select_option("#ex-sort", "decay")
+            page.click(f"#ex-list tr[data-item='{options[0]}']")
+            _drawn(page, run, int(options[0]), "composition")
+            assert page.input_value("#ex-item") == options[0]
+        finally:
+            browser.close()
+    assert errors == []
+    assert requests and all(u.startswith(LOCAL) for u in requests), requests

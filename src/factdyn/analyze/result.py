@@ -163,8 +163,9 @@ class Analysis:
     retainability: pd.DataFrame  # scenario, depth, t, retainability, n, n_outliers
     # one row per probe of a population: probe_id, item, scenario, depth, excluded (no
     # acquisition), retainability (its R at the last t of the population's range where it
-    # has one) and retainability_t (that t, -1: none), n_gain_outliers and
-    # n_retainability_outliers (its gains and R values the IQR filter removed)
+    # has one) and retainability_t (that t, -1: none), n_retainability (the t it has R at),
+    # n_gain_outliers and n_retainability_outliers (its gains and R values the IQR filter
+    # removed)
     per_probe: pd.DataFrame = field(default_factory=pd.DataFrame)
     # step, tokens, scenario, depth, share (of scored probes whose target is the greedy
     # continuation), n; empty when the run has no greedy statistic

@@ -22,7 +22,7 @@ EFF_COLUMNS = [
 RET_COLUMNS = [*("scenario", "depth", "t", "retainability", "ci_low", "ci_high", "n", "n_outliers")]
 PROBE_COLUMNS = [
     *("scenario", "depth", "probe_id", "item", "excluded", "retainability", "retainability_t"),
-    *("n_gain_outliers", "n_retainability_outliers"),
+    *("n_retainability", "n_gain_outliers", "n_retainability_outliers"),
 ]
 
 
@@ -95,6 +95,7 @@ def population(
         "excluded": ret.excluded,
         "retainability": r_last,
         "retainability_t": t_last,
+        "n_retainability": (~np.isnan(r_all)).sum(axis=0),
         "n_gain_outliers": (~e_keep & ~np.isnan(gains.T)).sum(axis=0),
         "n_retainability_outliers": r_outliers,
     }

@@ -1,5 +1,6 @@
-"""``factdyn report``: one self-contained HTML page (figures as data URIs, no scripts, no
-network) plus every figure as PNG and PDF under ``figures/``.
+"""``factdyn report``: one self-contained HTML page (figures as data URIs, the item explorer's
+script and plotting library inlined, no network) plus every figure as PNG and PDF under
+``figures/``.
 
 Only ``out_dir/report.html`` and the figures' files in ``out_dir/figures/`` are written: all
 of them are made in a staging folder, then each is renamed over its old version (the page
@@ -25,6 +26,7 @@ from factdyn.analyze.populations import analyze_run
 from factdyn.analyze.result import Analysis, Population
 from factdyn.errors import DataError
 from factdyn.files import output_dir
+from factdyn.report import explorer as X
 from factdyn.report import figures as F
 from factdyn.report import learnability as L
 from factdyn.report.findings import Finding, compute_findings, findings_document
@@ -273,6 +275,7 @@ def render(
     figs: Sequence[tuple[str, Path, str]],
     found: Sequence[Finding],
     grid_intro: str = "",
+    explorer: str = "",
 ) -> str:
     def section(name: str) -> str:
         return "\n".join(_img(png, cap) for sec, png, cap in figs if sec == name)
@@ -299,7 +302,7 @@ def render(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>factdyn report</title>
-<style>{CSS}</style>
+<style>{CSS}{X.CSS}</style>
 </head>
 <body>
 <h1>factdyn report: acquisition and forgetting of injected knowledge</h1>
@@ -318,6 +321,9 @@ injection steps. A rise after each injection is acquisition, the sag between the
 Where the run logged it, next to it: the share of probes whose target the model produces as its
 greedy (argmax) continuation, the fact learned in words.</p>
 {section("trajectories")}
+
+<h2>1b. Item explorer</h2>
+{explorer}
 
 <h2>2. Effectivity (Fig. 3)</h2>
 <p>Effectivity of an injection: the rise of ℓ from the injection step to its local maximum
@@ -386,7 +392,10 @@ def write_report(
         figs = make_figures(runs, analyses, labels, fig_dir)
         if grid is not None:
             figs = grid.figures(fig_dir) + figs
-        page = render(analyses, labels, paths, figs, found, grid.intro if grid else "")
+        # one run's items (a sweep: its reference point's): each run would add megabytes
+        k = grid.single[0] if grid else 0
+        explorer = X.section(X.build(runs[k], analyses[k], labels[k]), len(runs) - 1)
+        page = render(analyses, labels, paths, figs, found, grid.intro if grid else "", explorer)
         (stage / "report.html").write_text(page, encoding="utf-8")
         doc = json.dumps(findings_document(found), indent=2, ensure_ascii=False, allow_nan=False)
         (stage / "findings.json").write_text(doc, encoding="utf-8")
