@@ -20,7 +20,7 @@ import html
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +37,17 @@ DIGITS = 4  # significant digits of every number in the page's data
 
 
 def _round(values: Sequence[float] | np.ndarray) -> list[float | None]:
-    """Numbers for JSON: rounded to :data:`DIGITS` significant digits, None where undefined."""
-    return [
-        float(f"{v:.{DIGITS}g}") if math.isfinite(v) else None
-        for v in np.asarray(values, dtype=np.float64).tolist()
-    ]
+    """Numbers for JSON: rounded to :data:`DIGITS` significant digits, None where undefined.
+    Vectorised (a paper-scale page has a million values): x is rounded at its own power of
+    ten, multiplying or dividing by an exact power of ten, so each result is the double
+    nearest its short decimal and JSON writes it with at most DIGITS digits."""
+    x = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(x) & (x != 0)
+    power = np.floor(np.log10(np.abs(np.where(finite, x, 1.0)))).astype(np.int64)
+    shift = power - (DIGITS - 1)
+    scale = 10.0 ** np.abs(shift).astype(np.float64)
+    rounded = np.where(shift < 0, np.round(x * scale) / scale, np.round(x / scale) * scale)
+    return [v if math.isfinite(v) else None for v in rounded.tolist()]
 
 
 def _number(v: float) -> float | None:
@@ -106,7 +112,8 @@ class Explorer:
 
     def to_json(self) -> str:
         """The page's data, safe inside ``<script type="application/json">``."""
-        text = json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        # each dataclass as its fields (asdict would deep-copy a million values first)
+        text = json.dumps(self, default=vars, ensure_ascii=False, separators=(",", ":"))
         return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -167,74 +174,59 @@ def thin(steps: np.ndarray, injections: np.ndarray, keep: np.ndarray, cap: int) 
     return pick(lo)
 
 
-def _probe_view(row, ell: np.ndarray, acq: pd.DataFrame, outcome) -> ProbeView:
-    """``row`` of the run's probe table, its drawn ``ell``, its rows of the acquisition table
-    and its row of the per-probe table."""
-    return ProbeView(
-        probe=int(row.probe),
-        input=str(row.input),
-        target=str(row.target),
-        y=_round(ell),
-        lam=[int(v) for v in acq["lam_step"]],
-        gain=_round(acq["gain"]),
-        retainability=_number(outcome.retainability),
-        retainability_t=int(outcome.retainability_t),
-        excluded=bool(outcome.excluded),
-        n_retainability=int(outcome.n_retainability),
-        gain_outliers=int(outcome.n_gain_outliers),
-        retainability_outliers=int(outcome.n_retainability_outliers),
-    )
-
-
 def build(run: Run, analysis: Analysis, label: str, cap: int = CAP) -> Explorer:
     """The explorer's data for ``run`` from its ``analysis`` (of that same run)."""
     settings = analysis.settings
     ell = np.asarray(run.stat(settings.stat), dtype=np.float64)
     steps = np.asarray(run.steps, dtype=np.int64)
-    column = {int(p): k for k, p in enumerate(run.probes["probe_id"])}
-    probes = run.probes.set_index("probe_id", drop=False)
+    outcome = {int(r["probe_id"]): r for r in analysis.per_probe.to_dict("records")}
     acq = analysis.acquisition.sort_values(["probe_id", "injection"])
-    acq_of = dict(tuple(acq.groupby("probe_id")))
+    ids, starts = np.unique(acq["probe_id"].to_numpy(), return_index=True)
+
+    def per_probe(column: str) -> dict[int, np.ndarray]:  # a column of the acquisition table
+        return dict(zip(ids.tolist(), np.split(acq[column].to_numpy(), starts[1:]), strict=True))
+
+    injected, lam, gain = per_probe("step"), per_probe("lam_step"), per_probe("gain")
     texts = paragraphs(run)
-    outcomes = analysis.per_probe.copy()
-    outcomes["scenario"] = outcomes["scenario"].astype(str)
-    outcomes["depth"] = outcomes["depth"].astype(str)
+    table = run.probes.assign(column=np.arange(len(run.probes)))
+    table = table[table["probe_id"].isin(list(outcome))]  # the probes of a population
     items = []
     for scenario in analysis.scenarios():
-        depths = analysis.depths(scenario)
-        mine = outcomes[outcomes["scenario"] == scenario]
-        for item, rows in mine.groupby("item", sort=True):
-            cols = [column[int(p)] for p in rows["probe_id"]]
-            first = acq_of[int(rows["probe_id"].iloc[0])]
-            injections = [int(s) for s in first["step"]]
-            lams = np.concatenate([acq_of[int(p)]["lam_step"].to_numpy() for p in rows["probe_id"]])
-            scored = ~np.isnan(ell[:, cols]).all(axis=1)
+        for item, rows in table[table["scenario"] == scenario].groupby("item", sort=True):
+            first = int(rows["probe_id"].iloc[0])
+            injections = injected[first].tolist()
+            lams = np.concatenate([lam[p] for p in rows["probe_id"]])
+            scored = ~np.isnan(ell[:, rows["column"]]).all(axis=1)
             keep = np.concatenate([injections, np.add(injections, 1), lams[lams >= 0]])
             shown = np.flatnonzero(scored)[thin(steps[scored], np.array(injections), keep, cap)]
             views: dict[str, DepthView] = {}
-            for depth in depths:
-                at = rows[rows["depth"] == depth].sort_values("probe_id")
-                if at.empty:
+            for depth in analysis.depths(scenario):
+                at = rows[rows["depth"] == depth].to_dict("records")
+                if not at:
                     continue
-                pv = [
-                    _probe_view(
-                        probes.loc[int(o.probe_id)],
-                        ell[shown, column[int(o.probe_id)]],
-                        acq_of[int(o.probe_id)],
-                        o,
+                probes = [
+                    ProbeView(
+                        probe=int(r["probe"]),
+                        input=str(r["input"]),
+                        target=str(r["target"]),
+                        y=_round(ell[shown, r["column"]]),
+                        lam=lam[r["probe_id"]].tolist(),
+                        gain=_round(gain[r["probe_id"]]),
+                        retainability=_number(outcome[r["probe_id"]]["retainability"]),
+                        retainability_t=int(outcome[r["probe_id"]]["retainability_t"]),
+                        excluded=bool(outcome[r["probe_id"]]["excluded"]),
+                        n_retainability=int(outcome[r["probe_id"]]["n_retainability"]),
+                        gain_outliers=int(outcome[r["probe_id"]]["n_gain_outliers"]),
+                        retainability_outliers=int(
+                            outcome[r["probe_id"]]["n_retainability_outliers"]
+                        ),
                     )
-                    for o in at.itertuples()
+                    for r in at
                 ]
-                gains = np.concatenate([acq_of[int(p)]["gain"].to_numpy() for p in at["probe_id"]])
-                kept = at.loc[~at["excluded"], "retainability"].to_numpy(dtype=np.float64)
-                views[depth] = DepthView(
-                    effectivity=_mean(gains),
-                    retainability=_mean(kept),
-                    gains=int(np.isfinite(gains).sum()),
-                    gain_outliers=int(at["n_gain_outliers"].sum()),
-                    n_retainability=int(at["n_retainability"].sum()),
-                    retainability_outliers=int(at["n_retainability_outliers"].sum()),
-                    probes=pv,
+                views[depth] = _summary(
+                    probes,
+                    np.concatenate([gain[r["probe_id"]] for r in at]),
+                    [outcome[r["probe_id"]] for r in at],
                 )
             items.append(
                 ItemView(
@@ -242,7 +234,7 @@ def build(run: Run, analysis: Analysis, label: str, cap: int = CAP) -> Explorer:
                     scenario=scenario,
                     injections=injections,
                     paragraph=texts.get(int(item)),
-                    steps=[int(s) for s in steps[shown]],
+                    steps=steps[shown].tolist(),
                     depths=views,
                 )
             )
@@ -255,6 +247,20 @@ def build(run: Run, analysis: Analysis, label: str, cap: int = CAP) -> Explorer:
         retainability_unit=settings.retainability_unit,
         cap=cap,
         items=items,
+    )
+
+
+def _summary(probes: list[ProbeView], gains: np.ndarray, outcomes: list[dict]) -> DepthView:
+    """An item's depth from its probes' unrounded ``gains`` and per-probe ``outcomes``."""
+    kept = np.array([o["retainability"] for o in outcomes if not o["excluded"]], dtype=float)
+    return DepthView(
+        effectivity=_mean(gains),
+        retainability=_mean(kept),
+        gains=int(np.isfinite(gains).sum()),
+        gain_outliers=sum(p.gain_outliers for p in probes),
+        n_retainability=sum(p.n_retainability for p in probes),
+        retainability_outliers=sum(p.retainability_outliers for p in probes),
+        probes=probes,
     )
 
 
