@@ -399,6 +399,10 @@ SCRIPT = r"""
       : it.paragraph;
   }
 
+  if (!D.items.length) {
+    $('ex-summary').textContent = 'This run has no injected items to show.';
+    return;
+  }
   options($('ex-scenario'), scenarios);
   $('ex-scenario').addEventListener('change', (e) => setScenario(e.target.value));
   $('ex-depth').addEventListener('change', (e) => setDepth(e.target.value));
