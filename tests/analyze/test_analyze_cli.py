@@ -24,6 +24,7 @@ DOCUMENTED_KEYS = [
     *("retainability_steps", "decay_constant", "decay_constant_ci", "intercept", "intercept_ci"),
     *("r2", "r2_ci", "decay_constant_se", "x_intercept_steps", "x_intercept_steps_ci"),
     *("x_intercept_tokens", "x_intercept_tokens_ci", "n_probes", "n_excluded", "n_outliers"),
+    "alternatives",
 ]
 
 

@@ -39,7 +39,7 @@ def test_summary_has_the_issue_shape(analysis):
         *("decay_constant", "intercept", "r2", "decay_constant_se", "x_intercept_steps"),
         *("x_intercept_tokens", "n_probes", "n_excluded", "n_outliers"),
         *("effectivity_ci", "effectivity_per_injection_ci", "retainability_ci", "snr"),
-        *("snr_ci", "r2_ci"),
+        *("snr_ci", "r2_ci", "alternatives"),
         *("decay_constant_ci", "intercept_ci", "x_intercept_steps_ci", "x_intercept_tokens_ci"),
     }
     for s, by_depth in analysis.summary.items():

@@ -57,6 +57,9 @@ def test_the_page_has_the_tables_config_drift_and_findings(page, run_dirs):
         assert f"{value:.4g} [{interval[0]:.3g}, {interval[1]:.3g}]" in page
     assert f"{e.x_intercept_tokens:.3g} [{e.x_intercept_tokens_ci[0]:.3g}," in page
     assert f"{e.r2:.3f} [{e.r2_ci[0]:.3g}, {e.r2_ci[1]:.3g}]" in page
+    alt = e.alternatives["ratio_of_means"]  # beside the paper's fit, with its interval
+    assert "<th>ratio of means: a</th>" in page
+    assert f"{alt.decay_constant:.3g} [{alt.decay_constant_ci[0]:.3g}," in page
     for head in ("τ steps [95% CI]", "τ tokens [95% CI]", "R² [95% CI]", "per injection [95% CI]"):
         assert f"<th>{head}</th>" in page
     assert "batch_size: 16" in page and "<pre>" in page  # the run's configuration as YAML

@@ -144,11 +144,11 @@ def percentiles(x: np.ndarray) -> np.ndarray:
     return np.stack([lo, hi], axis=-1)
 
 
-def _pairs(x: np.ndarray) -> tuple[Interval, ...]:
+def intervals_of(x: np.ndarray) -> tuple[Interval, ...]:
     return tuple((float(lo), float(hi)) for lo, hi in x.reshape(-1, 2))
 
 
-def _fit_many(
+def fit_many(
     t: np.ndarray, r: np.ndarray, w: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted least squares of each row of ``r`` (B, U) on log10 t, weights ``w`` (B, U)
@@ -257,7 +257,7 @@ def median_interval(
     order = np.argsort(flat, kind="stable")
     counts = probe_counts(items, resamples, seed).astype(np.int64)
     medians = _medians_kernel(flat[order], rows[order].astype(np.int64), counts)
-    return _pairs(percentiles(medians))[0]
+    return intervals_of(percentiles(medians))[0]
 
 
 def bootstrap_population(
@@ -294,17 +294,17 @@ def bootstrap_population(
     with warnings.catch_warnings():  # a resample whose injections all lack a gain: NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         e_mean = np.nanmean(eff, axis=1)
-    a, b, r2 = _fit_many(t, r_bar, weight)
+    a, b, r2 = fit_many(t, r_bar, weight)
     tau = _x_intercepts(a, b)
     replicates = Replicates(e_mean, eff, a, b, r2, tau * tokens_per_step)
     return PopulationIntervals(
-        effectivity=_pairs(percentiles(e_mean))[0],
-        effectivity_per_injection=_pairs(percentiles(eff)),
-        retainability=_pairs(percentiles(r_bar)),
-        decay_constant=_pairs(percentiles(a))[0],
-        intercept=_pairs(percentiles(b))[0],
-        x_intercept_steps=_pairs(percentiles(tau))[0],
-        x_intercept_tokens=_pairs(percentiles(replicates.x_intercept_tokens))[0],
-        r2=_pairs(percentiles(r2))[0],
+        effectivity=intervals_of(percentiles(e_mean))[0],
+        effectivity_per_injection=intervals_of(percentiles(eff)),
+        retainability=intervals_of(percentiles(r_bar)),
+        decay_constant=intervals_of(percentiles(a))[0],
+        intercept=intervals_of(percentiles(b))[0],
+        x_intercept_steps=intervals_of(percentiles(tau))[0],
+        x_intercept_tokens=intervals_of(percentiles(replicates.x_intercept_tokens))[0],
+        r2=intervals_of(percentiles(r2))[0],
         replicates=replicates,
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from factdyn.analyze.bootstrap import Interval, Replicates
+from factdyn.analyze.estimators import AlternativeFit
 from factdyn.data.items import DEPTHS
 
 
@@ -52,12 +53,16 @@ class Population:
     n_probes: int
     n_excluded: int  # probes without acquisition (no retainability)
     n_outliers: int  # retainability values removed by the IQR rule, summed over t
+    # the same fit under the estimators of analyze/estimators.py, by name: beside the paper's
+    alternatives: Mapping[str, AlternativeFit] = field(default_factory=dict)
     replicates: Replicates | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
         """The fields after scenario and depth, by name: one entry of ``summary.json``
         (the bootstrap replicates stay in memory)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)[2:-1]}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)[2:-1]}
+        out["alternatives"] = {k: v.as_dict() for k, v in self.alternatives.items()}
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from factdyn.analyze.bootstrap import bootstrap_population
+from factdyn.analyze.estimators import alternative_fits
 from factdyn.analyze.fit import fit_power_law, step_weights
 from factdyn.analyze.metrics import Acquisition, Levels, Retention, iqr_keep, kept_mean
 from factdyn.analyze.result import Population, ordered
@@ -132,6 +133,9 @@ def population(
         n_probes=len(member),
         n_excluded=int(ret.excluded.sum()),
         n_outliers=int(r_out[have].sum()),
+        alternatives=alternative_fits(
+            items, ret.gain, t, r_all, noise, iqr, weights is None, resamples, seed
+        ),
         replicates=ci.replicates,
     )
     return result, eff, rt, probe

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from factdyn.analyze.estimators import estimators_table
 from factdyn.analyze.intervals import intervals_table
 from factdyn.analyze.result import Analysis
 from factdyn.errors import DataError
@@ -48,6 +49,7 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> Path:
         settings_table(analysis).to_csv(tmp / "settings.csv", index=False)
         for name in TABLES:
             getattr(analysis, name).to_csv(tmp / f"{name}.csv", index=False)
+        estimators_table(analysis.populations).to_csv(tmp / "estimators.csv", index=False)
         if analysis.intervals:  # a run with repeated exposures at one fixed interval
             intervals_table(list(analysis.intervals)).to_csv(tmp / "intervals.csv", index=False)
     return out_dir

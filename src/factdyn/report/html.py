@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from factdyn.analyze.bootstrap import LEVEL
+from factdyn.analyze.estimators import ESTIMATORS, GAIN_FLOOR
 from factdyn.analyze.populations import analyze_run
 from factdyn.analyze.result import Analysis, Population
 from factdyn.errors import DataError
@@ -111,6 +112,31 @@ def _fit_table(analyses: Sequence[Analysis], labels: Sequence[str]) -> str:
             str(p.n_excluded), str(p.n_outliers),
         ))  # fmt: skip
     return _table(head, rows, left=3)
+
+
+def _estimators_html(analyses: Sequence[Analysis], labels: Sequence[str]) -> str:
+    """The fit under the two alternative estimators of R̄(t), beside the paper's a and R²."""
+    names = {"gain_floor": f"gain floor (g > {GAIN_FLOOR:g} noise floors)",
+             "ratio_of_means": "ratio of means"}  # fmt: skip
+    head = ("run", "scenario", "depth", "paper: a", "R²",
+            *(f"{names[n]}: {x}" for n in ESTIMATORS for x in ("a", "R²")))  # fmt: skip
+    rows = []
+    for lab, p in _entries(analyses, labels):
+        cells = [lab, p.scenario, p.depth, fmt_estimate(p.decay_constant, p.decay_constant_ci),
+                 fmt_estimate(p.r2, p.r2_ci, ".2f")]  # fmt: skip
+        for n in ESTIMATORS:
+            f = p.alternatives.get(n)
+            cells += [fmt_estimate(f.decay_constant, f.decay_constant_ci),
+                      fmt_estimate(f.r2, f.r2_ci, ".2f")] if f else ["", ""]  # fmt: skip
+        rows.append(cells)
+    return f"""<p>Beside the paper's estimator (never instead of it: every finding above uses the
+paper's), the same fit with R̄(t) estimated two other ways, each with its 95% interval: over the
+probes whose gain exceeds {GAIN_FLOOR:g} × the depth's noise floor only (a small gain makes a
+probe's ratio swing), and as a ratio of means, Σ(ℓ(t_LAM + t) − ℓ_pre) ÷ Σ gain, which divides by
+no single small gain. Where they agree with the paper's, its numbers are not an artefact of
+dividing by small gains; where they differ, probes with small gains move the paper's mean
+(estimators.csv in the analysis folder has all three, with intercepts).</p>
+{_table(head, rows, left=3)}"""
 
 
 def _effectivity_table(analyses: Sequence[Analysis], labels: Sequence[str]) -> str:
@@ -337,6 +363,7 @@ R̄(t) = b − a·log10 t: a is the decay constant, τ = 10^(b/a) the x-intercep
 gain is lost; in tokens the learnability threshold).</p>
 {section("retainability")}
 {_fit_table(analyses, labels)}
+{_estimators_html(analyses, labels)}
 {_learnability(analyses, labels, section("learnability"))}
 
 <h2>4. The paper's findings</h2>

@@ -3,6 +3,7 @@ prints)."""
 
 from __future__ import annotations
 
+from factdyn.analyze.estimators import GAIN_FLOOR
 from factdyn.analyze.result import Analysis, Settings
 from factdyn.report.numbers import fmt_estimate, fmt_per_depth
 
@@ -58,6 +59,23 @@ def format_summary(analysis: Analysis) -> str:
             lines.append("  ".join("-" * w for w in widths))
     if not analysis.populations:
         lines.append("(no injected probes in the log)")
+    alternatives = [
+        f"{p.scenario}/{p.depth} "
+        + ", ".join(
+            f"{name} a {fmt_estimate(f.decay_constant, f.decay_constant_ci)}"
+            f" R² {fmt_estimate(f.r2, f.r2_ci, '.2f')}"
+            for name, f in p.alternatives.items()
+        )
+        for p in analysis.populations
+        if p.alternatives
+    ]
+    if alternatives:
+        lines.append(
+            "beside the paper's R̄(t) (not used by any finding; estimators.csv): "
+            f"gain_floor = only probes with gain > {GAIN_FLOOR:g} noise floors, "
+            "ratio_of_means = Σ(ℓ − ℓ_pre) ÷ Σ gain"
+        )
+        lines += [f"  {line}" for line in alternatives]
     if m.control_drift_last:
         drift = fmt_per_depth(m.control_drift_last, m.control_drift_last_ci, "+.3f")
         lines.append(f"control drift (mean Δℓ of control probes at the last step): {drift}")
