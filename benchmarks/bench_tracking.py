@@ -2,20 +2,18 @@
 
 The tiny world and base of bench_training.py (batch 4 × 128 tokens), three scenarios, three
 controls, every step logged (the demo's schedule, so the tracker's per-logged-step means run
-at every step). Two measurements, both in this run:
+at every step). One run with ``train.trackers=[tensorboard]`` whose tracking is switched on and
+off in alternating chunks of ``--chunk`` steps (off: the tracking callback's hooks return at
+once; the event writer and its thread exist throughout). A step's time runs from one
+``on_step_start`` to the next: its update, probe scoring, training log, checkpoint check and
+tracking. Overhead = median over neighbouring (on, off) chunk pairs of (on ÷ off − 1), so the
+machine's drift over the run cancels; the tracker's hooks' own time, as a share of the on
+chunks' time, is printed beside it (blind to the writer's thread, which the pairs include).
+The end-of-run analysis the tracker sends comes after the loop and is timed apart.
 
-1. **Paired runs.** ``--pairs`` pairs of short runs (``--steps`` each), one without trackers
-   and one with ``train.trackers=[tensorboard]``, in alternating order; a run's loop time is
-   from the first ``on_step_start`` to the last (every step's update, probe scoring, training
-   log and tracking; not the setup, and not the end-of-run analysis the tracker sends, which
-   is timed apart). Overhead = median over pairs of (tracked ÷ untracked − 1).
-2. **The tracker's own time.** In the tracked runs, the time spent inside the tracking
-   callback's hooks, as a share of the loop time: the same overhead without the noise of a
-   busy machine between runs (but blind to the writer's background thread).
+    python benchmarks/bench_tracking.py [--chunks 30] [--chunk 8]
 
-    python benchmarks/bench_tracking.py [--pairs 5] [--steps 40]
-
-The last line printed is the overhead of tracking (paired runs), in per cent.
+The last line printed is the overhead of tracking, in per cent.
 """
 
 from __future__ import annotations
@@ -29,6 +27,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import functools  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -39,34 +38,36 @@ from factdyn.train import tracking  # noqa: E402
 from factdyn.train.callbacks import Callback  # noqa: E402
 
 
-class LoopClock(Callback):
-    """Wall time from the first step's start to θ_T (the loop, not its setup or end)."""
+class StepClock(Callback):
+    """Each step's wall time, from its ``on_step_start`` to the next one's."""
 
     def __init__(self) -> None:
-        self.first = self.last = 0.0
+        self.starts: list[float] = []
 
     def on_step_start(self, step: int, model) -> None:
-        now = time.perf_counter()
-        self.first = self.first or now
-        self.last = now
+        self.starts.append(time.perf_counter())
 
 
-def time_hooks(spent: dict[str, float]) -> None:
-    """Wrap the tracking callback's hooks so that their time adds up in ``spent``."""
-    for name in ("on_train_start", "on_step_start", "on_step_end", "on_train_end"):
+def gate_hooks(on: Callable[[int], bool], spent: dict[str, float]) -> None:
+    """Make the tracking callback's step hooks run only for the steps where ``on(step)``, and
+    add up the time they take in ``spent`` (``steps``; ``end``: the end-of-run analysis)."""
+    for name in ("on_step_start", "on_step_end", "on_train_end"):
         hook = getattr(tracking.Tracking, name)
 
         @functools.wraps(hook)
-        def timed(self, *args, _hook=hook, _name=name):
+        def gated(self, step, *args, _hook=hook, _name=name):
+            if _name != "on_train_end" and not on(step):
+                return
             t0 = time.perf_counter()
-            _hook(self, *args)
+            _hook(self, step, *args)
             key = "end" if _name == "on_train_end" else "steps"
             spent[key] = spent.get(key, 0.0) + time.perf_counter() - t0
 
-        setattr(tracking.Tracking, name, timed)
+        setattr(tracking.Tracking, name, gated)
 
 
-def one_run(world: Path, base: Path, out: Path, steps: int, tracked: bool) -> float:
+def tracked_run(world: Path, base: Path, out: Path, steps: int) -> list[float]:
+    """Step times of one tracked run."""
     from factdyn.config import load_config
     from factdyn.train.experiment import train
 
@@ -82,52 +83,44 @@ def one_run(world: Path, base: Path, out: Path, steps: int, tracked: bool) -> fl
         "eval.schedule=every",
         "eval.window=2",
         "eval.contexts=false",
-        f"train.trackers={'[tensorboard]' if tracked else '[]'}",
+        "train.trackers=[tensorboard]",
     ]
-    clock = LoopClock()
+    clock = StepClock()
     train(load_config(None, sets), out, callbacks=[clock])
-    return clock.last - clock.first
+    return np.diff(clock.starts).tolist()  # steps 0 .. steps - 1
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--chunks", type=int, default=30, help="chunks (half of them tracked)")
+    parser.add_argument("--chunk", type=int, default=8, help="steps per chunk")
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     print(machine_info())
     world, base = tiny_setup()
+    warmup = args.chunk  # the first chunk is not counted
+    steps = warmup + 2 * (args.chunks // 2) * args.chunk
     spent: dict[str, float] = {}
-    time_hooks(spent)
-    plain, tracked, shares, ends = [], [], [], []
+    gate_hooks(lambda step: step >= warmup and ((step - warmup) // args.chunk) % 2 == 0, spent)
     with tempfile.TemporaryDirectory(prefix="factdyn-bench-track-") as tmp:
-        one_run(world, base, Path(tmp) / "warmup", args.steps, True)  # caches, imports
-        for k in range(args.pairs):
-            times = {}
-            for on in (False, True) if k % 2 == 0 else (True, False):
-                spent.clear()
-                times[on] = one_run(world, base, Path(tmp) / f"{k}-{on}", args.steps, on)
-                if on:
-                    shares.append(spent["steps"] / times[on])
-                    ends.append(spent["end"])
-            plain.append(times[False])
-            tracked.append(times[True])
-    ratios = np.array(tracked) / np.array(plain) - 1
-    step_ms = 1e3 * float(np.median(plain)) / args.steps
+        times = np.array(tracked_run(world, base, Path(tmp) / "run", steps))[warmup:]
+    chunks = times.reshape(-1, 2, args.chunk).sum(axis=2)  # (pairs, on/off)
+    on, off = chunks[:, 0], chunks[:, 1]
+    ratios = on / off - 1
     print(
-        f"setup: batch {BATCH} × {SEQ_LEN} tokens, every step logged, {args.pairs} pairs of "
-        f"{args.steps}-step runs in alternating order; untracked step {step_ms:.1f} ms (median)"
+        f"setup: batch {BATCH} × {SEQ_LEN} tokens, every step logged, {steps} steps: one "
+        f"warm-up chunk, then {len(on)} pairs of {args.chunk}-step chunks, tracked / not"
     )
-    print("loop time untracked, s: " + ", ".join(f"{v:.2f}" for v in plain))
-    print("loop time tracked,   s: " + ", ".join(f"{v:.2f}" for v in tracked))
-    print("paired overhead: " + ", ".join(f"{100 * v:+.1f}%" for v in ratios))
+    print(f"step time: tracked {1e3 * on.sum() / on.size / args.chunk:.1f} ms, "
+          f"untracked {1e3 * off.sum() / off.size / args.chunk:.1f} ms (mean)")  # fmt: skip
+    print("paired overhead per pair: " + ", ".join(f"{100 * v:+.1f}%" for v in ratios))
     print(
-        f"tracker hooks' own time: {100 * float(np.median(shares)):.2f}% of the loop (median); "
-        f"the end-of-run analysis it sends: {float(np.median(ends)):.2f} s, after the loop"
+        f"tracker hooks' own time: {100 * spent['steps'] / on.sum():.2f}% of the tracked chunks; "
+        f"the end-of-run analysis it sends: {spent['end']:.2f} s, after the loop"
     )
     overhead = 100 * float(np.median(ratios))
     print(f"target overhead ≤ 2%: {'met' if overhead <= 2 else 'MISSED'}")
-    print(f"overhead of TensorBoard tracking (paired runs, median): {overhead:+.1f}%")
+    print(f"overhead of TensorBoard tracking (median of paired chunks): {overhead:+.1f}%")
 
 
 if __name__ == "__main__":
