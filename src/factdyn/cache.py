@@ -16,7 +16,7 @@ from pathlib import Path
 from factdyn.config import BaseConfig
 
 # The demo world: enough items for three scenarios plus controls, see README "The offline world".
-DEFAULT_WORLD = {"items": 30, "seed": 0, "corpus_mb": 20.0, "entities": 2000}
+DEFAULT_WORLD = {"items": 60, "seed": 0, "corpus_mb": 20.0, "entities": 2000}
 
 
 def root() -> Path:

@@ -161,7 +161,7 @@ class InjectionConfig(_Section):
     first_step: int = Field(0, ge=0)
     interval: int = Field(20, ge=1)
     cohorts: int = Field(
-        5, ge=1, description="each scenario's items in this many cohorts with staggered starts"
+        10, ge=1, description="each scenario's items in this many cohorts with staggered starts"
     )
     cohort_gap: int | None = Field(
         None, ge=0, description="steps between cohorts' starts; null = interval // cohorts"
@@ -174,7 +174,7 @@ class InjectionConfig(_Section):
         ScenarioConfig(name="duplicate", variant="duplicate", count=5),
         ScenarioConfig(name="once", variant="duplicate", count=1),
     ]
-    n_controls: int = Field(15, ge=0, description="items never injected, to measure drift")
+    n_controls: int = Field(30, ge=0, description="items never injected, to measure drift")
     max_items: int | None = Field(None, ge=1, description="use only the first N items")
     schedule: list[ScheduleEntry] | None = Field(None, description="explicit; replaces scenarios")
     placement: Literal["prepend", "replace"] = "prepend"
@@ -190,7 +190,11 @@ class EvalConfig(_Section):
         description="sparse: score each item only at its own windows and tail (controls always)",
     )
     batch_tokens: int = Field(16384, ge=64)
-    contexts: bool = Field(True, description="also score each item's train_context")
+    contexts: bool = Field(
+        False,
+        description="also score each item's train_context into context.npy (the paper's 'def'); "
+        "no analysis reads it",
+    )
 
 
 class TrainConfig(_Section):

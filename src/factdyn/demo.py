@@ -28,6 +28,7 @@ QUICK_RUN = [
     "train.batch_size=8",
     "injection.interval=8",
     "injection.n_controls=3",
+    "injection.cohorts=2",
     "eval.window=5",
     "eval.log_points=10",
     "train.checkpoint_every=25",

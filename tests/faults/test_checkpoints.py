@@ -30,6 +30,7 @@ from factdyn.train import checkpoint as ckpt
 from factdyn.train import loop
 
 COMMON = [
+    "eval.contexts=true",  # its log too must resume bit for bit
     "data.seq_len=64",
     "train.batch_size=8",
     "injection.interval=4",  # injections at 0, 4, ..., 16
