@@ -296,7 +296,8 @@ def bootstrap_population(
         e_mean = np.nanmean(eff, axis=1)
     a, b, r2 = fit_many(t, r_bar, weight)
     tau = _x_intercepts(a, b)
-    replicates = Replicates(e_mean, eff, a, b, r2, tau * tokens_per_step)
+    with np.errstate(over="ignore"):  # a τ near 10^308 steps is an infinite one in tokens
+        replicates = Replicates(e_mean, eff, a, b, r2, tau * tokens_per_step)
     return PopulationIntervals(
         effectivity=intervals_of(percentiles(e_mean))[0],
         effectivity_per_injection=intervals_of(percentiles(eff)),
