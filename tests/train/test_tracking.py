@@ -215,3 +215,19 @@ def test_an_uninstalled_tracker_is_refused_before_anything_is_written(
     with pytest.raises(DataError, match=r"train\.trackers.*wandb is not installed"):
         train(_cfg(toy_world, toy_base, "train.steps=16", "train.trackers=[wandb]"), tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_wandb_without_an_account_is_one_line_naming_the_fix(
+    toy_world, toy_base, tmp_path, monkeypatch
+):
+    pytest.importorskip("wandb")
+    for var in ("WANDB_MODE", "WANDB_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    cfg = _cfg(toy_world, toy_base, "train.steps=16", "train.trackers=[wandb]")
+    with pytest.raises(DataError, match=r"wandb did not start .*WANDB_MODE=offline.*--resume"):
+        train(cfg, tmp_path / "run")
+    # before the first update: nothing trained, and a resume starts the run from step 0
+    meta = load_run(tmp_path / "run").meta
+    assert meta["steps_done"] == 0 and not (tmp_path / "run" / "checkpoints").exists()

@@ -113,14 +113,21 @@ class WandbSink:
         import wandb
 
         run_id = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:16]
-        self.run = wandb.init(
-            project=os.environ.get("WANDB_PROJECT", "factdyn"),
-            dir=str(run_dir),
-            name=run_dir.name,
-            id=run_id,
-            resume="allow",
-            config=flat_config(config),
-        )
+        try:
+            self.run = wandb.init(
+                project=os.environ.get("WANDB_PROJECT", "factdyn"),
+                dir=str(run_dir),
+                name=run_dir.name,
+                id=run_id,
+                resume="allow",
+                config=flat_config(config),
+            )
+        except Exception as e:  # W&B's own errors (no key, no network) have no common base
+            raise DataError(
+                f"config, field 'train.trackers': wandb did not start ({str(e).splitlines()[0]}); "
+                "run 'wandb login', or set WANDB_MODE=offline to log without an account; "
+                f"then 'factdyn train --resume {run_dir}'"
+            ) from None
 
     def scalars(self, step: int, values: Mapping[str, float]) -> None:
         self.run.log(dict(values), step=step)
