@@ -8,8 +8,11 @@ arrays, recomputed here from ``train.npy``, ``logprobs.npy`` and ``probes.parque
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -217,17 +220,18 @@ def test_an_uninstalled_tracker_is_refused_before_anything_is_written(
     assert not (tmp_path / "r").exists()
 
 
-def test_wandb_without_an_account_is_one_line_naming_the_fix(
-    toy_world, toy_base, tmp_path, monkeypatch
-):
+def test_wandb_without_an_account_is_one_line_naming_the_fix(toy_world, toy_base, tmp_path):
+    """In a process of its own (W&B keeps its settings per process): exit 2, one line, and the
+    run stopped before its first update."""
     pytest.importorskip("wandb")
-    for var in ("WANDB_MODE", "WANDB_API_KEY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-    cfg = _cfg(toy_world, toy_base, "train.steps=16", "train.trackers=[wandb]")
-    with pytest.raises(DataError, match=r"wandb did not start .*WANDB_MODE=offline.*--resume"):
-        train(cfg, tmp_path / "run")
-    # before the first update: nothing trained, and a resume starts the run from step 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env |= {"WANDB_CONFIG_DIR": str(tmp_path / "wandb-config"), "NETRC": str(tmp_path / "none")}
+    sets = [f"--set={s}" for s in (f"data.path={toy_world}", f"model.name={toy_base}", *SETS)]
+    cmd = [sys.executable, "-m", "factdyn", "train", "--out", str(tmp_path / "run"), *sets,
+           "--steps", "16", "--tracker", "wandb"]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2, r.stderr[-2000:]
+    (line,) = [x for x in r.stderr.splitlines() if "wandb did not start" in x]
+    assert "WANDB_MODE=offline" in line and "--resume" in line
     meta = load_run(tmp_path / "run").meta
     assert meta["steps_done"] == 0 and not (tmp_path / "run" / "checkpoints").exists()
