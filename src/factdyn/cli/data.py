@@ -67,22 +67,8 @@ def generate(
         )
         typer.echo(f"world written to {path} ({items} items, {corpus_mb:g} MB corpus)")
         return
-    _generate_llm(
-        out, items, seed, paraphrases, llm, llm_model, domain, concurrency, judge, cache,
-        retries, backoff, timeout, max_tokens,
-    )  # fmt: skip
-
-
-def _generate_llm(
-    out: Path, items: int, seed: int, paraphrases: int, llm: str, llm_model: str | None,
-    domain: str | None, concurrency: int, judge: bool, cache: Path | None, retries: int,
-    backoff: float, timeout: float, max_tokens: int,
-) -> None:  # fmt: skip
-    """``generate --llm``: items from the model behind ``llm`` (see factdyn.data.llm)."""
-    from factdyn import cache as factdyn_cache
-    from factdyn.data.llm.client import ChatClient, Retry
-    from factdyn.data.llm.generate import Settings, write_llm_items
-    from factdyn.files import prepare_output
+    from factdyn.data.llm.client import Retry
+    from factdyn.data.llm.generate import Settings
 
     if not llm_model:
         raise DataError("generate: --llm needs --llm-model (the model's name on the endpoint)")
@@ -90,16 +76,30 @@ def _generate_llm(
         raise DataError(
             "generate: --retries and --backoff must be >= 0, --timeout and --max-tokens > 0"
         )
-    prepare_output(out, overwrite=False)
     settings = Settings(items=items, seed=seed, paraphrases=paraphrases, concurrency=concurrency,
                         judge=judge, **({"domain": domain} if domain else {}))  # fmt: skip
     retry = Retry(retries=retries, backoff=backoff, timeout=timeout)
-    cache = cache or factdyn_cache.root() / "llm"
-    client = ChatClient(llm, llm_model, cache, retry, max_tokens=max_tokens)
+    _generate_llm(out, llm, llm_model, settings, retry, cache, max_tokens)
+
+
+def _generate_llm(
+    out: Path, endpoint: str, model: str, settings, retry, cache: Path | None, max_tokens: int
+) -> None:
+    """``generate --llm``: ``settings.items`` items from ``model`` behind ``endpoint``
+    (see factdyn.data.llm), asked through the request cache."""
+    from factdyn import cache as factdyn_cache
+    from factdyn.data.llm.client import ChatClient
+    from factdyn.data.llm.generate import write_llm_items
+    from factdyn.files import prepare_output
+
+    prepare_output(out, overwrite=False)
+    client = ChatClient(
+        endpoint, model, cache or factdyn_cache.root() / "llm", retry, max_tokens=max_tokens
+    )
     write_llm_items(out, client, settings)
     c = client.counts
     typer.echo(
-        f"{items} items written to {out / 'knowledge.json'} by {llm_model} "
+        f"{settings.items} items written to {out / 'knowledge.json'} by {model} "
         f"({c.sent} requests sent, {c.from_cache} from the cache; see generation.json)"
     )
 

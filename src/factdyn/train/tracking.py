@@ -160,26 +160,33 @@ class ProbeMeans:
     def __init__(self, run_dir: Path):
         probes = pd.read_parquet(run_dir / "probes.parquet")
         self.log = np.load(run_dir / "logprobs.npy", mmap_mode="r")
-        self.scenario = probes["scenario"].astype(str).to_numpy()
-        self.depth = probes["depth"].astype(str).to_numpy()
-        self.groups = list(dict.fromkeys(zip(self.scenario, self.depth, strict=True)))
+        scenario = probes["scenario"].astype(str).to_numpy()
+        depth = probes["depth"].astype(str).to_numpy()
+        # the probe columns of every control depth and every population, found once
+        control = scenario == CONTROL
+        self.controls = {
+            d: cols
+            for d in dict.fromkeys(depth[control])
+            if len(cols := np.flatnonzero(control & (depth == d)))
+        }
+        self.groups = {
+            (s, d): np.flatnonzero((scenario == s) & (depth == d))
+            for s, d in dict.fromkeys(zip(scenario, depth, strict=True))
+            if s != CONTROL
+        }
 
     def at(self, row: int) -> dict[str, float]:
         base = np.asarray(self.log[0, :, 0], dtype=np.float64)
         now = np.asarray(self.log[row, :, 0], dtype=np.float64)
         out: dict[str, float] = {}
         drift: dict[str, float] = {}
-        for depth in dict.fromkeys(self.depth):
-            ctrl = (self.scenario == CONTROL) & (self.depth == depth)
-            if ctrl.any() and np.isfinite(now[ctrl]).any():
+        for depth, cols in self.controls.items():
+            if np.isfinite(now[cols]).any():
                 # as the analysis: ℓ − (the controls' mean ℓ at that step), then Δ from step 0
-                drift[depth] = float(np.nanmean(now[ctrl]) - np.nanmean(base[ctrl]))
-                out[f"drift/{depth}"] = float(np.nanmean(now[ctrl] - base[ctrl]))
-        for scenario, depth in self.groups:
-            if scenario == CONTROL:
-                continue
-            mine = (self.scenario == scenario) & (self.depth == depth)
-            delta = now[mine] - base[mine]
+                drift[depth] = float(np.nanmean(now[cols]) - np.nanmean(base[cols]))
+                out[f"drift/{depth}"] = float(np.nanmean(now[cols] - base[cols]))
+        for (scenario, depth), cols in self.groups.items():
+            delta = now[cols] - base[cols]
             if np.isfinite(delta).any():
                 out[f"delta/{scenario}/{depth}"] = float(np.nanmean(delta)) - drift.get(depth, 0.0)
         return out
