@@ -8,7 +8,9 @@ import json
 import math
 import time
 
+import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 from analyze_synth import planted_run
 from typer.testing import CliRunner
@@ -338,3 +340,34 @@ def test_command_bad_input_is_a_data_error_and_exit_code_2(analysis_dir, tmp_pat
     assert result.exit_code == 0, result.output
     assert "composition\n  no prediction: decay_constant is null" in result.output
     assert result.output.count("predicted threshold") == 2
+
+
+# ---- intervals from the analysis's bootstrap replicates ----
+
+
+def inverted_cdf(x) -> tuple[float, float]:
+    """The bootstrap's 95% percentile interval written out: the ⌈n·q⌉-th smallest of the n
+    defined values, q = 0.025 and 0.975."""
+    x = np.sort(np.asarray(x)[~np.isnan(x)])
+    return x[math.ceil(0.025 * len(x)) - 1], x[math.ceil(0.975 * len(x)) - 1]
+
+
+def test_the_analysis_writes_the_replicates_behind_its_intervals(planted, tmp_path):
+    for reference in (False, True):  # a percent fit keeps its replicates in percent
+        analysis = analyze_run(planted.run, reference=reference, resamples=40)
+        out = write_analysis(analysis, tmp_path / f"analysis-{reference}")
+        doc = json.loads((out / "summary.json").read_text())
+        table = duckdb.sql(f"select * from '{out / 'replicates.parquet'}'").df()
+        assert len(table) == 40 * len(analysis.populations)
+        for (scenario, depth), rows in table.groupby(["scenario", "depth"]):
+            entry = doc[scenario][depth]
+            assert sorted(rows["replicate"]) == list(range(40))
+            for name in ("decay_constant", "intercept", "effectivity", "r2"):
+                assert inverted_cdf(rows[name]) == tuple(np.float32(entry[f"{name}_ci"]))
+            per = np.stack(rows["effectivity_per_injection"])
+            assert per.shape[1] == len(entry["effectivity_per_injection"])
+            for k, ci in enumerate(entry["effectivity_per_injection_ci"]):
+                assert inverted_cdf(per[:, k]) == tuple(np.float32(ci))
+    # no resamples: a file without rows, so that no older analysis's replicates stay
+    out = write_analysis(analyze_run(planted.run, resamples=0), tmp_path / "analysis-False")
+    assert len(pd.read_parquet(out / "replicates.parquet")) == 0
