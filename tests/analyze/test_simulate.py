@@ -19,7 +19,9 @@ import factdyn.cli.simulate  # noqa: F401  (registers the command on the app)
 from factdyn.analyze.populations import analyze_run
 from factdyn.analyze.simulate import (
     ModelParams,
+    final_levels,
     kept_levels,
+    learned,
     long_tail,
     predicted_threshold,
     read_params,
@@ -169,6 +171,35 @@ def test_long_tail_of_a_million_facts_is_fast():
     r = 5000  # one fact checked by kept_levels (its n in the thousands)
     n = int(tail.exposures[r - 1])
     assert tail.final_levels[r - 1] == pytest.approx(kept_levels(p, 1e7 / n, n)[-1], rel=1e-9)
+
+
+def test_final_levels_are_each_parameter_sets_last_kept_level():
+    rng = np.random.default_rng(5)
+    sets = [  # τ = 10^(b/a) from ~10 steps to 10^15: ages on both sides of each
+        ModelParams(tuple(rng.uniform(0.2, 1.5, 4)), a, b)
+        for a, b in zip(rng.uniform(0.1, 0.6, 50), rng.uniform(0.5, 1.5, 50), strict=True)
+    ]
+    n = [1, 2, 3, 4, 7, 30, 1, 5, 3]
+    delta = [1.0, 3, 10, 40, 100, 7, 1000, 2.5, 1e5]
+    levels = final_levels(sets, n, delta)  # all sets at once
+    for p, row in zip(sets, levels, strict=True):
+        for m, d, got in zip(n, delta, row, strict=True):
+            assert got == pytest.approx(kept_levels(p, d, m)[-1], rel=1e-12, abs=1e-15)
+
+
+def test_learned_is_each_parameter_sets_own_long_tail():
+    rng = np.random.default_rng(3)
+    sets = [
+        ModelParams(tuple(rng.uniform(0.3, 1.2, 3)), a, b)
+        for a, b in zip(rng.uniform(0.1, 0.5, 120), rng.uniform(0.6, 1.6, 120), strict=True)
+    ]
+    args = (1.05, 100_000, 1e8, 1e9, 1000, 2.0)
+    tail = long_tail(sets[0], *args)
+    shares, ranks = learned(tail, sets)  # several blocks of sets, sorted by their τ
+    own = [long_tail(p, *args) for p in sets]
+    assert list(shares) == [t.fraction_above for t in own]
+    assert list(ranks) == [t.rank_threshold for t in own]
+    assert len(set(shares)) > 60  # the sets differ in what they learn
 
 
 def test_bad_inputs_are_data_errors():

@@ -106,9 +106,13 @@ def exposure_gains(params: ModelParams, n: int) -> np.ndarray:
 def retention(params: ModelParams, age: np.ndarray | float) -> np.ndarray:
     """R(age): 1 at age 0, the clipped fitted line after it, and 0 for a negative age (an
     exposure still to come contributes nothing)."""
-    age = np.asarray(age, dtype=np.float64)
+    return _retention(params.decay_constant, params.intercept, np.asarray(age, dtype=np.float64))
+
+
+def _retention(a: np.ndarray | float, b: np.ndarray | float, age: np.ndarray) -> np.ndarray:
+    """:func:`retention` with a and b as arrays that broadcast against ``age``."""
     positive = age > 0
-    line = params.intercept - params.decay_constant * np.log10(np.where(positive, age, 1.0))
+    line = b - a * np.log10(np.where(positive, age, 1.0))
     return np.where(positive, np.clip(line, 0.0, 1.0), np.where(age == 0, 1.0, 0.0))
 
 
@@ -128,7 +132,8 @@ def simulate(
 def kept_levels(params: ModelParams, interval: float, exposures: int) -> np.ndarray:
     """Δℓ just before exposure k + 1, k = 1..K, for exposures at 0, Δ, 2Δ, ... (at step k·Δ;
     the last value is what K exposures leave Δ steps after the K-th): what each exposure
-    builds on. O(K × injections measured), so K can be large."""
+    builds on. O(K × injections measured), so K can be large; :func:`final_levels` gives the
+    last value alone in closed form."""
     delta = _positive(interval, "interval")
     k = _count(exposures, "exposures")
     r = retention(params, delta * np.arange(1, k + 1))  # r[m − 1] = R(mΔ)
@@ -205,9 +210,9 @@ def long_tail(
     The fact of rank r is expected n = M·r^(−s)/Σ_j j^(−s) times; it gets ⌊n⌋ exposures
     (the expected count rounded down: a fact expected less than once is never seen and ends
     at 0), at steps 0, S/⌊n⌋, 2S/⌊n⌋, ..., so its final level is :func:`kept_levels` at
-    interval S/⌊n⌋ after ⌊n⌋ exposures. Computed in closed form per fact (the sum of the
-    clipped log line over its exposures), so N = 10^6 facts, each seen up to billions of
-    times, takes well under a second.
+    interval S/⌊n⌋ after ⌊n⌋ exposures. Computed in closed form (:func:`final_levels`) once
+    per distinct count, so N = 10^6 facts, each seen up to billions of times, takes well under
+    a second.
     """
     s = _finite_number(zipf, "zipf")
     if s < 0:
@@ -227,8 +232,12 @@ def long_tail(
     seen = n > 0
     intervals = np.full(n_facts, np.inf)
     intervals[seen] = total_steps / n[seen]
-    final = np.zeros(n_facts)
-    final[seen] = _final_levels(params, n[seen], intervals[seen])
+    counts, facts_each = _runs(n)
+    mentioned = counts > 0
+    levels = np.zeros(len(counts))  # a fact never mentioned ends at 0
+    delta = total_steps / counts[mentioned]
+    levels[mentioned] = final_levels([params], counts[mentioned], delta)[0]
+    final = np.repeat(levels, facts_each)
     above = final >= threshold_level
     rank_threshold = n_facts if above.all() else int(np.argmin(above))
     return LongTail(
@@ -247,10 +256,22 @@ def long_tail(
     )
 
 
-def _final_levels(params: ModelParams, n: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """Σ_{j=1..n} E_j·R((n − j + 1)Δ) per fact (n ≥ 1): E_last·Σ_{m=1..n} R(mΔ) in closed
-    form, plus the measured gains' differences from E_last for the first exposures."""
-    a, b = params.decay_constant, params.intercept
+def final_levels(
+    params: Sequence[ModelParams], exposures: np.ndarray, interval: np.ndarray
+) -> np.ndarray:
+    """(len(params), len(exposures)): Σ_{j=1..n} E_j·R((n − j + 1)Δ), the level n ≥ 1
+    exposures Δ steps apart leave Δ steps after the last (:func:`kept_levels`' last value),
+    for each parameter set (a row; each with as many gains) and each pair (n, Δ) of
+    ``exposures`` and ``interval`` (a column). In closed form, E_last·Σ_{m=1..n} R(mΔ) plus
+    the measured gains' differences from E_last, so that n may run to billions (a long tail's
+    frequent facts) and the parameter sets be a bootstrap's replicates, all in one pass."""
+    n = np.asarray(exposures, dtype=np.int64)
+    delta = np.asarray(interval, dtype=np.float64)
+    if not params:
+        return np.empty((0, len(n)))
+    a = np.array([p.decay_constant for p in params])[:, None]
+    b = np.array([p.intercept for p in params])[:, None]
+    gains = np.array([p.effectivities for p in params])  # (B, injections measured)
     u = b - a * np.log10(delta)  # R(mΔ) = clip(u − a·log10 m, 0, 1)
     nf = n.astype(np.float64)
     # m ≤ full: R = 1; full < m ≤ kept: R = u − a·log10 m in (0, 1); beyond: R = 0
@@ -259,12 +280,50 @@ def _final_levels(params: ModelParams, n: np.ndarray, delta: np.ndarray) -> np.n
     full = np.minimum(full, nf)
     kept = np.maximum(np.minimum(kept, nf), full)
     total = full + (kept - full) * u - a * (_log10_factorial(kept) - _log10_factorial(full))
-    last = params.effectivities[-1]
+    last = gains[:, -1:]
     out = last * total
-    for j, gain in enumerate(params.effectivities[:-1], start=1):
-        first = n >= j
-        out[first] += (gain - last) * retention(params, (nf[first] - j + 1) * delta[first])
+    reach = np.max(b / a)  # log10 of the largest τ: R = 0 at any older age
+    for j in range(1, gains.shape[1]):
+        age = np.where(n >= j, (nf - j + 1) * delta, np.inf)  # no j-th exposure: never kept
+        live = np.log10(age) < reach  # a j-th exposure that some set still keeps
+        out[:, live] += (gains[:, j - 1 : j] - last) * _retention(a, b, age[live])
     return out
+
+
+def learned(tail: LongTail, params: Sequence[ModelParams]) -> tuple[np.ndarray, np.ndarray]:
+    """``tail``'s ``fraction_above`` and ``rank_threshold`` (B,) under each of ``params`` (a
+    bootstrap's replicates), on the same corpus.
+
+    The facts of one exposure count end alike and hold consecutive ranks, so the final levels
+    are computed once per count. A fact mentioned every τ = 10^(b/a) steps or less often ends
+    at 0, below any level, so each parameter set needs only the counts above S/τ, the most
+    frequent ones: the sets go in blocks of similar τ, each computed over the counts its
+    largest τ needs (B × counts floats at once would not fit for a long tail)."""
+    counts, facts = _runs(tail.exposures)
+    seen = counts > 0  # a fact never mentioned ends at 0, below any level
+    counts, facts = counts[seen], facts[seen]
+    delta = tail.steps / counts
+    log_tau = np.array([p.intercept / p.decay_constant for p in params])
+    shares = np.zeros(len(params))
+    ranks = np.zeros(len(params), dtype=np.int64)
+    order = np.argsort(log_tau)
+    block = max(1, 2**18 // max(len(counts), 1))
+    for start in range(0, len(params), block):
+        rows = order[start : start + block]
+        use = int(np.searchsorted(np.log10(delta), log_tau[rows].max()))  # Δ < τ: R(Δ) > 0
+        levels = final_levels([params[r] for r in rows], counts[:use], delta[:use])
+        above = levels >= tail.level
+        shares[rows] = above @ facts[:use] / tail.facts
+        ranks[rows] = (np.cumprod(above, axis=1) * facts[:use]).sum(axis=1)
+    return shares, ranks
+
+
+def _runs(exposures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct exposure counts of a long tail's facts, most first, and how many facts
+    have each: the counts do not increase with the rank, so the facts of one count are
+    consecutive ranks and end alike."""
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(exposures)) + 1])
+    return exposures[starts], np.diff(np.append(starts, len(exposures)))
 
 
 _SMALL = 16
@@ -275,18 +334,13 @@ def _log10_factorial(m: np.ndarray) -> np.ndarray:
     """log10(m!) for whole m ≥ 0 (as floats): exact sums below 16, Stirling's series from
     there (its error under 1e-13); numpy has no log-gamma."""
     m = np.asarray(m, dtype=np.float64)
-    x = np.maximum(m, _SMALL)
-    ln = (
-        x * np.log(x)
-        - x
-        + 0.5 * np.log(2 * np.pi * x)
-        + 1 / (12 * x)
-        - 1 / (360 * x**3)
-        + 1 / (1260 * x**5)
-        - 1 / (1680 * x**7)
-    )
-    small = _LOG10_FACTORIAL_SMALL[np.minimum(m, _SMALL - 1).astype(np.int64)]
-    return np.where(m < _SMALL, small, ln / math.log(10))
+    out = _LOG10_FACTORIAL_SMALL[np.minimum(m, _SMALL - 1).astype(np.int64)]
+    large = m >= _SMALL
+    x = m[large]
+    y = 1 / (x * x)  # the series' tail 1/(12x) − 1/(360x³) + 1/(1260x⁵) − 1/(1680x⁷), by Horner
+    tail = (1 / 12 - y * (1 / 360 - y * (1 / 1260 - y / 1680))) / x
+    out[large] = (x * np.log(x) - x + 0.5 * np.log(2 * np.pi * x) + tail) / math.log(10)
+    return out
 
 
 # ---- reading a written analysis ----
