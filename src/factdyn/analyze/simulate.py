@@ -27,6 +27,11 @@ Exposures every Δ steps keep R(Δ) of each gain when the next one comes, and R(
 exactly when Δ < τ: τ is the largest interval at which exposures accumulate
 (:func:`predicted_threshold`). A run fitted in percent (``--reference``) has its a and b
 divided by 100 here (τ is unchanged).
+
+Each prediction's 95% interval comes from the analysis's item bootstrap: the model is run
+once per replicate (:func:`read_draws`, :func:`replicate_params`), with that replicate's a, b
+and E_k together, since they come from one draw of items and are correlated (a and b
+strongly); :func:`final_levels` and :func:`learned` take all replicates at once.
 """
 
 from __future__ import annotations
@@ -34,13 +39,13 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from factdyn.analyze.write import read_summary, summary_path
+from factdyn.analyze.write import REPLICATES, read_replicates, read_summary, summary_path
 from factdyn.errors import DataError
 
 UNITS = {"fraction": 1.0, "percent": 100.0}
@@ -365,14 +370,7 @@ def read_params(path: str | Path, scenario: str, depth: str) -> ModelParams:
     summary.json), a and b in fractions whatever unit the fit was in."""
     file = summary_path(path)
     doc = read_summary(path)
-    settings = doc.get("_settings")
-    if not isinstance(settings, dict):
-        raise DataError(f"{file}: no _settings (not a summary written by factdyn analyze)")
-    unit = settings.get("retainability_unit")
-    if unit not in UNITS:
-        raise DataError(
-            f"{file}: _settings.retainability_unit is {unit!r}, not one of {', '.join(UNITS)}"
-        )
+    settings = _settings(file, doc)
     populations = summary_populations(path)
     if scenario not in populations:
         raise DataError(
@@ -390,7 +388,7 @@ def read_params(path: str | Path, scenario: str, depth: str) -> ModelParams:
     if per_step is not None:
         per_step = _number(per_step, f"{file}: _settings.tokens_per_step")
         per_step = per_step if math.isfinite(per_step) and per_step > 0 else None
-    scale = UNITS[unit]
+    scale = UNITS[settings["retainability_unit"]]
 
     def interval(name: str, by: float = 1.0) -> tuple[float, float]:
         v = entry.get(f"{name}_ci")
@@ -422,6 +420,81 @@ def read_params(path: str | Path, scenario: str, depth: str) -> ModelParams:
             "x_intercept_steps": interval("x_intercept_steps"),
         },
     )
+
+
+Draws = tuple[np.ndarray, np.ndarray, np.ndarray]  # a (B,), b (B,), E_k (B, N)
+
+
+def read_draws(path: str | Path) -> dict[tuple[str, str], Draws] | None:
+    """The bootstrap replicates of a written analysis (its ``replicates.parquet``) per
+    (scenario, depth): a and b in fractions, as :func:`read_params` gives them, and the
+    per-injection effectivities; None when the analysis has no such file (written before
+    factdyn kept its replicates). The file must be the summary's own: as many replicates per
+    population as its resamples, as many gains as its effectivity_per_injection."""
+    table = read_replicates(path)
+    if table is None:
+        return None
+    summary = summary_path(path)
+    file = summary.with_name(REPLICATES)
+    doc = read_summary(path)
+    settings = _settings(summary, doc)
+    scale = UNITS[settings["retainability_unit"]]
+    out = {}
+    for (scenario, depth), rows in table.groupby(["scenario", "depth"], sort=False):
+        where = f"{file}: {scenario}/{depth}"
+        again = "not written with this summary.json: rerun factdyn analyze"
+        population = doc.get(scenario)
+        entry = population.get(depth) if isinstance(population, dict) else None
+        if not isinstance(entry, dict):
+            raise DataError(f"{where}: no such population in summary.json ({again})")
+        if len(rows) != settings.get("resamples"):
+            raise DataError(
+                f"{where}: {len(rows)} replicates, summary.json {settings.get('resamples')} "
+                f"resamples ({again})"
+            )
+        rows = rows.sort_values("replicate")
+        gains = entry.get("effectivity_per_injection")
+        widths = {0 if e is None else len(e) for e in rows["effectivity_per_injection"]}
+        if not isinstance(gains, list) or widths != {len(gains)}:
+            have = "/".join(map(str, sorted(widths)))
+            raise DataError(f"{where}: {have} gains per replicate, not summary.json's ({again})")
+        out[scenario, depth] = (
+            rows["decay_constant"].to_numpy(np.float64) / scale,
+            rows["intercept"].to_numpy(np.float64) / scale,
+            np.stack(rows["effectivity_per_injection"].to_list()).astype(np.float64),
+        )
+    return out
+
+
+def replicate_params(params: ModelParams, draws: Draws) -> tuple[list[ModelParams], int]:
+    """A ModelParams per bootstrap replicate of ``params``' population (``draws``, as
+    :func:`read_draws` gives them), and how many replicates were left out because they have no
+    usable fit (a ≤ 0, or a, b or a gain undefined): a prediction's interval comes from the
+    replicates' a, b and E_k together, since they are drawn together and correlated."""
+    out = []
+    for a, b, gains in zip(*draws, strict=True):
+        try:
+            out.append(
+                replace(
+                    params, effectivities=tuple(gains), decay_constant=a, intercept=b, intervals={}
+                )
+            )
+        except NoFit:
+            continue
+    return out, len(draws[0]) - len(out)
+
+
+def _settings(file: Path, doc: dict) -> dict:
+    """The summary's ``_settings``, its retainability unit one that :data:`UNITS` knows."""
+    settings = doc.get("_settings")
+    if not isinstance(settings, dict):
+        raise DataError(f"{file}: no _settings (not a summary written by factdyn analyze)")
+    unit = settings.get("retainability_unit")
+    if unit not in UNITS:
+        raise DataError(
+            f"{file}: _settings.retainability_unit is {unit!r}, not one of {', '.join(UNITS)}"
+        )
+    return settings
 
 
 # ---- checks of inputs ----

@@ -47,17 +47,24 @@ def simulate(
 ) -> None:
     """Predict the level K exposures every Δ steps keep, and the learnability threshold τ,
     from a run's per-injection gains and power-law forgetting fit (superposed decays); with
-    the long-tail options, the share of a Zipf corpus's facts learned by its end."""
+    the long-tail options, the share of a Zipf corpus's facts learned by its end. Each
+    prediction comes with a 95% interval over the analysis's bootstrap replicates."""
+    import numpy as np
+
+    from factdyn.analyze.bootstrap import intervals_of, percentiles
     from factdyn.analyze.simulate import (
         NoFit,
         default_scenario,
-        kept_levels,
+        final_levels,
+        learned,
         long_tail,
         predicted_threshold,
+        read_draws,
         read_params,
+        replicate_params,
         summary_populations,
     )
-    from factdyn.analyze.write import summary_path
+    from factdyn.analyze.write import REPLICATES, summary_path
     from factdyn.report.numbers import fmt, fmt_estimate, fmt_interval
 
     def count(v: float) -> str:  # 1e9 as 1,000,000,000; 2.5e-3 as 0.0025
@@ -111,12 +118,33 @@ def simulate(
             return "tokens per step unknown"
         return f"{fmt(steps * per_step, ',.0f')} tokens"
 
+    def bounds(replicates: np.ndarray) -> tuple[float, float]:
+        """The bootstrap's percentile interval of a prediction over the replicates."""
+        return intervals_of(percentiles(replicates))[0] if len(replicates) else (math.nan,) * 2
+
+    draws = read_draws(analysis_dir)
+
     lines = [
         f"analysis: {file}",
         f"scenario: {scenario} · {exposures} exposures every {count(interval)} steps "
         f"({tokens(interval)})",
         "model: Δℓ(t) = Σ_k E_k·R(t − t_k), R(0) = 1, R(u) = clip(b − a·log10 u, 0, 1)",
     ]
+    if draws is None:
+        lines.append(
+            f"note: no {REPLICATES} beside {file.name} (an analysis written before factdyn kept "
+            "its bootstrap replicates): the predictions have no intervals; rerun factdyn analyze"
+        )
+    elif not draws:
+        lines.append(
+            "note: the analysis has no bootstrap replicates (analysed with --resamples 0): the "
+            "predictions have no intervals"
+        )
+    else:
+        lines.append(
+            f"predictions [95% CI]: over the analysis's bootstrap replicates ({REPLICATES}), "
+            "each with its own a, b and E_k"
+        )
     if given:
         tail_per_step = tokens_per_step if tokens_per_step is not None else per_step
         if tail_per_step is None:
@@ -151,11 +179,19 @@ def simulate(
             f"  forgetting: a = {fmt_estimate(params.decay_constant, ci.get('decay_constant', nan2), '.4g')}, "
             f"b = {fmt_estimate(params.intercept, ci.get('intercept', nan2), '.4g')}"
         )
-        kept = kept_levels(params, interval, exposures)
-        single = kept_levels(params, interval, 1)[0]
+        replicates, skipped = replicate_params(params, (draws or {}).get((scenario, d), ((),) * 3))
+        if skipped:
+            lines.append(
+                f"  {skipped:,} of {skipped + len(replicates):,} bootstrap replicates left out: "
+                "no usable fit (a ≤ 0, or a, b or a gain undefined)"
+            )
+        models = [params, *replicates]
+        kept, single = final_levels(models, [exposures, 1], [interval, interval]).T
         lines.append(
-            f"  kept after {exposures} exposures: Δℓ = {fmt(kept[-1], '.4g')} at step "
-            f"{count(exposures * interval)} (one exposure keeps {fmt(single, '.4g')})"
+            f"  kept after {exposures} exposures: Δℓ = "
+            f"{fmt_estimate(kept[0], bounds(kept[1:]), '.4g')} at step "
+            f"{count(exposures * interval)} (one exposure keeps "
+            f"{fmt_estimate(single[0], bounds(single[1:]), '.4g')})"
         )
         tau = predicted_threshold(params)
         tau_ci = fmt_interval(ci.get("x_intercept_steps", nan2), ",.0f")
@@ -165,11 +201,13 @@ def simulate(
         )
         if given:
             tail = long_tail(params, zipf, facts, mentions, corpus_tokens, tail_per_step, level)
-            last = (
-                f"every rank ≤ {tail.rank_threshold:,}, the last mentioned "
-                f"{int(tail.exposures[tail.rank_threshold - 1]):,} times"
-                if tail.rank_threshold
-                else "not even the most frequent fact"
+            shares, ranks = learned(tail, replicates)
+            rank = tail.rank_threshold
+            last = f"every rank ≤ {rank:,} {fmt_interval(bounds(ranks), ',.0f')}" + (
+                f", the last mentioned {int(tail.exposures[rank - 1]):,} times"
+                if rank
+                else ": not even the most frequent fact"
             )
-            lines.append(f"  long tail: {100 * tail.fraction_above:.4g}% of facts learned ({last})")
+            share = fmt_estimate(100 * tail.fraction_above, bounds(100 * shares), ".4g")
+            lines.append(f"  long tail: {share}% of facts learned ({last})")
     typer.echo("\n".join(lines))
