@@ -148,6 +148,26 @@ def test_the_report_shows_the_threshold_section_with_the_measured_thresholds(tmp
     assert (tmp_path / "report" / "figures" / "fig6-learnability.png").is_file()
 
 
+def test_the_predicted_curve_has_a_band_over_the_bootstrap_replicates(analysis):
+    from matplotlib.collections import PolyCollection
+
+    from factdyn.analyze.simulate import kept_levels
+    from factdyn.report import learnability as L
+
+    fig = L.figure(analysis)
+    for ax, c in zip(fig.axes, L.compare(analysis), strict=True):
+        assert len(c.replicates) > 250  # of 300, those with a usable fit
+        (band,) = [p for p in ax.collections if isinstance(p, PolyCollection)]
+        edge = band.get_paths()[0].vertices
+        for x in np.unique(edge[:, 0])[1:-1:40]:  # the band's edges at some Δ of the grid
+            kept = [kept_levels(p, x, K)[-1] for p in c.replicates]  # one replicate at a time
+            lo, hi = np.quantile(kept, [0.025, 0.975], method="inverted_cdf")
+            ys = edge[edge[:, 0] == x, 1]
+            assert ys.min() == pytest.approx(lo, rel=1e-9) and ys.max() == pytest.approx(
+                hi, rel=1e-9
+            )
+
+
 def test_pooled_copies_of_a_run_resample_their_items_together():
     from dataclasses import replace as copy_of
 

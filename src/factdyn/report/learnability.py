@@ -4,8 +4,9 @@ Measured: the interval experiment's kept level after K exposures at each interva
 its interval (:mod:`factdyn.analyze.intervals`). Predicted: the simulator
 (:mod:`factdyn.analyze.simulate`) fed with the same run's single-exposure items (the ``once``
 scenario, else the first scenario with a fit): their effectivity and power-law forgetting,
-superposed over K exposures. A prediction outside the measured interval is reported as such:
-a model that does not fit is a finding too.
+superposed over K exposures, with a 95% band from the bootstrap replicates of those inputs
+(each replicate's a, b and E_k together). A prediction outside the measured interval is
+reported as such: a model that does not fit is a finding too.
 """
 
 from __future__ import annotations
@@ -15,9 +16,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from factdyn.analyze.bootstrap import percentiles
 from factdyn.analyze.intervals import IntervalCurve, measured_thresholds
 from factdyn.analyze.result import Analysis, Population
-from factdyn.analyze.simulate import ModelParams, kept_levels, predicted_threshold
+from factdyn.analyze.simulate import (
+    ModelParams,
+    final_levels,
+    kept_levels,
+    predicted_threshold,
+    replicate_params,
+)
 from factdyn.errors import DataError
 from factdyn.report import figures as F
 from factdyn.report.numbers import fmt, fmt_estimate
@@ -37,6 +45,7 @@ class Comparison:
     predicted: tuple[float, ...]  # NaN: no fit to predict from
     tau: float  # predicted threshold (steps)
     params: ModelParams | None
+    replicates: tuple[ModelParams, ...]  # params of each bootstrap replicate with a usable fit
     why_not: str  # why there is no prediction ('' when there is)
 
     @property
@@ -56,9 +65,13 @@ def curves_by_depth(a: Analysis) -> dict[str, list[IntervalCurve]]:
     return out
 
 
+def _scale(a: Analysis) -> float:
+    return 100.0 if a.settings.reference else 1.0  # a percent fit: both a and b
+
+
 def params_of(a: Analysis, p: Population) -> ModelParams:
     """The simulator's inputs from a population (its fit in fractions)."""
-    scale = 100.0 if a.settings.reference else 1.0  # a percent fit: both a and b
+    scale = _scale(a)
     return ModelParams(
         effectivities=p.effectivity_per_injection,
         decay_constant=p.decay_constant / scale,
@@ -77,6 +90,16 @@ def params_of(a: Analysis, p: Population) -> ModelParams:
     )
 
 
+def replicates_of(a: Analysis, p: Population, params: ModelParams) -> tuple[ModelParams, ...]:
+    """The simulator's inputs from each of the population's bootstrap replicates with a usable
+    fit (``params``: the population's own), none when it has no replicates."""
+    r = p.replicates
+    if r is None:
+        return ()
+    draws = (r.decay_constant / _scale(a), r.intercept / _scale(a), r.effectivity_per_injection)
+    return tuple(replicate_params(params, draws)[0])
+
+
 def compare(a: Analysis) -> list[Comparison]:
     """Per depth of an interval run: measured against predicted kept levels."""
     source = SOURCE if SOURCE in a.scenarios() else next(iter(a.scenarios()), "")
@@ -93,11 +116,13 @@ def compare(a: Analysis) -> list[Comparison]:
         predicted = tuple(
             float(kept_levels(params, c.interval, k)[-1]) if params else math.nan for c in curves
         )
+        replicates = replicates_of(a, pop, params) if params else ()
         out.append(
             Comparison(
                 depth, source, tuple(c.interval for c in curves),
                 tuple(c.kept[-1] for c in curves), tuple(c.kept_ci[-1] for c in curves),
-                predicted, predicted_threshold(params) if params else math.nan, params, why,
+                predicted, predicted_threshold(params) if params else math.nan, params,
+                replicates, why,
             )
         )  # fmt: skip
     return out
@@ -105,7 +130,8 @@ def compare(a: Analysis) -> list[Comparison]:
 
 def figure(a: Analysis, title: str | None = None):
     """Kept level after K exposures against Δ per depth: measured (points, 95% intervals)
-    and predicted (line), with the predicted τ and the measured thresholds."""
+    and predicted (line, its 95% band over the bootstrap replicates), with the predicted τ and
+    the measured thresholds."""
     found = compare(a)
     fig, axes = F._figure(max(len(found), 1), width=4.2, height=3.4)
     if not found:
@@ -121,8 +147,12 @@ def figure(a: Analysis, title: str | None = None):
         if c.params is not None:
             grid = np.geomspace(x.min() / 1.5, x.max() * 1.5, 200)
             k = len(a.intervals[0].kept)
-            ax.plot(grid, [kept_levels(c.params, d, k)[-1] for d in grid], color="black",
-                    lw=1, label=f"simulated from '{c.source}'")  # fmt: skip
+            curves = final_levels([c.params, *c.replicates], np.full(len(grid), k), grid)
+            ax.plot(grid, curves[0], color="black", lw=1, label=f"simulated from '{c.source}'")
+            if c.replicates:
+                lo, hi = percentiles(curves[1:]).T
+                ax.fill_between(grid, lo, hi, color="black", alpha=0.12, lw=0,
+                                label="simulated, 95% band")  # fmt: skip
             if math.isfinite(c.tau):
                 ax.axvline(c.tau, color="black", ls="--", lw=0.8, label=f"τ predicted {fmt(c.tau)}")
         if retained.get(c.depth):
