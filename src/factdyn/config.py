@@ -189,7 +189,12 @@ class EvalConfig(_Section):
         True,
         description="sparse: score each item only at its own windows and tail (controls always)",
     )
-    batch_tokens: int = Field(16384, ge=64)
+    batch_tokens: int = Field(
+        4096,
+        ge=64,
+        description="token budget of one scoring forward pass: 4096 is the fastest on a CPU "
+        "(benchmarks/bench_batch_tokens.py); the GPU presets set 65536",
+    )
     contexts: bool = Field(
         False,
         description="also score each item's train_context into context.npy (the paper's 'def'); "
