@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -206,10 +207,22 @@ class TrainConfig(_Section):
     steps: int = Field(250, ge=1)
     batch_size: int = Field(4, ge=1, description="global batch in sequences")
     micro_batch_size: int | None = Field(None, ge=1, description="per process; null = whole batch")
-    seed: int = 0
+    seed: int = Field(0, description="kept so that earlier runs' configs load; must be 0")
     checkpoint_every: int = Field(50, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
     threads: int | None = Field(None, ge=1, description="torch CPU threads; null = torch default")
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_has_no_effect(cls, seed: int) -> int:
+        # training is deterministic given its data: a seed here would make runs that are
+        # bit-identical look like replicates (and pool as such)
+        if seed != 0:
+            raise ValueError(
+                "has no effect: training is deterministic given its data; for a replicate "
+                "with other training noise set data.seed (another order of the background text)"
+            )
+        return seed
     trackers: list[Literal["tensorboard", "wandb"]] = Field(
         default_factory=list,
         description="live logging: tensorboard (RUN_DIR/tb), wandb (RUN_DIR/wandb); none = []",

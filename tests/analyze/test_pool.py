@@ -20,7 +20,7 @@ from factdyn.errors import DataError
 
 def _seeded(seed: int):
     run = planted_run(n_controls=2, seed=seed, noise=0.2).run
-    config = {**run.config, "train": {**run.config["train"], "seed": seed}}
+    config = {**run.config, "data": {**run.config.get("data", {}), "seed": seed}}
     return dataclasses.replace(run, config=config)
 
 

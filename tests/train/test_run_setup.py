@@ -195,3 +195,12 @@ def test_adamw_groups_follow_the_exclusions(arch, tied, exclude):
     assert by_decay.get(0.0, 0) == expected_off
     assert by_decay[0.1] == total - expected_off
     assert len(opt.param_groups) == (2 if exclude else 1)  # nothing excluded: as before
+
+
+def test_a_training_seed_is_refused_because_nothing_would_change():
+    """Two runs that differ only in train.seed were bit-identical (the field seeded nothing),
+    yet pooled as replicates; now the setting is refused, naming the one that works."""
+    assert load_config(None, ["train.seed=0"]).train.seed == 0  # earlier runs' configs load
+    with pytest.raises(DataError, match="field 'train.seed'.*data.seed") as e:
+        load_config(None, ["train.seed=1"])
+    assert "\n" not in str(e.value)

@@ -199,7 +199,7 @@ def test_trackers_may_be_added_on_resume_and_do_not_stop_pooling(toy_world, toy_
     )
     assert (a / "tb").is_dir()
     b = train(
-        _cfg(toy_world, toy_base, "train.steps=16", "train.seed=1", "train.trackers=[tensorboard]"),
+        _cfg(toy_world, toy_base, "train.steps=16", "data.seed=1", "train.trackers=[tensorboard]"),
         tmp_path / "b",
     )
     pooled = pool_runs([load_run(a), load_run(b)])

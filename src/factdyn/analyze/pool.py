@@ -24,7 +24,7 @@ from factdyn.rundir import Run, load_run
 
 # what pooled runs may differ in: the seeds, and where in the data stream they start (the
 # replicates of a sweep read successive blocks of it)
-SEED_FIELDS = (("train", "seed"), ("data", "seed"), ("data", "start"))
+SEED_FIELDS = (("data", "seed"), ("data", "start"))
 
 
 def _without_seeds(config: dict) -> str:
@@ -39,7 +39,7 @@ def _check_poolable(first: Run, other: Run) -> None:
     where = f"pool: {other.path} and {first.path}"
     if _without_seeds(first.config) != _without_seeds(other.config):
         raise DataError(
-            f"{where}: configurations differ in more than train.seed / data.seed / data.start"
+            f"{where}: configurations differ in more than data.seed / data.start"
         )
     if not np.array_equal(first.steps, other.steps):
         raise DataError(f"{where}: logged steps differ (one run is unfinished?)")
