@@ -223,6 +223,7 @@ class TrainConfig(_Section):
                 "with other training noise set data.seed (another order of the background text)"
             )
         return seed
+
     trackers: list[Literal["tensorboard", "wandb"]] = Field(
         default_factory=list,
         description="live logging: tensorboard (RUN_DIR/tb), wandb (RUN_DIR/wandb); none = []",

@@ -38,9 +38,7 @@ def _check_poolable(first: Run, other: Run) -> None:
     """Same configuration but the seeds, same logged steps, probes and injection steps."""
     where = f"pool: {other.path} and {first.path}"
     if _without_seeds(first.config) != _without_seeds(other.config):
-        raise DataError(
-            f"{where}: configurations differ in more than data.seed / data.start"
-        )
+        raise DataError(f"{where}: configurations differ in more than data.seed / data.start")
     if not np.array_equal(first.steps, other.steps):
         raise DataError(f"{where}: logged steps differ (one run is unfinished?)")
     cols = ["item", "scenario", "depth", "probe", "input", "target"]
