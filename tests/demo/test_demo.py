@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 
 
@@ -20,10 +22,16 @@ def test_quick_demo_writes_report_and_summary(tmp_path):
     assert "report:" in r.stdout and "effectivity" in r.stdout
     html = (out / "report" / "report.html").read_text()
     assert "data:image/png;base64," in html
-    summary = json.loads((out / "run" / "analysis" / "summary.json").read_text())
+    # two seeds of one run (another order of the background text), analysed pooled
+    metas = [json.loads((out / d / "meta.json").read_text()) for d in ("run", "run-seed1")]
+    assert [m["config"]["data"]["seed"] for m in metas] == [0, 1]
+    alone = [np.load(out / d / "logprobs.npy") for d in ("run", "run-seed1")]
+    assert alone[0].shape == alone[1].shape and not np.array_equal(alone[0], alone[1])
+    summary = json.loads((out / "analysis" / "summary.json").read_text())
     assert {"paraphrase", "duplicate", "once"} <= set(summary)
+    n_alone = len(pd.read_parquet(out / "run" / "probes.parquet").query("scenario == 'duplicate'"))
     for depth in ("memorization", "semantic", "composition"):
-        assert summary["duplicate"][depth]["n_probes"] > 0
+        assert summary["duplicate"][depth]["n_probes"] == 2 * n_alone // 3  # both seeds' probes
     # a second call reuses the finished run and the cached world and base
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]

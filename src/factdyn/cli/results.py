@@ -191,16 +191,20 @@ def demo(
         "factdyn-demo"
     ),
     quick: Annotated[bool, typer.Option("--quick", help="A one-minute smoke version.")] = False,
+    seeds: Annotated[
+        int | None,
+        typer.Option(help="Runs with data.seed 0..N-1, analysed pooled [default: 2].", min=1),
+    ] = None,
 ) -> None:
     """The main job: world → base model → three-scenario run → analysis → HTML report."""
     import time
 
-    from factdyn.demo import run_demo
+    from factdyn.demo import SEEDS, run_demo
 
     t0 = time.perf_counter()
-    result = run_demo(out, quick=quick)
+    result = run_demo(out, quick=quick, seeds=SEEDS if seeds is None else seeds)
     typer.echo(result.summary)
     echo_main(
         f"demo done in {time.perf_counter() - t0:.0f} s; report: {result.report}\n"
-        f"run: {result.run_dir}  analysis: {result.analysis_dir}"
+        f"runs: {'  '.join(str(d) for d in result.run_dirs)}  analysis: {result.analysis_dir}"
     )
