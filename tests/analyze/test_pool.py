@@ -81,6 +81,7 @@ def test_analyze_pool_from_the_command_line(runs, tmp_path):
         summary["once"]["memorization"]["n_probes"] == 2 * alone["once"]["memorization"]["n_probes"]
     )
     assert summary["_settings"]["resamples"] == 50
+    assert summary["_settings"]["source"] == f"{dirs[0]} + {dirs[1]} (pooled)"
     refused = CliRunner().invoke(app, args)  # no --out: a pool owns no run folder
     assert isinstance(refused.exception, DataError) and "--pool needs" in str(refused.exception)
 

@@ -370,8 +370,9 @@ def analyze_run(
     kept = [k for k in range(len(depths)) if not np.isnan(ctrl_mean[:, k]).all()]
     drift_delta = (ctrl_mean - ctrl_mean[:1])[:, kept]
     incomplete, unlogged = log_gaps(probes, acq)
+    pooled = run.meta.get("pooled_from")
     settings = Settings(
-        source=str(run.path),
+        source=" + ".join(pooled) + " (pooled)" if pooled else str(run.path),
         stat=stat,
         window=window,
         iqr_factor=iqr,
