@@ -63,6 +63,12 @@ def test_runs_that_differ_beyond_their_seeds_are_not_pooled(runs):
     other = dataclasses.replace(runs[1], config={**runs[1].config, "eval": {"window": 3}})
     with pytest.raises(DataError, match="configurations differ"):
         pool_runs([runs[0], other])
+    # scored in other batches (the default changed): the same experiment, pooled
+    rebatched = dataclasses.replace(
+        runs[1],
+        config={**runs[1].config, "eval": {**runs[1].config["eval"], "batch_tokens": 16384}},
+    )
+    assert len(pool_runs([runs[0], rebatched]).probes) == 2 * len(runs[0].probes)
     shorter = dataclasses.replace(runs[1], steps=runs[1].steps[:-1], logprobs=runs[1].logprobs[:-1])
     with pytest.raises(DataError, match="logged steps differ"):
         pool_runs([runs[0], shorter])

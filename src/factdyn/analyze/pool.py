@@ -25,11 +25,13 @@ from factdyn.rundir import Run, load_run
 # what pooled runs may differ in: the seeds, and where in the data stream they start (the
 # replicates of a sweep read successive blocks of it)
 SEED_FIELDS = (("data", "seed"), ("data", "start"))
+# how the probes were batched for scoring changes no number beyond float rounding (1e-5)
+SCORING_FIELDS = (("eval", "batch_tokens"),)
 
 
 def _without_seeds(config: dict) -> str:
     out = json.loads(json.dumps(config, default=str))
-    for section, key in (*SEED_FIELDS, *SIDE_FIELDS):
+    for section, key in (*SEED_FIELDS, *SCORING_FIELDS, *SIDE_FIELDS):
         out.get(section, {}).pop(key, None)
     return json.dumps(out, sort_keys=True)
 
