@@ -211,6 +211,10 @@ class TrainConfig(_Section):
     checkpoint_every: int = Field(50, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
     threads: int | None = Field(None, ge=1, description="torch CPU threads; null = torch default")
+    trackers: list[Literal["tensorboard", "wandb"]] = Field(
+        default_factory=list,
+        description="live logging: tensorboard (RUN_DIR/tb), wandb (RUN_DIR/wandb); none = []",
+    )
 
     @field_validator("seed")
     @classmethod
@@ -223,11 +227,6 @@ class TrainConfig(_Section):
                 "with other training noise set data.seed (another order of the background text)"
             )
         return seed
-
-    trackers: list[Literal["tensorboard", "wandb"]] = Field(
-        default_factory=list,
-        description="live logging: tensorboard (RUN_DIR/tb), wandb (RUN_DIR/wandb); none = []",
-    )
 
 
 # Fields that change what a run reports to, not what it measures: a resume may change them
