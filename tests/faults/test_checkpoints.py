@@ -204,7 +204,10 @@ def test_edited_config_yaml_is_refused_naming_the_field(run):
     ("args", "field"),
     [
         (["--set", "optim.lr=0.01"], "optim.lr"),
-        (["--set", "eval.window=3", "--set", "data.seed=1"], "data.seed 0 -> 1, eval.window 2 -> 3"),
+        (
+            ["--set", "eval.window=3", "--set", "data.seed=1"],
+            "data.seed 0 -> 1, eval.window 2 -> 3",
+        ),
         (["--steps", "12"], "train.steps 24 -> 12"),
     ],
 )
