@@ -348,6 +348,20 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise _one_line(e, source) from None
 
 
+def with_absolute_paths(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with every input that names an existing local path (data.path, model.name,
+    injection.items) made absolute, so that the run's recorded config finds its inputs from any
+    directory (a resume, a report); hub and dataset ids, which name no local path, stay as they
+    are."""
+    cfg = cfg.model_copy(deep=True)
+    for section, key in (("data", "path"), ("model", "name"), ("injection", "items")):
+        part = getattr(cfg, section)
+        value = getattr(part, key)
+        if value and Path(value).exists():
+            setattr(part, key, str(Path(value).resolve()))
+    return cfg
+
+
 def dump_config(cfg: RunConfig) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
 

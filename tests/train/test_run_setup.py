@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from factdyn import cache, load_run
 from factdyn.analyze.reference import read_reference_log
@@ -204,3 +205,26 @@ def test_a_training_seed_is_refused_because_nothing_would_change():
     with pytest.raises(DataError, match="field 'train.seed'.*data.seed") as e:
         load_config(None, ["train.seed=1"])
     assert "\n" not in str(e.value)
+
+
+def test_a_run_started_with_relative_paths_resumes_from_another_directory(
+    toy_world, toy_base, tmp_path, monkeypatch
+):
+    """The recorded config names its inputs absolutely: before, a run given `--world w` from
+    one directory could not be resumed (or extended) from another."""
+    from typer.testing import CliRunner
+
+    from factdyn.cli import app
+
+    monkeypatch.chdir(toy_world.parent)
+    sets = [a for s in [*SMALL, "train.steps=10"] for a in ("--set", s)]
+    args = ["--world", toy_world.name, "--model", str(toy_base), "--out", str(tmp_path / "run")]
+    first = CliRunner().invoke(app, ["train", *args, *sets])
+    assert first.exit_code == 0, first.output
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["data"]["path"] == str(toy_world.resolve())
+    assert config["model"]["name"] == str(toy_base.resolve())
+    monkeypatch.chdir(tmp_path)
+    again = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "run"), "--steps", "12"])
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "run" / "meta.json").read_text())["steps_done"] == 12

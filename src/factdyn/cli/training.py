@@ -77,7 +77,7 @@ def train(
     ] = None,
 ) -> None:
     """Continue pretraining with injected knowledge, logging every probe's log probability."""
-    from factdyn.config import dump_config, load_config
+    from factdyn.config import dump_config, load_config, with_absolute_paths
 
     overrides = list(set_ or [])
     overrides += [f"data.path={world}"] if world else []
@@ -89,7 +89,7 @@ def train(
 
         cfg = requested_config(resume, config, overrides)  # compared with the run's own
     else:
-        cfg = load_config(config, overrides)
+        cfg = with_absolute_paths(load_config(config, overrides))
     if print_config:
         typer.echo(dump_config(cfg), nl=False)
         return
