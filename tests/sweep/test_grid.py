@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -172,3 +173,19 @@ def test_set_applies_to_every_run_and_is_part_of_the_recorded_grid(tmp_path):
     assert sweep.record()["spec"]["set"][-1] == "data.files=/data/shards.txt"
     with pytest.raises(DataError, match="train.stepz"):
         plan_sweep("tiny", tmp_path / "t", overrides=["train.stepz=3"])
+
+
+def test_relative_input_paths_are_recorded_as_the_runs_record_them(
+    toy_world, toy_base, tmp_path, monkeypatch
+):
+    """`factdyn train` records local paths absolutely; a grid's configs must say the same, or a
+    re-run of the sweep would find every run "started with another configuration"."""
+    from factdyn.sweep.sweep import plan_sweep, prepare
+
+    monkeypatch.chdir(toy_world.parent)
+    sets = [f"data.path={toy_world.name}", f"model.name={toy_base}", "train.steps=10",
+            "injection.n_controls=3", "injection.interval=2", "data.seq_len=64"]  # fmt: skip
+    sweep = plan_sweep(_grid(tmp_path, {"set": sets}), tmp_path / "sweep")
+    (job,) = prepare(sweep)
+    recorded = yaml.safe_load(Path(job.config_file).read_text())
+    assert recorded["data"]["path"] == str(toy_world.resolve())

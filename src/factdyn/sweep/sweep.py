@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from factdyn.config import RunConfig, apply_overrides, dump_config
+from factdyn.config import RunConfig, apply_overrides, dump_config, with_absolute_paths
 from factdyn.errors import DataError
 from factdyn.files import prepare_output, write_json_atomic, write_text_atomic
 from factdyn.sweep.grid import Grid, RunSpec, expand, load_grid, with_start
@@ -92,7 +92,9 @@ def _tiny_model(spec: RunSpec) -> tuple[str, str, int]:
 
 
 def resolve(spec: RunSpec) -> RunConfig:
-    """The config ``spec`` runs with: cached inputs filled in, the replicate's data block."""
+    """The config ``spec`` runs with: cached inputs filled in, the replicate's data block,
+    local input paths absolute (as ``factdyn train`` records them, so that a re-run's check
+    of each run's config.yaml finds the grid's own)."""
     cfg = spec.config
     position = cfg.data.start or 0
     if spec.base is not None:
@@ -101,7 +103,7 @@ def resolve(spec: RunSpec) -> RunConfig:
             cfg.model_dump(mode="json"), [f"data.path={world}", f"model.name={model}"]
         )
         cfg = RunConfig.model_validate(raw)
-    return with_start(cfg, position, spec.replicate)
+    return with_absolute_paths(with_start(cfg, position, spec.replicate))
 
 
 def check_run(cfg: RunConfig, where: str) -> None:
