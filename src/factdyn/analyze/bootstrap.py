@@ -148,6 +148,11 @@ def intervals_of(x: np.ndarray) -> tuple[Interval, ...]:
     return tuple((float(lo), float(hi)) for lo, hi in x.reshape(-1, 2))
 
 
+def interval_of(replicates: np.ndarray) -> Interval:
+    """One quantity's percentile interval over its replicates (B,); NaN bounds without any."""
+    return intervals_of(percentiles(replicates))[0] if len(replicates) else (math.nan, math.nan)
+
+
 def fit_many(
     t: np.ndarray, r: np.ndarray, w: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -257,7 +262,7 @@ def median_interval(
     order = np.argsort(flat, kind="stable")
     counts = probe_counts(items, resamples, seed).astype(np.int64)
     medians = _medians_kernel(flat[order], rows[order].astype(np.int64), counts)
-    return intervals_of(percentiles(medians))[0]
+    return interval_of(medians)
 
 
 def bootstrap_population(
@@ -299,13 +304,13 @@ def bootstrap_population(
     with np.errstate(over="ignore"):  # a τ near 10^308 steps is an infinite one in tokens
         replicates = Replicates(e_mean, eff, a, b, r2, tau * tokens_per_step)
     return PopulationIntervals(
-        effectivity=intervals_of(percentiles(e_mean))[0],
+        effectivity=interval_of(e_mean),
         effectivity_per_injection=intervals_of(percentiles(eff)),
         retainability=intervals_of(percentiles(r_bar)),
-        decay_constant=intervals_of(percentiles(a))[0],
-        intercept=intervals_of(percentiles(b))[0],
-        x_intercept_steps=intervals_of(percentiles(tau))[0],
-        x_intercept_tokens=intervals_of(percentiles(replicates.x_intercept_tokens))[0],
-        r2=intervals_of(percentiles(r2))[0],
+        decay_constant=interval_of(a),
+        intercept=interval_of(b),
+        x_intercept_steps=interval_of(tau),
+        x_intercept_tokens=interval_of(replicates.x_intercept_tokens),
+        r2=interval_of(r2),
         replicates=replicates,
     )

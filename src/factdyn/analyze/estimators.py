@@ -32,8 +32,7 @@ from factdyn.analyze.bootstrap import (
     Interval,
     filtered_means,
     fit_many,
-    intervals_of,
-    percentiles,
+    interval_of,
     probe_counts,
 )
 from factdyn.analyze.fit import probe_step_weights
@@ -105,7 +104,7 @@ def alternative_fits(
 
         a, b, r2 = (float(v[0]) for v in fit(np.ones((1, len(items)), dtype=np.int32)))
         nan = (math.nan, math.nan)
-        cis = [nan] * 3 if draws is None else [intervals_of(percentiles(v))[0] for v in fit(draws)]
+        cis = [nan] * 3 if draws is None else [interval_of(v) for v in fit(draws)]
         n = int(seen.any(axis=0).sum()) if seen.size else 0
         out[name] = AlternativeFit(a, cis[0], b, cis[1], r2, cis[2], n)
     return out

@@ -49,9 +49,8 @@ def simulate(
     from a run's per-injection gains and power-law forgetting fit (superposed decays); with
     the long-tail options, the share of a Zipf corpus's facts learned by its end. Each
     prediction comes with a 95% interval over the analysis's bootstrap replicates."""
-    import numpy as np
 
-    from factdyn.analyze.bootstrap import intervals_of, percentiles
+    from factdyn.analyze.bootstrap import interval_of
     from factdyn.analyze.simulate import (
         NoFit,
         default_scenario,
@@ -117,10 +116,6 @@ def simulate(
         if per_step is None:
             return "tokens per step unknown"
         return f"{fmt(steps * per_step, ',.0f')} tokens"
-
-    def bounds(replicates: np.ndarray) -> tuple[float, float]:
-        """The bootstrap's percentile interval of a prediction over the replicates."""
-        return intervals_of(percentiles(replicates))[0] if len(replicates) else (math.nan,) * 2
 
     draws = read_draws(analysis_dir)
 
@@ -189,9 +184,9 @@ def simulate(
         kept, single = final_levels(models, [exposures, 1], [interval, interval]).T
         lines.append(
             f"  kept after {exposures} exposures: Δℓ = "
-            f"{fmt_estimate(kept[0], bounds(kept[1:]), '.4g')} at step "
+            f"{fmt_estimate(kept[0], interval_of(kept[1:]), '.4g')} at step "
             f"{count(exposures * interval)} (one exposure keeps "
-            f"{fmt_estimate(single[0], bounds(single[1:]), '.4g')})"
+            f"{fmt_estimate(single[0], interval_of(single[1:]), '.4g')})"
         )
         tau = predicted_threshold(params)
         tau_ci = fmt_interval(ci.get("x_intercept_steps", nan2), ",.0f")
@@ -203,11 +198,11 @@ def simulate(
             tail = long_tail(params, zipf, facts, mentions, corpus_tokens, tail_per_step, level)
             shares, ranks = learned(tail, replicates)
             rank = tail.rank_threshold
-            last = f"every rank ≤ {rank:,} {fmt_interval(bounds(ranks), ',.0f')}" + (
+            last = f"every rank ≤ {rank:,} {fmt_interval(interval_of(ranks), ',.0f')}" + (
                 f", the last mentioned {int(tail.exposures[rank - 1]):,} times"
                 if rank
                 else ": not even the most frequent fact"
             )
-            share = fmt_estimate(100 * tail.fraction_above, bounds(100 * shares), ".4g")
+            share = fmt_estimate(100 * tail.fraction_above, interval_of(100 * shares), ".4g")
             lines.append(f"  long tail: {share}% of facts learned ({last})")
     typer.echo("\n".join(lines))
