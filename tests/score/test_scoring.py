@@ -330,14 +330,27 @@ def test_greedy_flag_equals_naive_reference_planted(planted, batch_tokens):
 
 def test_greedy_is_every_target_token():
     """One miss anywhere in the span is a miss; positions outside it never count."""
-    from factdyn.score.loglik import batch_stats
+    from factdyn.score.loglik import batch_stats, greedy_flags
 
-    hit = torch.tensor([[False, True, True, False], [True, True, False, True]])
+    ids = torch.tensor([[3, 1, 2, 0, 1], [2, 2, 0, 3, 0]])
+    # the logits at position k predict token k + 1: plant argmaxes, right (*) or wrong (x)
+    argmax = torch.tensor([[0, 2, 0, 9, 9], [1, 0, 3, 0, 9]])
+    #  row 0: 1 x, 2 *, 0 *, 1 x      row 1: 2 x, 0 *, 3 *, 0 *
+    logits = torch.nn.functional.one_hot(argmax.clamp(max=3), 4).float()
+    logits[argmax == 9] = 0.0  # all tied: argmax is token 0
+    spans = {
+        ((2, 4), (2, 5)): [True, True],  # inside the hits only
+        ((1, 4), (1, 5)): [False, False],  # a miss at the first target token
+        ((3, 5), (1, 3)): [False, False],  # a miss at the last (row 0: tie goes to 0, not 1)
+        ((2, 3), (3, 4)): [True, True],  # one-token targets
+    }
+    for (a, b), want in spans.items():
+        got = greedy_flags(logits, ids, torch.tensor([a, b]))
+        assert got.tolist() == want, (a, b)
     lp = torch.zeros(2, 4)
-    got = batch_stats(lp, hit, torch.tensor([[2, 4], [1, 3]]), torch.tensor([5, 5]))[:, 4]
-    assert got.tolist() == [1.0, 1.0]
-    got = batch_stats(lp, hit, torch.tensor([[1, 4], [1, 4]]), torch.tensor([5, 5]))[:, 4]
-    assert got.tolist() == [0.0, 0.0]
+    flags = torch.tensor([True, False])
+    got = batch_stats(lp, flags, torch.tensor([[2, 4], [1, 3]]), torch.tensor([5, 5]))[:, 4]
+    assert got.tolist() == [1.0, 0.0]
 
 
 def _probe_rows(items):

@@ -55,17 +55,25 @@ def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return nll.view(b, length)[:, :-1].neg()
 
 
-def greedy_hits(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """(B, L-1) bool: token k is the argmax of the logits at k - 1 (lm-evaluation-harness's
-    ``is_greedy``, per token; ties go to the lowest token id, as ``argmax`` breaks them)."""
-    return logits.argmax(dim=-1)[:, :-1] == ids[:, 1:]
+def greedy_flags(logits: torch.Tensor, ids: torch.Tensor, span: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: every target token (span [s, e) of ``ids``) is the argmax of the logits before
+    it (lm-evaluation-harness's ``is_greedy``; ties go to the lowest token id, as ``argmax``
+    breaks them). Only the target positions are reduced: an argmax over every position was
+    about a tenth of a CPU scoring pass (benchmarks/bench_greedy.py)."""
+    b, length, vocab = logits.shape
+    pos = torch.arange(1, length, device=ids.device)
+    in_span = (pos >= span[:, :1]) & (pos < span[:, 1:])  # (B, L-1): target token positions
+    row, k = in_span.nonzero(as_tuple=True)  # token k + 1 of row, predicted at position k
+    before = logits.reshape(b * length, vocab).index_select(0, row * length + k)
+    miss = before.argmax(dim=-1) != ids[row, k + 1]
+    return torch.bincount(row[miss], minlength=b) == 0
 
 
 def batch_stats(
-    lp: torch.Tensor, hit: torch.Tensor, span: torch.Tensor, lengths: torch.Tensor
+    lp: torch.Tensor, greedy: torch.Tensor, span: torch.Tensor, lengths: torch.Tensor
 ) -> torch.Tensor:
     """(B, 5) target_mean, target_sum, first, full from per-token log probs ``lp`` (B, L-1),
-    and greedy (1.0 when every target token is a greedy hit in ``hit``, else 0.0)."""
+    and greedy (``greedy``, (B,) bool, as 1.0 / 0.0)."""
     lp = lp.double()
     pos = torch.arange(lp.size(1), device=lp.device)
     # token k is at lp[:, k-1]; span [s, e) covers lp positions [s-1, e-1)
@@ -76,8 +84,7 @@ def batch_stats(
     first = lp.gather(1, s).squeeze(1)
     valid = pos < (lengths.unsqueeze(1) - 1)
     full = (lp * valid).sum(1) / valid.sum(1).clamp(min=1)
-    greedy = (hit | ~in_span).all(1).double()
-    return torch.stack([t_sum / t_len, t_sum, first, full, greedy], dim=1)
+    return torch.stack([t_sum / t_len, t_sum, first, full, greedy.double()], dim=1)
 
 
 def _no_grad_mode(model):
@@ -111,10 +118,11 @@ def score_requests(
                 ids, mask = _pad(requests, idx, pad_id=0)
                 ids, mask = ids.to(device), mask.to(device)
                 logits = model(input_ids=ids, attention_mask=mask).logits
+                span = torch.as_tensor(requests.span[idx], device=device)
                 stats = batch_stats(
                     token_logprobs(logits, ids),
-                    greedy_hits(logits, ids),
-                    torch.as_tensor(requests.span[idx], device=device),
+                    greedy_flags(logits, ids, span),
+                    span,
                     torch.as_tensor(lengths[idx], device=device),
                 )
                 out[idx] = (
