@@ -330,9 +330,10 @@ def test_command_prints_the_prediction_per_depth(analysis_dir):
         assert re.search(rf"Δℓ = {kept:.4g} \[[-\d.e]+, [-\d.e]+\] at step 1,000", block)
         tau = 10 ** (b / a)
         lo, hi = pop.x_intercept_steps_ci
+        lo_t, hi_t = pop.x_intercept_tokens_ci  # the analysis's own, in tokens
         assert (
             f"τ: {tau:,.0f} steps (the analysis's 95% CI [{lo:,.0f}, {hi:,.0f}]; "
-            f"{tau * 1000:,.0f} tokens)"
+            f"{tau * 1000:,.0f} tokens, CI [{lo_t:,.0f}, {hi_t:,.0f}])"
         ) in block
         assert re.search(r"\]% of facts learned \(every rank ≤ [\d,]+ \[", block)
 
