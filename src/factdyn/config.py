@@ -12,6 +12,7 @@ YAML is read with floats in exponent notation (``1e-3``) as numbers, as a user m
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -360,6 +361,31 @@ def with_absolute_paths(cfg: RunConfig) -> RunConfig:
         if value and Path(value).exists():
             setattr(part, key, str(Path(value).resolve()))
     return cfg
+
+
+def changed_fields(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the fields whose values differ (a list, e.g. scenarios, as a whole)."""
+    out = []
+    for key in [*old, *(k for k in new if k not in old)]:
+        a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += changed_fields(a, b, f"{name}.")
+        elif a != b:
+            out.append(name)
+    return out
+
+
+def _value_text(cfg: dict, field: str) -> str:
+    for part in field.split("."):
+        cfg = cfg.get(part) if isinstance(cfg, dict) else None
+    text = json.dumps(cfg)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def describe_changes(old: dict, new: dict, fields: list[str], limit: int = 4) -> str:
+    """``field old -> new`` for the first ``limit`` of ``fields``, for a one-line error."""
+    what = ", ".join(f"{f} {_value_text(old, f)} -> {_value_text(new, f)}" for f in fields[:limit])
+    return what + (f" and {len(fields) - limit} more" if len(fields) > limit else "")
 
 
 def dump_config(cfg: RunConfig) -> str:

@@ -112,12 +112,14 @@ def run_demo(out: Path, quick: bool = False, seeds: int = SEEDS) -> DemoResult:
     from factdyn.report.text import format_summary
     from factdyn.rundir import load_run
     from factdyn.train.experiment import train
+    from factdyn.train.resume import resume_config
 
     if seeds < 1:
         raise DataError(f"demo: --seeds must be at least 1, not {seeds}")
     world = cached_world(**(QUICK_WORLD if quick else {}))
     base = cached_base(world, QUICK_BASE if quick else None)
     run_dirs = [run_dir_of(out, k) for k in range(seeds)]
+    todo = []
     for k, run_dir in enumerate(run_dirs):
         cfg = load_config(
             None,
@@ -126,8 +128,12 @@ def run_demo(out: Path, quick: bool = False, seeds: int = SEEDS) -> DemoResult:
         )
         meta = run_dir / "meta.json"
         status = json.loads(meta.read_text()).get("status") if meta.is_file() else None
+        if status is not None:  # every existing run must be this demo's (not an older version's)
+            resume_config(run_dir, cfg, source="this demo")
         if status != "done":
-            train(cfg, run_dir, resume=status is not None)
+            todo.append((cfg, run_dir, status is not None))
+    for cfg, run_dir, resume in todo:
+        train(cfg, run_dir, resume=resume)
     run = pool_runs(run_dirs) if seeds > 1 else load_run(run_dirs[0])
     analysis = analyze_run(run)
     analysis_dir = write_analysis(analysis, out / "analysis")

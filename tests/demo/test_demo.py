@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from factdyn.demo import SEEDS
 
@@ -33,11 +34,26 @@ def test_quick_demo_writes_report_and_summary(tmp_path):
     summary = json.loads((out / "analysis" / "summary.json").read_text())
     assert {"paraphrase", "duplicate", "once"} <= set(summary)
     n_alone = len(pd.read_parquet(out / "run" / "probes.parquet").query("scenario == 'duplicate'"))
-    for depth in ("memorization", "semantic", "composition"):
-        assert (
-            summary["duplicate"][depth]["n_probes"] == SEEDS * n_alone // 3
-        )  # every seed's probes
+    for depth in ("memorization", "semantic", "composition"):  # every seed's probes
+        assert summary["duplicate"][depth]["n_probes"] == SEEDS * n_alone // 3
     # a second call reuses the finished run and the cached world and base
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "pretrain" not in again.stderr and "train:" not in again.stderr
+
+    # a finished run of another configuration (an older version's demo) is refused, not reused
+    # or retrained, before anything is written
+    old = out / "run-seed1"
+    meta = json.loads((old / "meta.json").read_text())
+    meta["config"]["injection"]["interval"] += 1
+    (old / "meta.json").write_text(json.dumps(meta))
+    config = yaml.safe_load((old / "config.yaml").read_text())
+    config["injection"]["interval"] += 1
+    (old / "config.yaml").write_text(yaml.safe_dump(config))
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    refused = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    line = refused.stderr.strip().splitlines()[-1]
+    want = meta["config"]["injection"]["interval"]
+    assert str(old) in line and f"injection.interval {want} -> {want - 1}" in line
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from factdyn.config import SIDE_FIELDS
+from factdyn.config import SIDE_FIELDS, changed_fields, describe_changes
 from factdyn.errors import DataError
 from factdyn.rundir import Run, load_run
 
@@ -29,18 +29,22 @@ SEED_FIELDS = (("data", "seed"), ("data", "start"))
 SCORING_FIELDS = (("eval", "batch_tokens"),)
 
 
-def _without_seeds(config: dict) -> str:
+def _without_seeds(config: dict) -> dict:
     out = json.loads(json.dumps(config, default=str))
     for section, key in (*SEED_FIELDS, *SCORING_FIELDS, *SIDE_FIELDS):
         out.get(section, {}).pop(key, None)
-    return json.dumps(out, sort_keys=True)
+    return out
 
 
 def _check_poolable(first: Run, other: Run) -> None:
     """Same configuration but the seeds, same logged steps, probes and injection steps."""
     where = f"pool: {other.path} and {first.path}"
-    if _without_seeds(first.config) != _without_seeds(other.config):
-        raise DataError(f"{where}: configurations differ in more than data.seed / data.start")
+    a, b = _without_seeds(first.config), _without_seeds(other.config)
+    if differ := changed_fields(a, b):
+        raise DataError(
+            f"{where}: configurations differ in more than data.seed / data.start: "
+            f"{describe_changes(a, b, differ)}"
+        )
     if not np.array_equal(first.steps, other.steps):
         raise DataError(f"{where}: logged steps differ (one run is unfinished?)")
     cols = ["item", "scenario", "depth", "probe", "input", "target"]

@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from factdyn.config import SIDE_FIELDS, RunConfig, dump_config, load_config
+from factdyn.config import (
+    SIDE_FIELDS,
+    RunConfig,
+    changed_fields,
+    describe_changes,
+    dump_config,
+    load_config,
+)
 from factdyn.errors import DataError
 from factdyn.files import atomic_file
 from factdyn.rundir import read_meta
@@ -47,25 +53,6 @@ def requested_config(run_dir: Path, config: Path | None, overrides: list[str]) -
     return load_config(config or Path(run_dir) / "config.yaml", overrides)
 
 
-def changed_fields(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """Dotted names of the fields whose values differ (a list, e.g. scenarios, as a whole)."""
-    out = []
-    for key in [*old, *(k for k in new if k not in old)]:
-        a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += changed_fields(a, b, f"{name}.")
-        elif a != b:
-            out.append(name)
-    return out
-
-
-def _value(cfg: dict, field: str) -> str:
-    for part in field.split("."):
-        cfg = cfg.get(part) if isinstance(cfg, dict) else None
-    text = json.dumps(cfg)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _refusal(recorded: dict, given: RunConfig, source: str) -> str | None:
     """Why ``given`` may not continue a run started as ``recorded`` (None: it may)."""
     new = given.model_dump(mode="json")
@@ -76,19 +63,19 @@ def _refusal(recorded: dict, given: RunConfig, source: str) -> str | None:
     ]
     if not bad:
         return None
-    what = ", ".join(f"{f} {_value(recorded, f)} -> {_value(new, f)}" for f in bad[:4])
-    more = f" and {len(bad) - 4} more" if len(bad) > 4 else ""
     return (
-        f"{source} changes {what}{more}; a resume continues the run's own configuration "
+        f"{source} changes {describe_changes(recorded, new, bad)}; a resume continues the run's own configuration "
         "(only a longer train.steps is allowed; start a new run with --out for anything else)"
     )
 
 
-def resume_config(run_dir: Path, requested: RunConfig | None) -> tuple[RunConfig, RunConfig]:
+def resume_config(
+    run_dir: Path, requested: RunConfig | None, source: str = "the command line"
+) -> tuple[RunConfig, RunConfig]:
     """(the configuration the run started with, the one it continues with).
 
     The run's config.yaml must still say what meta.json recorded, and so must ``requested``
-    (the command line's; None: config.yaml's), but for a longer train.steps. A run from before
+    (``source``'s; None: config.yaml's), but for a longer train.steps. A run from before
     meta.json recorded its configuration is held to its config.yaml.
     """
     meta = read_meta(run_dir)
@@ -96,8 +83,8 @@ def resume_config(run_dir: Path, requested: RunConfig | None) -> tuple[RunConfig
     recorded = meta.get("config")
     if not isinstance(recorded, dict):
         recorded = on_disk.model_dump(mode="json")
-    for source, given in ((f"{run_dir}/config.yaml", on_disk), ("the command line", requested)):
-        if given is not None and (why := _refusal(recorded, given, source)):
+    for whose, given in ((f"{run_dir}/config.yaml", on_disk), (source, requested)):
+        if given is not None and (why := _refusal(recorded, given, whose)):
             raise DataError(f"{run_dir}: resume refused: {why}")
     return RunConfig.model_validate(recorded), requested or on_disk
 
