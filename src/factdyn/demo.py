@@ -4,8 +4,8 @@ world (generated, cached) → tiny base model (pretrained, cached) → training 
 three scenarios and control items → analysis → report. The defaults of :class:`RunConfig`
 *are* the demo's run, trained :data:`SEEDS` times with another order of the background text
 (``data.seed``) and analysed pooled: one tiny run's decay constants are too uncertain to decide
-much (docs/tiny-regime.md, rounds 4 and 5). ``--quick`` shrinks every stage to a smoke test of about a
-minute.
+much (docs/tiny-regime.md, rounds 4 and 5). ``--quick`` shrinks every stage to a smoke test of
+about a minute.
 The cached world and base are built here (and by ``factdyn train`` without a world or model,
 through :func:`with_cached_inputs`), never inside training.
 """
