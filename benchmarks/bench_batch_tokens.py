@@ -16,33 +16,20 @@ then medians of interleaved repetitions after a warm-up.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
-import torch
 
-from bench_scoring import make_requests, timed
-from factdyn.config import BaseConfig
+from bench_scoring import demo_shape, timed
 from factdyn.score.loglik import length_batches, score_requests
-from factdyn.train.base import build_model
 
 BASELINE = 16384
 BUDGETS = (1024, 2048, 4096, 8192, BASELINE)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--probes", type=int, default=900)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
     start = time.perf_counter()
-    torch.set_num_threads(args.threads)
-
-    vocab = 2048
-    model = build_model(BaseConfig(), vocab, eos_id=0).eval()
-    reqs = make_requests(args.probes, vocab)
+    args, model, reqs = demo_shape(__doc__)
     print(f"{len(reqs)} probes, {reqs.lengths.sum()} tokens; {args.threads} threads")
     reference = score_requests(model, reqs, batch_tokens=BASELINE)
     for budget in BUDGETS:  # warm-up, and the same numbers at every budget

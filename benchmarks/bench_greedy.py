@@ -14,15 +14,12 @@ The demo's shape: ``BaseConfig``'s model (random weights), 900 probe-like reques
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
 
-from bench_scoring import make_requests, timed
-from factdyn.config import BaseConfig
+from bench_scoring import demo_shape, timed
 from factdyn.score.loglik import _pad, greedy_flags, length_batches, score_requests
-from factdyn.train.base import build_model
 
 
 def every_position(logits: torch.Tensor, ids: torch.Tensor, span: torch.Tensor) -> torch.Tensor:
@@ -34,17 +31,8 @@ def every_position(logits: torch.Tensor, ids: torch.Tensor, span: torch.Tensor) 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--probes", type=int, default=900)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
     start = time.perf_counter()
-    torch.set_num_threads(args.threads)
-
-    vocab = 2048
-    model = build_model(BaseConfig(), vocab, eos_id=0).eval()
-    reqs = make_requests(args.probes, vocab)
+    args, model, reqs = demo_shape(__doc__)
     batches = []
     with torch.inference_mode():
         for idx in length_batches(reqs.lengths, 4096):

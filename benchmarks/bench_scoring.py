@@ -51,6 +51,23 @@ def make_requests(n: int, vocab: int, seed: int = 0) -> Requests:
     return Requests(ids, np.asarray(spans, dtype=np.int64))
 
 
+def demo_shape(doc: str) -> tuple[argparse.Namespace, torch.nn.Module, Requests]:
+    """The demo's scoring shape, sized from the command line (``--reps``, ``--probes``,
+    ``--threads``): the default tiny model (random weights) and probe-like requests."""
+    from factdyn.config import BaseConfig
+    from factdyn.train.base import build_model
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--probes", type=int, default=900)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    vocab = 2048
+    model = build_model(BaseConfig(), vocab, eos_id=0).eval()
+    return args, model, make_requests(args.probes, vocab)
+
+
 def paper_way(model, reqs: Requests, batch_rows: int = 32, width: int | None = None) -> np.ndarray:
     """Three forward passes per batch, global padding, a Python loop per row."""
     n = len(reqs)
