@@ -127,6 +127,9 @@ def test_packaged_grids_are_valid_and_the_tiny_one_varies_each_factor_enough():
     assert len(expand(*load_grid("tiny"), quick=True)) <= len(specs)
     olmo = expand(*load_grid("olmo"))
     assert {s.axis for s in olmo} == {"reference", "stage", "lr_control", "size", "batch_size"}
+    # the offline grids keep the 600-step base they were measured on, whatever the default
+    for name in ("tiny", "interval"):
+        assert {s.base.steps for s in expand(*load_grid(name))} == {600} != {BaseConfig().steps}
 
 
 def test_olmo_dry_run_lists_the_papers_runs_offline(tmp_path):
