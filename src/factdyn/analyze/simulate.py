@@ -75,7 +75,7 @@ class ModelParams:
     tokens_per_step: float | None = None  # the run's, for τ in tokens
     origin: str = "simulate"  # where the numbers come from, for error messages
     # the analysis's 95% intervals of the inputs, printed beside them: effectivity_per_injection
-    # (one per E_k), decay_constant, intercept (fractions), x_intercept_steps
+    # (one per E_k), decay_constant, intercept (fractions), x_intercept_steps, x_intercept_tokens
     intervals: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -418,6 +418,7 @@ def read_params(path: str | Path, scenario: str, depth: str) -> ModelParams:
             "decay_constant": interval("decay_constant", scale),
             "intercept": interval("intercept", scale),
             "x_intercept_steps": interval("x_intercept_steps"),
+            "x_intercept_tokens": interval("x_intercept_tokens"),
         },
     )
 

@@ -189,15 +189,12 @@ def simulate(
             f"{fmt_estimate(single[0], interval_of(single[1:]), '.4g')})"
         )
         tau = predicted_threshold(params)
-        lo, hi = ci.get("x_intercept_steps", nan2)
-        in_tokens = (
-            f"; {tokens(tau)}, CI {fmt_interval((lo * per_step, hi * per_step), ',.0f')}"
-            if per_step is not None
-            else f"; {tokens(tau)}"
-        )
+        tau_ci = fmt_interval(ci.get("x_intercept_steps", nan2), ",.0f")
+        tokens_ci = fmt_interval(ci.get("x_intercept_tokens", nan2), ",.0f")
+        in_tokens = f", CI {tokens_ci}" if per_step is not None else ""
         lines.append(
             f"  predicted threshold τ: {fmt(tau, ',.0f')} steps (the analysis's 95% CI "
-            f"{fmt_interval((lo, hi), ',.0f')}{in_tokens})"
+            f"{tau_ci}; {tokens(tau)}{in_tokens})"
         )
         if given:
             tail = long_tail(params, zipf, facts, mentions, corpus_tokens, tail_per_step, level)
