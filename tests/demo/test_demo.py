@@ -57,3 +57,15 @@ def test_quick_demo_writes_report_and_summary(tmp_path):
     want = meta["config"]["injection"]["interval"]
     assert str(old) in line and f"injection.interval {want} -> {want - 1}" in line
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_the_help_states_the_demos_own_seed_count():
+    """The CLI does not import factdyn.demo at start-up, so its help repeats SEEDS: a change
+    of the default must change both."""
+    from typer.testing import CliRunner
+
+    from factdyn.cli import app
+
+    result = CliRunner().invoke(app, ["demo", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 0 and f"analysed pooled (default {SEEDS}:" in text
