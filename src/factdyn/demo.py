@@ -12,7 +12,6 @@ through :func:`with_cached_inputs`), never inside training.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +109,7 @@ def run_demo(out: Path, quick: bool = False, seeds: int = SEEDS) -> DemoResult:
     from factdyn.analyze.write import write_analysis
     from factdyn.report.html import write_report
     from factdyn.report.text import format_summary
-    from factdyn.rundir import load_run
+    from factdyn.rundir import load_run, run_status
     from factdyn.train.experiment import train
     from factdyn.train.resume import resume_config
 
@@ -126,12 +125,11 @@ def run_demo(out: Path, quick: bool = False, seeds: int = SEEDS) -> DemoResult:
             [f"data.path={world}", f"model.name={base}", f"data.seed={k}"]
             + (QUICK_RUN if quick else []),
         )
-        meta = run_dir / "meta.json"
-        status = json.loads(meta.read_text()).get("status") if meta.is_file() else None
-        if status is not None:  # every existing run must be this demo's (not an older version's)
+        status = run_status(run_dir)
+        if status != "new":  # every existing run must be this demo's (not an older version's)
             resume_config(run_dir, cfg, source="this demo")
         if status != "done":
-            todo.append((cfg, run_dir, status is not None))
+            todo.append((cfg, run_dir, status == "started"))
     for cfg, run_dir, resume in todo:
         train(cfg, run_dir, resume=resume)
     run = pool_runs(run_dirs) if seeds > 1 else load_run(run_dirs[0])

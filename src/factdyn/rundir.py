@@ -234,6 +234,13 @@ def read_meta(run_dir: str | Path) -> dict:
     return meta
 
 
+def run_status(run_dir: str | Path) -> str:
+    """'done', 'started' (a run directory a resume continues) or 'new'."""
+    if not (Path(run_dir) / "meta.json").is_file():
+        return "new"
+    return "done" if read_meta(run_dir).get("status") == "done" else "started"
+
+
 def load_run(run_dir: str | Path) -> Run:
     """Read a run directory (finished or not) into a :class:`Run`."""
     run_dir = Path(run_dir)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from factdyn.errors import DataError
-from factdyn.rundir import read_meta
+from factdyn.rundir import run_status
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,6 @@ class Job:
     log_file: str
     threads: int | None = None  # torch threads (local jobs share the cores)
     processes: int = 1  # torchrun processes (GPUs of a Slurm task)
-
-
-def run_status(run_dir: str | Path) -> str:
-    """'done', 'started' (a run directory a resume continues) or 'new'."""
-    meta = Path(run_dir) / "meta.json"
-    if not meta.is_file():
-        return "new"
-    return "done" if read_meta(run_dir).get("status") == "done" else "started"
 
 
 def command(job: Job) -> list[str]:

@@ -21,8 +21,9 @@ from pathlib import Path
 from factdyn.config import RunConfig, apply_overrides, dump_config, with_absolute_paths
 from factdyn.errors import DataError
 from factdyn.files import prepare_output, write_json_atomic, write_text_atomic
+from factdyn.rundir import run_status
 from factdyn.sweep.grid import Grid, RunSpec, expand, load_grid, with_start
-from factdyn.sweep.launch import Job, run_local, run_slurm, run_status, slurm_parameters
+from factdyn.sweep.launch import Job, run_local, run_slurm, slurm_parameters
 
 SWEEP = "sweep.json"
 
