@@ -1,5 +1,5 @@
-"""The sweep end to end: a killed sweep re-run gives the uninterrupted sweep's numbers,
-submitit's local executor runs the Slurm path, and the tiny grid's --quick form decides
+"""The sweep end to end: a killed local sweep re-run gives the numbers of an uninterrupted
+one on submitit's local executor (the Slurm path), and the tiny grid's --quick form decides
 every finding."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -70,20 +71,29 @@ def _numbers(out: Path) -> tuple[list, pd.DataFrame]:
 
 
 @pytest.mark.slow
-def test_a_killed_sweep_rerun_gives_the_uninterrupted_numbers(toy_world, toy_base, tmp_path):
+def test_a_killed_sweep_rerun_gives_the_numbers_of_an_uninterrupted_slurm_one(
+    toy_world, toy_base, tmp_path
+):
+    """Both launchers and a kill in one test: each sweep of the toy grid costs half a minute
+    of process start-ups. Every run has one torch thread (--jobs 2 on 2 cores, and the Slurm
+    path under OMP_NUM_THREADS=1), so their logs can agree bit for bit."""
     grid = _toy_grid(tmp_path, toy_world, toy_base)
-    whole = tmp_path / "whole"
-    r = _run(grid, whole)
-    assert "runs: 2/2 done" in r.stdout
+    whole = tmp_path / "slurm"
+    _run(grid, whole, "--launcher", "slurm", "--cluster", "local")
+    for name in ("reference", "early"):
+        assert read_meta(whole / "runs" / name)["status"] == "done"
+    # one submitit job per run, with its own pickled submission and logs
+    assert len(list((whole / "slurm").glob("*_submitted.pkl"))) == 2
+    assert (whole / "report" / "report.html").is_file()
     assert read_meta(whole / "runs" / "early")["base_step"] == 30  # the snapshot's own step
 
     killed = tmp_path / "killed"
-    cmd, env = _reproduce(grid, killed)
+    cmd, env = _reproduce(grid, killed, "--jobs", "2")
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     deadline = time.time() + 300
-    while time.time() < deadline:  # kill the sweep (and its training child) mid-run
+    while time.time() < deadline:  # kill the sweep (and its training children) mid-run
         meta = killed / "runs" / "reference" / "meta.json"
         if meta.is_file() and json.loads(meta.read_text()).get("steps_done", 0) >= 6:
             break
@@ -91,8 +101,7 @@ def test_a_killed_sweep_rerun_gives_the_uninterrupted_numbers(toy_world, toy_bas
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert read_meta(killed / "runs" / "reference")["status"] != "done"
-    assert not (killed / "runs" / "early").exists()
-    again = _run(grid, killed)
+    again = _run(grid, killed, "--jobs", "2")
     assert "resume" in (killed / "logs" / "reference.log").read_text()
     assert "runs: 2/2 done" in again.stdout
     skipped = _run(grid, killed)  # finished runs are skipped: nothing trains again
@@ -101,22 +110,15 @@ def test_a_killed_sweep_rerun_gives_the_uninterrupted_numbers(toy_world, toy_bas
     (f1, t1), (f2, t2) = _numbers(whole), _numbers(killed)
     assert f1 == f2
     pd.testing.assert_frame_equal(t1, t2)
+    for name in ("reference", "early"):
+        np.testing.assert_array_equal(
+            np.load(whole / "runs" / name / "logprobs.npy"),
+            np.load(killed / "runs" / name / "logprobs.npy"),
+        )
     assert {f["verdict"] for f in f1} <= {"reproduced", "contradicted", "inconclusive",
                                            "not testable"}  # fmt: skip
     stage = next(f for f in f1 if f["claim"].startswith("Effectivity does not improve"))
     assert stage["verdict"] != "not testable"  # the two stages of one lineage compared
-
-
-@pytest.mark.slow
-def test_submitit_local_executor_runs_the_slurm_path(toy_world, toy_base, tmp_path):
-    grid = _toy_grid(tmp_path, toy_world, toy_base)
-    out = tmp_path / "slurm"
-    _run(grid, out, "--launcher", "slurm", "--cluster", "local")
-    for name in ("reference", "early"):
-        assert read_meta(out / "runs" / name)["status"] == "done"
-    # one submitit job per run, with its own pickled submission and logs
-    assert len(list((out / "slurm").glob("*_submitted.pkl"))) == 2
-    assert (out / "report" / "report.html").is_file()
 
 
 @pytest.mark.slow
