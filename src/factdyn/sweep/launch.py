@@ -55,7 +55,8 @@ def _die_with_parent() -> None:
 
 def run_job(job: Job) -> str:
     """Train (or resume, or skip) one run; its output goes to ``job.log_file``. Returns the
-    run's name; a failed run raises with the log's last line."""
+    run's name; a failed run raises with its exit code and the log's last line (the callers
+    name the run)."""
     if run_status(job.run_dir) == "done":
         return job.name
     env = dict(os.environ)
@@ -74,7 +75,7 @@ def run_job(job: Job) -> str:
         )
     if done.returncode:
         lines = Path(job.log_file).read_text(encoding="utf-8").strip().splitlines()
-        raise RuntimeError(f"{job.name}: exit {done.returncode}: {lines[-1] if lines else ''}")
+        raise RuntimeError(f"exit {done.returncode}: {lines[-1] if lines else ''}")
     return job.name
 
 
