@@ -214,6 +214,16 @@ def init_logs(
         del arr
 
 
+def steps_trained(run_dir: str | Path) -> int:
+    """How many updates a run, running or not, has logged (the filled rows of train.npy);
+    0 before its logs exist."""
+    try:
+        log = np.load(Path(run_dir) / "train.npy", mmap_mode="r")
+    except (OSError, ValueError):
+        return 0
+    return int(np.isfinite(log[:, 0]).sum())
+
+
 def open_log(run_dir: Path, name: str) -> np.memmap:
     """Open a preallocated log for in-place writing."""
     return np.lib.format.open_memmap(run_dir / name, mode="r+")

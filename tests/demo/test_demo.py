@@ -59,6 +59,22 @@ def test_quick_demo_writes_report_and_summary(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
 
 
+def test_a_failed_run_names_itself_and_its_log(tmp_path):
+    """The runs train in processes of their own; one that fails is reported with its log's
+    last line, not lost in a traceback."""
+    from factdyn.config import load_config
+    from factdyn.demo import train_side_by_side
+    from factdyn.errors import TrainingError
+
+    cfg = load_config(None, [f"data.path={tmp_path}", "model.name=/no/such/base"])
+    with pytest.raises(TrainingError) as e:
+        train_side_by_side([(cfg, tmp_path / "run-seed1")], tmp_path, threads=1)
+    message = str(e.value)
+    assert message.startswith("run-seed1: exit 2: ") and "model.name" in message
+    assert f"logs in {tmp_path / 'logs'}" in message
+    assert "model.name" in (tmp_path / "logs" / "run-seed1.log").read_text()
+
+
 def test_the_help_states_the_demos_own_seed_count():
     """The CLI does not import factdyn.demo at start-up, so its help repeats SEEDS: a change
     of the default must change both."""

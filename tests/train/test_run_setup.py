@@ -17,7 +17,7 @@ from factdyn.analyze.reference import read_reference_log
 from factdyn.config import BaseConfig, load_config
 from factdyn.demo import with_cached_inputs
 from factdyn.errors import DataError
-from factdyn.rundir import META_KEYS
+from factdyn.rundir import META_KEYS, init_logs, open_log, steps_trained
 from factdyn.train.callbacks import Callback
 from factdyn.train.experiment import train
 from factdyn.train.loop import make_optimizer
@@ -102,6 +102,17 @@ def test_run_meta_tables_and_callbacks(toy_world, toy_base, tmp_path):
         assert mine.dtypes.to_dict() == theirs.dtypes.to_dict(), table
     assert set(META_KEYS) <= set(run.meta) and set(META_KEYS) <= set(ref.meta)
     assert ref.meta["n_parameters"] is None and ref.meta["tokens_per_step"] == 2048 * 2048
+
+
+def test_steps_trained_counts_the_logged_updates(tmp_path):
+    """What the demo's progress bar reads from its runs' processes: 0 before a run has logs."""
+    assert steps_trained(tmp_path / "nothing") == 0
+    init_logs(tmp_path, np.arange(5), n_probes=2, n_items=1, total_steps=10)
+    assert steps_trained(tmp_path) == 0
+    log = open_log(tmp_path, "train.npy")
+    log[:4] = [[2.0, 1e-3, 512.0]] * 4
+    log.flush()
+    assert steps_trained(tmp_path) == 4
 
 
 @pytest.mark.parametrize(

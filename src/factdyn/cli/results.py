@@ -204,9 +204,14 @@ def demo(
     import time
 
     from factdyn.demo import SEEDS, run_demo
+    from factdyn.errors import TrainingError
 
     t0 = time.perf_counter()
-    result = run_demo(out, quick=quick, seeds=SEEDS if seeds is None else seeds)
+    try:
+        result = run_demo(out, quick=quick, seeds=SEEDS if seeds is None else seeds)
+    except TrainingError as e:  # a run failed; the others went on and are kept
+        typer.echo(f"factdyn: run failed: {e}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(result.summary)
     echo_main(
         f"demo done in {time.perf_counter() - t0:.0f} s; report: {result.report}\n"
