@@ -23,7 +23,7 @@ demo: setup
 
 test: setup
 	bash scripts/install-chromium.sh
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n auto $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
