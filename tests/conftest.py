@@ -19,13 +19,6 @@ os.environ.setdefault("FACTDYN_RESAMPLES", "100")
 os.environ.setdefault("FACTDYN_CACHE", tempfile.mkdtemp(prefix="factdyn-tests-"))
 
 
-def pytest_collection_modifyitems(items):
-    """The slow end-to-end tests first: under pytest-xdist (make test runs one worker per
-    core) the short ones then fill the gaps, instead of leaving a worker alone with the last
-    long test."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 SYL = ["ka", "lo", "mi", "ve", "tor", "an", "ri", "sul", "pe", "dra", "ne", "o", "zu", "bel", "xi"]
 COLOURS = ["red", "blue", "green", "amber", "violet", "grey", "white", "black"]
 CITIES = ["Pellmar", "Quisk", "Orvane", "Teshra", "Bolwin", "Caddor", "Ymmer", "Frace"]
