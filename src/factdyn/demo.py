@@ -105,17 +105,12 @@ def train_side_by_side(todo: list[tuple[RunConfig, Path]], out: Path, threads: i
     """Train (or resume) the runs at once, one ``factdyn train`` process each with ``threads``
     torch threads: a sweep's local launcher (kill-safe; logs in ``out/logs``), under one bar
     over all their steps. On 2 cores, three one-thread runs side by side took 415 s where one
-    after another with two threads they took 505 s (docs/tiny-regime.md, round 6). The
-    thread count depends on the seed count only, so a resumed run keeps the one it started
-    with and its log stays bit-identical."""
-    import threading
-
-    from tqdm import tqdm
-
+    after another with two threads they took 505 s (docs/tiny-regime.md, round 6). The caller
+    derives ``threads`` from the seed count, not from the runs left, so a resumed run keeps the
+    count it started with and its log stays bit-identical."""
     from factdyn.config import dump_config
     from factdyn.files import write_text_atomic
-    from factdyn.rundir import steps_trained
-    from factdyn.sweep.launch import Job, run_local
+    from factdyn.sweep.launch import Job, run_local, with_step_bar
     from factdyn.sweep.sweep import failures
 
     jobs = []
@@ -123,16 +118,10 @@ def train_side_by_side(todo: list[tuple[RunConfig, Path]], out: Path, threads: i
         config = out / "configs" / f"{run_dir.name}.yaml"  # a new run's; a resume reads its own
         write_text_atomic(config, dump_config(cfg))
         log = out / "logs" / f"{run_dir.name}.log"
-        jobs.append(Job(run_dir.name, str(run_dir), str(config), str(log), threads))
-    state: dict[str, str] = {}
-    pool = threading.Thread(
-        target=lambda: state.update(run_local(jobs, len(jobs), lambda _: None)), daemon=True
-    )
-    pool.start()
-    with tqdm(total=sum(cfg.train.steps for cfg, _ in todo), desc="train", unit="step") as bar:
-        while pool.is_alive():
-            pool.join(timeout=1.0)
-            bar.update(sum(steps_trained(d) for _, d in todo) - bar.n)
+        jobs.append(
+            Job(run_dir.name, str(run_dir), str(config), str(log), threads, steps=cfg.train.steps)
+        )
+    state = with_step_bar(jobs, lambda: run_local(jobs, len(jobs), lambda _: None))
     failed = failures(state)
     if failed:
         raise TrainingError(

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from factdyn.demo import SEEDS
+from factdyn.demo import QUICK_RUN, SEEDS
 
 
 @pytest.mark.slow
@@ -23,6 +23,9 @@ def test_quick_demo_writes_report_and_summary(tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "report:" in r.stdout and "effectivity" in r.stdout
+    # the runs train side by side, in processes of their own, under one bar over their steps
+    steps = SEEDS * int(next(o for o in QUICK_RUN if o.startswith("train.steps=")).split("=")[1])
+    assert f"{steps}/{steps}" in r.stderr
     html = (out / "report" / "report.html").read_text()
     assert "data:image/png;base64," in html
     # SEEDS seeds of one run (another order of the background text), analysed pooled

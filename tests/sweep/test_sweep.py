@@ -104,6 +104,7 @@ def test_a_killed_sweep_rerun_gives_the_numbers_of_an_uninterrupted_slurm_one(
     again = _run(grid, killed, "--jobs", "2")
     assert "resume" in (killed / "logs" / "reference.log").read_text()
     assert "runs: 2/2 done" in again.stdout
+    assert "train: 100%" in again.stderr and "60/60" in again.stderr  # the steps' bar: 2 x 30
     skipped = _run(grid, killed)  # finished runs are skipped: nothing trains again
     assert "runs: 2/2 done · 0 running · 0 waiting" in skipped.stdout.splitlines()[0]
 

@@ -13,12 +13,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from factdyn.errors import DataError
-from factdyn.rundir import run_status
+from factdyn.rundir import run_status, steps_trained
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class Job:
     log_file: str
     threads: int | None = None  # torch threads (local jobs share the cores)
     processes: int = 1  # torchrun processes (GPUs of a Slurm task)
+    steps: int = 0  # the run's planned updates (the progress bar's share of it)
 
 
 def command(job: Job) -> list[str]:
@@ -101,6 +105,26 @@ def run_local(jobs: Sequence[Job], workers: int, progress: Progress) -> dict[str
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         list(pool.map(one, [j for j in jobs if state[j.name] != "done"]))
     return state
+
+
+def with_step_bar(jobs: Sequence[Job], launch: Callable[[], T], poll_s: float = 1.0) -> T:
+    """``launch()`` (which runs ``jobs`` in processes of their own) under one progress bar
+    over all their runs' updates, read from the logs they write (every ``poll_s``); returns
+    what ``launch`` returns, or raises what it raised."""
+    from tqdm import tqdm
+
+    def logged() -> int:
+        return sum(steps_trained(j.run_dir) for j in jobs)
+
+    with (
+        ThreadPoolExecutor(1) as pool,
+        tqdm(total=sum(j.steps for j in jobs), desc="train", unit="step") as bar,
+    ):
+        launched = pool.submit(launch)
+        while not wait([launched], timeout=poll_s).done:
+            bar.update(logged() - bar.n)
+        bar.update(logged() - bar.n)
+    return launched.result()
 
 
 def run_slurm(

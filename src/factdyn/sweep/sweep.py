@@ -18,12 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
 from factdyn.config import RunConfig, apply_overrides, dump_config, with_absolute_paths
 from factdyn.errors import DataError
 from factdyn.files import prepare_output, write_json_atomic, write_text_atomic
 from factdyn.rundir import run_status
 from factdyn.sweep.grid import Grid, RunSpec, expand, load_grid, with_start
-from factdyn.sweep.launch import Job, run_local, run_slurm, slurm_parameters
+from factdyn.sweep.launch import Job, run_local, run_slurm, slurm_parameters, with_step_bar
 
 SWEEP = "sweep.json"
 
@@ -142,7 +144,10 @@ def prepare(sweep: Sweep, threads: int | None = None, processes: int = 1) -> lis
         config_file = sweep.out / "configs" / f"{spec.name}.yaml"
         write_text_atomic(config_file, text)
         log = sweep.out / "logs" / f"{spec.name}.log"
-        jobs.append(Job(spec.name, str(run_dir), str(config_file), str(log), threads, processes))
+        steps = configs[spec.name].train.steps
+        jobs.append(
+            Job(spec.name, str(run_dir), str(config_file), str(log), threads, processes, steps)
+        )
     return jobs
 
 
@@ -163,7 +168,8 @@ class ProgressLine:
             )
             if line != self.last:
                 self.last = line
-                self.echo(line)
+                with tqdm.external_write_mode():  # above the steps' bar, if one is drawn
+                    self.echo(line)
 
 
 def run_sweep(
@@ -177,7 +183,7 @@ def run_sweep(
     if launcher == "local":
         threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
         todo = prepare(sweep, threads=threads)
-        return run_local(todo, jobs, ProgressLine(echo))
+        return with_step_bar(todo, lambda: run_local(todo, jobs, ProgressLine(echo)))
     if launcher == "slurm":
         gpus = sweep.grid.slurm.gpus_per_node
         todo = prepare(sweep, processes=max(1, gpus))
