@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 
 import duckdb
 import numpy as np
@@ -160,11 +159,10 @@ def test_long_tail_matches_a_loop_over_facts(gains, a, b, corpus_tokens, level):
     assert tail.steps == total_steps and list(tail.ranks[:3]) == [1, 2, 3]
 
 
-def test_long_tail_of_a_million_facts_is_fast():
+def test_long_tail_of_a_million_facts_matches_the_exposure_by_exposure_levels():
+    """At a paper-scale corpus (no wall-clock bound: speed belongs to benchmarks)."""
     p = ModelParams((1.0, 1.1, 1.2), 0.25, 0.9)
-    start = time.perf_counter()
     tail = long_tail(p, 1.05, 1_000_000, 1e9, 1e10, 1000, 1.0)
-    assert time.perf_counter() - start < 2.0
     assert 0 < tail.fraction_above < 1
     # facts mentioned less often than every τ steps keep nothing
     rare = tail.intervals >= 10**3.6
