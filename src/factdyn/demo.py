@@ -108,19 +108,10 @@ def train_side_by_side(todo: list[tuple[RunConfig, Path]], out: Path, threads: i
     after another with two threads they took 505 s (docs/tiny-regime.md, round 6). The caller
     derives ``threads`` from the seed count, not from the runs left, so a resumed run keeps the
     count it started with and its log stays bit-identical."""
-    from factdyn.config import dump_config
-    from factdyn.files import write_text_atomic
-    from factdyn.sweep.launch import Job, run_local, with_step_bar
+    from factdyn.sweep.launch import run_local, with_step_bar, write_job
     from factdyn.sweep.sweep import failures
 
-    jobs = []
-    for cfg, run_dir in todo:
-        config = out / "configs" / f"{run_dir.name}.yaml"  # a new run's; a resume reads its own
-        write_text_atomic(config, dump_config(cfg))
-        log = out / "logs" / f"{run_dir.name}.log"
-        jobs.append(
-            Job(run_dir.name, str(run_dir), str(config), str(log), threads, steps=cfg.train.steps)
-        )
+    jobs = [write_job(out, run_dir.name, run_dir, cfg, threads) for cfg, run_dir in todo]
     state = with_step_bar(jobs, lambda: run_local(jobs, len(jobs), lambda _: None))
     failed = failures(state)
     if failed:
@@ -138,6 +129,7 @@ def run_demo(out: Path, quick: bool = False, seeds: int = SEEDS) -> DemoResult:
     from factdyn.report.html import write_report
     from factdyn.report.text import format_summary
     from factdyn.rundir import load_run, run_status
+    from factdyn.sweep.launch import local_threads
     from factdyn.train.resume import resume_config
 
     if seeds < 1:
@@ -158,7 +150,7 @@ def run_demo(out: Path, quick: bool = False, seeds: int = SEEDS) -> DemoResult:
         if status != "done":
             todo.append((cfg, run_dir))
     if todo:
-        train_side_by_side(todo, out, threads=max(1, (os.cpu_count() or 1) // seeds))
+        train_side_by_side(todo, out, threads=local_threads(seeds))
     run = pool_runs(run_dirs) if seeds > 1 else load_run(run_dirs[0])
     analysis = analyze_run(run)
     analysis_dir = write_analysis(analysis, out / "analysis")

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from factdyn.config import RunConfig, dump_config
 from factdyn.errors import DataError
+from factdyn.files import write_text_atomic
 from factdyn.rundir import run_status, steps_trained
 
 T = TypeVar("T")
@@ -33,6 +35,27 @@ class Job:
     threads: int | None = None  # torch threads (local jobs share the cores)
     processes: int = 1  # torchrun processes (GPUs of a Slurm task)
     steps: int = 0  # the run's planned updates (the progress bar's share of it)
+
+
+def write_job(
+    out: Path,
+    name: str,
+    run_dir: Path,
+    cfg: RunConfig,
+    threads: int | None = None,
+    processes: int = 1,
+) -> Job:
+    """The job of run ``name``, its files under ``out``: the configuration a new run starts
+    from in ``configs/NAME.yaml`` (written now), its output in ``logs/NAME.log``."""
+    config = out / "configs" / f"{name}.yaml"
+    write_text_atomic(config, dump_config(cfg))
+    log = out / "logs" / f"{name}.log"
+    return Job(name, str(run_dir), str(config), str(log), threads, processes, cfg.train.steps)
+
+
+def local_threads(at_once: int) -> int:
+    """Torch threads for each of ``at_once`` local jobs: the cores shared among them."""
+    return max(1, (os.cpu_count() or 1) // max(1, at_once))
 
 
 def command(job: Job) -> list[str]:

@@ -11,7 +11,6 @@ factdyn's cache.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -22,10 +21,18 @@ from tqdm import tqdm
 
 from factdyn.config import RunConfig, apply_overrides, dump_config, with_absolute_paths
 from factdyn.errors import DataError
-from factdyn.files import prepare_output, write_json_atomic, write_text_atomic
+from factdyn.files import prepare_output, write_json_atomic
 from factdyn.rundir import run_status
 from factdyn.sweep.grid import Grid, RunSpec, expand, load_grid, with_start
-from factdyn.sweep.launch import Job, run_local, run_slurm, slurm_parameters, with_step_bar
+from factdyn.sweep.launch import (
+    Job,
+    local_threads,
+    run_local,
+    run_slurm,
+    slurm_parameters,
+    with_step_bar,
+    write_job,
+)
 
 SWEEP = "sweep.json"
 
@@ -141,12 +148,8 @@ def prepare(sweep: Sweep, threads: int | None = None, processes: int = 1) -> lis
                 f"{run_dir}: was started with another configuration than the grid's "
                 f"({sweep.out / 'configs' / (spec.name + '.yaml')}); give another --out"
             )
-        config_file = sweep.out / "configs" / f"{spec.name}.yaml"
-        write_text_atomic(config_file, text)
-        log = sweep.out / "logs" / f"{spec.name}.log"
-        steps = configs[spec.name].train.steps
         jobs.append(
-            Job(spec.name, str(run_dir), str(config_file), str(log), threads, processes, steps)
+            write_job(sweep.out, spec.name, run_dir, configs[spec.name], threads, processes)
         )
     return jobs
 
@@ -181,8 +184,7 @@ def run_sweep(
 ) -> dict[str, str]:
     """Every run of the sweep to its end (skipping finished ones); returns each run's state."""
     if launcher == "local":
-        threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
-        todo = prepare(sweep, threads=threads)
+        todo = prepare(sweep, threads=local_threads(jobs))
         return with_step_bar(todo, lambda: run_local(todo, jobs, ProgressLine(echo)))
     if launcher == "slurm":
         gpus = sweep.grid.slurm.gpus_per_node
