@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from factdyn.demo import QUICK_RUN, SEEDS
+from factdyn.errors import DataError
 
 
 @pytest.mark.slow
@@ -76,6 +77,25 @@ def test_a_failed_run_names_itself_and_its_log(tmp_path):
     assert message.startswith("run-seed1: exit 2: ") and "model.name" in message
     assert f"logs in {tmp_path / 'logs'}" in message
     assert "model.name" in (tmp_path / "logs" / "run-seed1.log").read_text()
+
+
+def test_files_of_the_same_names_that_are_not_the_runs_are_kept(tmp_path):
+    """The demo writes each run's configuration and log beside the runs; a user's file of
+    that name is refused before anything trains, and left as it was."""
+    from factdyn.config import load_config
+    from factdyn.demo import train_side_by_side
+
+    out = tmp_path / "out"
+    cfg = load_config(None, [f"data.path={tmp_path}", "model.name=/no/such/base"])
+    for mine in ("configs/run-seed1.yaml", "logs/run-seed1.log"):
+        path = out / mine
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("$ a user's own notes\n")
+        with pytest.raises(DataError, match=str(path)):
+            train_side_by_side([(cfg, out / "run-seed1")], out, threads=1)
+        assert path.read_text() == "$ a user's own notes\n"
+        path.unlink()
+    assert not (out / "run-seed1").exists()
 
 
 def test_the_help_states_the_demos_own_seed_count():

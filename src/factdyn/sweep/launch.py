@@ -46,10 +46,19 @@ def write_job(
     processes: int = 1,
 ) -> Job:
     """The job of run ``name``, its files under ``out``: the configuration a new run starts
-    from in ``configs/NAME.yaml`` (written now), its output in ``logs/NAME.log``."""
-    config = out / "configs" / f"{name}.yaml"
-    write_text_atomic(config, dump_config(cfg))
-    log = out / "logs" / f"{name}.log"
+    from in ``configs/NAME.yaml`` (written now), its output in ``logs/NAME.log``. A file
+    already there that is not this run's (another configuration; a log that does not begin
+    with a training command, as :func:`run_job` begins it) is refused, not replaced or appended to."""
+    config, log = out / "configs" / f"{name}.yaml", out / "logs" / f"{name}.log"
+    text = dump_config(cfg)
+    if config.is_file() and config.read_text(encoding="utf-8") != text:
+        raise DataError(
+            f"{config}: exists and is not run {name}'s configuration; give another --out"
+        )
+    first = log.read_text(encoding="utf-8").partition("\n")[0] if log.is_file() else None
+    if first is not None and not (first.startswith("$ ") and " -m factdyn train " in first):
+        raise DataError(f"{log}: exists and is not run {name}'s log; give another --out")
+    write_text_atomic(config, text)
     return Job(name, str(run_dir), str(config), str(log), threads, processes, cfg.train.steps)
 
 
