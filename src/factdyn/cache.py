@@ -44,7 +44,12 @@ def base_path(world: Path, cfg: BaseConfig) -> Path:
     """Where the base pretrained on ``world`` with ``cfg`` lives (one per world and config)."""
     manifest = world / "corpus" / "manifest.json"
     corpus = manifest.read_text() if manifest.is_file() else str(world)
-    settings = cfg.model_dump(exclude={"threads"})  # threads change speed, not the model
+    # threads change speed, not the model; a base without settling keeps the key it had
+    # before settling existed, so its cache entry (and the runs that name it) stay valid
+    unkeyed = {"threads"} | (
+        {"settle_steps", "settle_batch_size"} if not cfg.settle_steps else set()
+    )
+    settings = cfg.model_dump(exclude=unkeyed)
     return root() / f"base-{_key([corpus, settings])}"
 
 

@@ -415,6 +415,18 @@ class BaseConfig(_Section):
     grad_clip: float = Field(1.0, gt=0)
     seed: int = 0
     threads: int | None = Field(None, ge=1)
+    settle_steps: int = Field(
+        0,
+        ge=0,
+        description="after the schedule, updates at its final lr with settle_batch_size "
+        "sequences, so that a continuation at that smaller batch starts from AdamW moments "
+        "matched to its noisier gradients, without the loss spike of a batch switch; off by "
+        "default: on the demo it slowed forgetting and widened the intervals "
+        "(docs/tiny-regime.md, round 7)",
+    )
+    settle_batch_size: int = Field(
+        4, ge=1, description="sequences per settling update: the continuation's train.batch_size"
+    )
     snapshots: Annotated[tuple[Fraction, ...], BeforeValidator(_tuple)] = Field(
         (0.25, 0.5),
         description="fractions of steps at which pretraining also saves a checkpoint "

@@ -163,6 +163,26 @@ def test_cache_only_names_paths_and_the_caller_fills_them(tmp_path, monkeypatch)
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_a_base_without_settling_keeps_the_cache_key_it_had_before_settling_existed(tmp_path):
+    """Cached bases (and the finished runs that name them) stay valid: the key of a base
+    without settling is the earlier formula, written out here over the earlier fields."""
+    import hashlib
+    import json
+
+    world = tmp_path / "world"  # no corpus manifest: the key reads the path
+    earlier = {
+        "hidden_size": 128, "layers": 4, "heads": 4, "intermediate_size": 512, "seq_len": 256,
+        "batch_size": 16, "steps": 450, "lr": 4e-3, "warmup_steps": 50, "schedule": "cosine",
+        "min_lr_ratio": 0.25, "weight_decay": 0.0, "grad_clip": 1.0, "seed": 0,
+        "snapshots": [0.25, 0.5],
+    }  # fmt: skip
+    text = json.dumps([str(world), earlier], sort_keys=True, default=str)
+    want = "base-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    assert cache.base_path(world, BaseConfig()).name == want
+    assert cache.base_path(world, BaseConfig(settle_batch_size=8)).name == want  # unused
+    assert cache.base_path(world, BaseConfig(settle_steps=50)).name != want
+
+
 def _kind(name: str) -> str:
     """Independent classification by the names these two architectures use."""
     if name.endswith(".bias"):
