@@ -18,7 +18,6 @@ os.environ.setdefault("FACTDYN_RESAMPLES", "100")
 # Derived caches (tokenized corpora) of the tests go to a throwaway folder, not the user's.
 os.environ.setdefault("FACTDYN_CACHE", tempfile.mkdtemp(prefix="factdyn-tests-"))
 
-
 SYL = ["ka", "lo", "mi", "ve", "tor", "an", "ri", "sul", "pe", "dra", "ne", "o", "zu", "bel", "xi"]
 COLOURS = ["red", "blue", "green", "amber", "violet", "grey", "white", "black"]
 CITIES = ["Pellmar", "Quisk", "Orvane", "Teshra", "Bolwin", "Caddor", "Ymmer", "Frace"]

@@ -143,8 +143,8 @@ def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
         }
 
     def batch(step: int) -> tuple[np.ndarray, np.ndarray]:
-        size = cfg.batch_size if step < cfg.steps else cfg.settle_batch_size
-        b = np.stack([source.sequence(position(step) + r) for r in range(size)])
+        start = position(step)
+        b = np.stack([source.sequence(i) for i in range(start, position(step + 1))])
         return b, b
 
     with output_dir(out) as tmp:
