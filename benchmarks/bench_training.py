@@ -60,7 +60,6 @@ BATCH, SEQ_LEN = 4, 128
 WORLD_SPEC = {"n_items": 15, "corpus_mb": 2, "entities": 300, "seed": 0}
 BASE_SPEC = {"hidden_size": 128, "layers": 4, "heads": 4, "intermediate_size": 512}
 BASE_SPEC |= {"seq_len": SEQ_LEN, "batch_size": BATCH, "steps": 20, "warmup_steps": 2}
-BASE_SPEC |= {"settle_steps": 0}
 
 
 def machine_info() -> str:

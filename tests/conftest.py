@@ -136,7 +136,6 @@ def toy_base(toy_world, tmp_path_factory):
         lr=3e-3,
         warmup_steps=5,
         threads=2,
-        settle_steps=0,
     )
     return pretrain(toy_world, tmp_path_factory.mktemp("base") / "base", cfg)
 

@@ -416,13 +416,13 @@ class BaseConfig(_Section):
     seed: int = 0
     threads: int | None = Field(None, ge=1)
     settle_steps: int = Field(
-        100,
+        0,
         ge=0,
         description="after the schedule, updates at its final lr with settle_batch_size "
         "sequences, so that a continuation at that smaller batch starts from AdamW moments "
-        "matched to its noisier gradients, as SPEC §1 continues a checkpoint at its own batch "
-        "size; without them the demo's runs begin with a loss spike whose recovery speeds "
-        "forgetting by about a quarter (docs/tiny-regime.md, round 8); 0: none",
+        "matched to its noisier gradients, without the loss spike of a batch switch; off by "
+        "default: on the demo it slowed forgetting and widened the intervals "
+        "(docs/tiny-regime.md, round 7)",
     )
     settle_batch_size: int = Field(
         4, ge=1, description="sequences per settling update: the continuation's train.batch_size"

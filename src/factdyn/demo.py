@@ -22,17 +22,10 @@ from factdyn.errors import DataError, TrainingError
 
 # the demo's replicates: data.seed 0, 1, ... of the same run, pooled by the analysis
 SEEDS = 3
-# --quick: a small world, a 2-layer base trained briefly, a short run (what the tests use);
-# the quick run keeps the base's batch of 8, so the base has nothing to settle
+# --quick: a small world, a 2-layer base trained briefly, a short run (what the tests use)
 QUICK_WORLD = {"items": 9, "corpus_mb": 1.5, "entities": 300}
 QUICK_BASE = BaseConfig(
-    hidden_size=64,
-    layers=2,
-    intermediate_size=256,
-    batch_size=8,
-    steps=120,
-    lr=3e-3,
-    settle_steps=0,
+    hidden_size=64, layers=2, intermediate_size=256, batch_size=8, steps=120, lr=3e-3
 )
 QUICK_RUN = [
     "train.steps=50",

@@ -14,7 +14,7 @@ from factdyn.train.base import pretrain, stage_path
 
 
 def _cfg(**kw) -> BaseConfig:
-    kw = {"batch_size": 4, "settle_steps": 0, **kw}
+    kw = {"batch_size": 4, **kw}
     return BaseConfig(hidden_size=32, layers=1, heads=2, intermediate_size=64, seq_len=64,
                       steps=40, lr=3e-3, warmup_steps=4, threads=2, **kw)  # fmt: skip
 

@@ -165,8 +165,7 @@ def test_cache_only_names_paths_and_the_caller_fills_them(tmp_path, monkeypatch)
 
 def test_a_base_without_settling_keeps_the_cache_key_it_had_before_settling_existed(tmp_path):
     """Cached bases (and the finished runs that name them) stay valid: the key of a base
-    without settling is the earlier formula, written out here over the earlier fields; the
-    default base, settled, gets a key of its own."""
+    without settling is the earlier formula, written out here over the earlier fields."""
     import hashlib
     import json
 
@@ -179,10 +178,8 @@ def test_a_base_without_settling_keeps_the_cache_key_it_had_before_settling_exis
     }  # fmt: skip
     text = json.dumps([str(world), earlier], sort_keys=True, default=str)
     want = "base-" + hashlib.sha256(text.encode()).hexdigest()[:12]
-    assert cache.base_path(world, BaseConfig(settle_steps=0)).name == want
-    unused = BaseConfig(settle_steps=0, settle_batch_size=8)
-    assert cache.base_path(world, unused).name == want
-    assert cache.base_path(world, BaseConfig()).name != want  # settled by default
+    assert cache.base_path(world, BaseConfig()).name == want
+    assert cache.base_path(world, BaseConfig(settle_batch_size=8)).name == want  # unused
     assert cache.base_path(world, BaseConfig(settle_steps=50)).name != want
 
 
