@@ -192,9 +192,10 @@ class EvalConfig(_Section):
         description="sparse: score each item only at its own windows and tail (controls always)",
     )
     batch_tokens: int = Field(
-        4096,
+        1024,
         ge=64,
-        description="token budget of one scoring forward pass: 4096 is the fastest on a CPU "
+        description="token budget of one scoring forward pass: 1024 is the fastest on a CPU "
+        "with the one thread per run the demo gives each seed, 1.13x 4096 "
         "(benchmarks/bench_batch_tokens.py); the GPU presets set 65536",
     )
     contexts: bool = Field(

@@ -4,7 +4,7 @@ world (generated, cached) → tiny base model (pretrained, cached) → training 
 three scenarios and control items → analysis → report. The defaults of :class:`RunConfig`
 *are* the demo's run, trained :data:`SEEDS` times with another order of the background text
 (``data.seed``), side by side, and analysed pooled: one tiny run's decay constants are too
-uncertain to decide much (docs/tiny-regime.md, rounds 4 and 5). ``--quick`` shrinks every stage to a smoke test of
+uncertain to decide much (docs/tiny-regime.md, rounds 4, 5 and 8). ``--quick`` shrinks every stage to a smoke test of
 about a minute.
 The cached world and base are built here (and by ``factdyn train`` without a world or model,
 through :func:`with_cached_inputs`), never inside training.
@@ -21,7 +21,7 @@ from factdyn.config import BaseConfig, RunConfig, load_config
 from factdyn.errors import DataError, TrainingError
 
 # the demo's replicates: data.seed 0, 1, ... of the same run, pooled by the analysis
-SEEDS = 3
+SEEDS = 4
 # --quick: a small world, a 2-layer base trained briefly, a short run (what the tests use)
 QUICK_WORLD = {"items": 9, "corpus_mb": 1.5, "entities": 300}
 QUICK_BASE = BaseConfig(

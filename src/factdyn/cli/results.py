@@ -194,7 +194,7 @@ def demo(
     seeds: Annotated[
         int | None,
         typer.Option(
-            help="Runs with data.seed 0..N-1, analysed pooled (default 3: factdyn.demo.SEEDS, "
+            help="Runs with data.seed 0..N-1, analysed pooled (default 4: factdyn.demo.SEEDS, "
             "not imported here, to keep the command line's start-up light).",
             min=1,
         ),
