@@ -44,3 +44,24 @@ def test_the_summary_prints_one_row_per_population_with_its_numbers():
             f"{p.n_probes}/{p.n_excluded}/{p.n_outliers}",
         ]
     assert len([r for r in rows if r[0] in analysis.scenarios()]) == len(analysis.populations)
+
+
+def test_a_run_that_continues_the_base_at_another_batch_says_so_and_a_settled_one_does_not():
+    """The batch the base's last updates had comes from the run's meta.json (its settling
+    batch when it settled); a run without a tiny base (a hub model) says nothing."""
+    run = planted(batch_size=4, n_controls=2)
+    base = {"batch_size": 16, "settle_steps": 0, "settle_batch_size": 4}
+    said = {}
+    for name, state in {
+        "switch": {"config": base},
+        "settled": {"config": {**base, "settle_steps": 100}},
+        "older base": {"config": {"batch_size": 16}},  # before settling existed
+        "hub model": None,
+    }.items():
+        meta = {**run.meta, "base_state": state}
+        text = format_summary(analyze_run(dataclasses.replace(run, meta=meta)))
+        said[name] = [ln for ln in text.splitlines() if ln.startswith("batch switch:")]
+    want = "batch switch: 4 sequences per update, continuing a base whose last updates had 16"
+    assert [ln[: len(want)] for ln in said["switch"]] == [want]
+    assert said["older base"] == said["switch"]
+    assert said["settled"] == said["hub model"] == []

@@ -147,10 +147,16 @@ class RunInfo:
     lr_first: float | None = None
     base_step: int | None = None  # pretraining step of the starting checkpoint
     model_lineage: str | None = None  # the model that checkpoint is a stage of
+    # sequences per update of the tiny base's last updates (its settling batch when it settled)
+    base_batch_size: int | None = None
 
     @classmethod
     def from_meta(cls, meta: Mapping) -> RunInfo:
-        return cls(**{f.name: meta.get(f.name) for f in dataclasses.fields(cls)})
+        flat = {f.name: meta.get(f.name) for f in dataclasses.fields(cls)}
+        base = (meta.get("base_state") or {}).get("config") or {}
+        settled = bool(base.get("settle_steps"))
+        flat["base_batch_size"] = base.get("settle_batch_size" if settled else "batch_size")
+        return cls(**flat)
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,7 +32,7 @@ from factdyn.report import figures as F
 from factdyn.report import learnability as L
 from factdyn.report.findings import Finding, compute_findings, findings_document
 from factdyn.report.numbers import MISSING, fmt_estimate, fmt_interval, fmt_per_depth
-from factdyn.report.text import logged_steps
+from factdyn.report.text import batch_switch, logged_steps
 from factdyn.rundir import Run, load_run
 
 CSS = """
@@ -194,6 +194,9 @@ def _settings(a: Analysis) -> str:
         ("logged steps", logged_steps(m)),
         ("run status", m.status),
     ]  # fmt: skip
+    switch = batch_switch(a.run_info)
+    if switch:
+        rows.append(("batch switch", switch))
     if m.incomplete_windows:
         rows.append(("windows past the log end", str(dict(m.incomplete_windows))))
     if m.unlogged_injection_steps:

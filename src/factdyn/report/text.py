@@ -4,7 +4,7 @@ prints)."""
 from __future__ import annotations
 
 from factdyn.analyze.estimators import GAIN_FLOOR
-from factdyn.analyze.result import Analysis, Settings
+from factdyn.analyze.result import Analysis, RunInfo, Settings
 from factdyn.report.numbers import fmt_estimate, fmt_per_depth
 
 
@@ -12,6 +12,20 @@ def logged_steps(m: Settings) -> str:
     """'N (first..last, every step)' or '..., sparse)': how much of the run the log covers."""
     return f"{m.n_logged_steps} ({m.first_step}..{m.last_step}, " + (
         "every step)" if m.every_step_logged else "sparse)"
+    )
+
+
+def batch_switch(info: RunInfo) -> str | None:
+    """A warning when the run continues the tiny base at another batch size than the base's
+    last updates had: the measurement then includes the switch (docs/tiny-regime.md, round 7)."""
+    run, base = info.batch_size, info.base_batch_size
+    if run is None or base is None or run == base:
+        return None
+    return (
+        f"{run} sequences per update, continuing a base whose last updates had {base}: its "
+        "AdamW moments fit the other batch, and on the demo the switch costs a loss spike of "
+        "about 0.2 nat in the first 20 updates that pulls the controls down "
+        "(docs/tiny-regime.md, round 7; factdyn pretrain --set settle_steps=100 avoids it)"
     )
 
 
@@ -25,6 +39,9 @@ def format_summary(analysis: Analysis) -> str:
         + (" · reference mode (retainability in %)" if m.reference else ""),
         f"logged steps: {logged_steps(m)}",
     ]
+    switch = batch_switch(analysis.run_info)
+    if switch:
+        lines.append(f"batch switch: {switch}")
     head = (
         "scenario",
         "depth",
