@@ -9,6 +9,7 @@ import re
 from report_synth import planted
 
 from factdyn.analyze.populations import analyze_run
+from factdyn.analyze.result import RunInfo
 from factdyn.report.numbers import MISSING, fmt, fmt_interval
 from factdyn.report.text import format_summary
 
@@ -50,6 +51,7 @@ def test_a_run_that_continues_the_base_at_another_batch_says_so_and_a_settled_on
     """The batch the base's last updates had comes from the run's meta.json (its settling
     batch when it settled); a run without a tiny base (a hub model) says nothing."""
     run = planted(batch_size=4, n_controls=2)
+    analysis = analyze_run(run)  # the numbers do not depend on the base: analysed once
     base = {"batch_size": 16, "settle_steps": 0, "settle_batch_size": 4}
     said = {}
     for name, state in {
@@ -58,8 +60,8 @@ def test_a_run_that_continues_the_base_at_another_batch_says_so_and_a_settled_on
         "older base": {"config": {"batch_size": 16}},  # before settling existed
         "hub model": None,
     }.items():
-        meta = {**run.meta, "base_state": state}
-        text = format_summary(analyze_run(dataclasses.replace(run, meta=meta)))
+        info = RunInfo.from_meta({**run.meta, "base_state": state})
+        text = format_summary(dataclasses.replace(analysis, run_info=info))
         said[name] = [ln for ln in text.splitlines() if ln.startswith("batch switch:")]
     want = "batch switch: 4 sequences per update, continuing a base whose last updates had 16"
     assert [ln[: len(want)] for ln in said["switch"]] == [want]

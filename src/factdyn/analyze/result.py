@@ -152,11 +152,10 @@ class RunInfo:
 
     @classmethod
     def from_meta(cls, meta: Mapping) -> RunInfo:
-        flat = {f.name: meta.get(f.name) for f in dataclasses.fields(cls)}
         base = (meta.get("base_state") or {}).get("config") or {}
-        settled = bool(base.get("settle_steps"))
-        flat["base_batch_size"] = base.get("settle_batch_size" if settled else "batch_size")
-        return cls(**flat)
+        last = "settle_batch_size" if base.get("settle_steps") else "batch_size"
+        flat = {f.name: meta.get(f.name) for f in dataclasses.fields(cls)}
+        return cls(**flat | {"base_batch_size": base.get(last)})
 
 
 @dataclass(frozen=True, eq=False)

@@ -23,9 +23,9 @@ def batch_switch(info: RunInfo) -> str | None:
         return None
     return (
         f"{run} sequences per update, continuing a base whose last updates had {base}: its "
-        "AdamW moments fit the other batch, and on the demo the switch costs a loss spike of "
-        "about 0.2 nat in the first 20 updates that pulls the controls down "
-        "(docs/tiny-regime.md, round 7; factdyn pretrain --set settle_steps=100 avoids it)"
+        "AdamW moments fit the other batch, and on the demo the switch costs a loss spike in "
+        "the run's first updates that pulls the controls down (docs/tiny-regime.md, round 7; "
+        "factdyn pretrain --set settle_steps=100 avoids it)"
     )
 
 
