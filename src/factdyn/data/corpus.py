@@ -127,18 +127,64 @@ def token_cache_dir() -> Path:
     return root() / "tokens"
 
 
+# Bump when the tokenized layout changes (documents joined by EOS, no other special tokens).
+_TOKENS_FORMAT = 2
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A digest of everything in a tokenizer that changes :func:`tokenize_documents`' output:
+    a fast tokenizer's full serialization (vocabulary, merges, normalizer, pre-tokenizer,
+    added tokens), or for a slow one its vocabulary, settings, added tokens and the contents
+    of its vocabulary files; and the EOS id that separates documents."""
+    h = hashlib.sha256(type(tokenizer).__name__.encode())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        h.update(backend.to_str().encode())
+    else:
+        h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
+        kwargs = getattr(tokenizer, "init_kwargs", None) or {}
+        h.update(json.dumps(kwargs, sort_keys=True, default=str).encode())
+        for value in kwargs.values():  # e.g. a sentencepiece model: its scores are no vocab
+            if isinstance(value, (str, Path)) and len(str(value)) < 4096:
+                try:
+                    if Path(value).is_file():
+                        h.update(_file_digest(Path(value)).encode())
+                except (OSError, ValueError):  # not a path after all
+                    pass
+        added = getattr(tokenizer, "added_tokens_decoder", None) or {}
+        h.update(json.dumps({str(k): str(v) for k, v in added.items()}, sort_keys=True).encode())
+    h.update(f"eos={tokenizer.eos_token_id};n={len(tokenizer)}".encode())
+    return h.hexdigest()
+
+
+def tokens_key(files: list[Path], tokenizer, text_field: str = "text") -> str:
+    """The cache key of a tokenized corpus: the files (path, size, modification time), the
+    JSON field read from ``.jsonl`` files and the tokenizer's fingerprint."""
+    h = hashlib.sha256(f"factdyn-tokens-v{_TOKENS_FORMAT}".encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    h.update(f"text_field={text_field}\n".encode())
+    h.update(tokenizer_fingerprint(tokenizer).encode())
+    return h.hexdigest()[:24]
+
+
 def cached_tokens(
     files: list[Path], tokenizer, cache_dir: Path | None = None, text_field: str = "text"
 ) -> np.ndarray:
-    """Tokenize once per (files, tokenizer) and memory-map the cached array afterwards; when
-    the cache cannot be written (read-only, full) the tokens are used from memory."""
+    """Tokenize once per (files, text field, tokenizer) and memory-map the cached array
+    afterwards (:func:`tokens_key`); when the cache cannot be written (read-only, full) the
+    tokens are used from memory."""
     cache_dir = token_cache_dir() if cache_dir is None else cache_dir
-    h = hashlib.sha256()
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
-    cache = cache_dir / f"tokens-{h.hexdigest()[:16]}.npy"
+    cache = cache_dir / f"tokens-{tokens_key(files, tokenizer, text_field)}.npy"
     if not cache.is_file():
         tokens = tokenize_documents(tokenizer, iter_documents(files, text_field))
         try:
