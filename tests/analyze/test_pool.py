@@ -92,10 +92,16 @@ def test_analyze_pool_from_the_command_line(runs, tmp_path):
     assert isinstance(refused.exception, DataError) and "--pool needs" in str(refused.exception)
 
 
+def _with_data(run, meta: dict | None = None, **data):
+    config = {**run.config, "data": {**run.config.get("data", {}), **data}}
+    return dataclasses.replace(run, config=config, meta={**run.meta, **(meta or {})})
+
+
 def test_a_run_pooled_with_its_copy_is_not_twice_the_evidence(runs):
     # the same items twice: resampling items (with both copies) keeps the interval; a
-    # bootstrap of (run, item) pairs would narrow it by about 1/√2 (the old behaviour)
-    copy = dataclasses.replace(runs[0], path=runs[0].path)
+    # bootstrap of (run, item) pairs would narrow it by about 1/√2 (the old behaviour). The
+    # copy claims another seed, or pooling would refuse it as the same data order.
+    copy = _with_data(runs[0], seed=7)
     pooled = analyze_run(pool_runs([runs[0], copy]), resamples=300)
     single = analyze_run(runs[0], resamples=300)
 
@@ -106,3 +112,37 @@ def test_a_run_pooled_with_its_copy_is_not_twice_the_evidence(runs):
     assert 0.9 < np.median(ratios) < 1.1
     for p in pooled.populations:
         assert p.effectivity == pytest.approx(single.get(p.scenario, p.depth).effectivity)
+
+
+def test_runs_reading_the_data_in_the_same_order_are_not_pooled(runs):
+    same = dataclasses.replace(runs[0], path=runs[0].path.with_name("again"))
+    with pytest.raises(DataError) as e:
+        pool_runs([runs[0], same])
+    msg = str(e.value)
+    assert str(runs[0].path) in msg and str(same.path) in msg
+    assert "same order (data.seed 0, data.start 0)" in msg and "different data.seed" in msg
+    # another data.start is another block of the stream: replicates
+    later = _with_data(same, start=1000)
+    assert len(pool_runs([runs[0], later]).probes) == 2 * len(runs[0].probes)
+    # a null data.start is the base's recorded position: the same block as naming it
+    base = {"base_state": {"data_position": 1000}}
+    with pytest.raises(DataError, match=r"data\.seed 0, data\.start 1000"):
+        pool_runs([_with_data(runs[0], base, start=None), later])
+
+
+def test_hf_and_olmo_runs_from_before_their_seed_took_effect_are_not_pooled(runs):
+    # trained when data.seed did not order these sources: both read the stream as it comes
+    old = [_with_data(r, source="hf") for r in runs]
+    with pytest.raises(
+        DataError, match=r"data\.seed 1 and 0 were not applied to data\.source 'hf'"
+    ):
+        pool_runs(old)
+    olmo = [_with_data(r, source="olmo") for r in runs]
+    with pytest.raises(DataError, match="not independent replicates"):
+        pool_runs(olmo)
+    # a run that records the order it read (meta.json's data_order) pools by it
+    new = [
+        _with_data(r, {"data_order": {"seed": k, "start": 0}}, source="hf")
+        for k, r in enumerate(runs)
+    ]
+    assert len(pool_runs(new).probes) == 2 * len(runs[0].probes)

@@ -36,14 +36,46 @@ def _without_seeds(config: dict) -> dict:
     return out
 
 
+def data_order(run: Run) -> tuple[int, int]:
+    """(seed, first position) of the background data a run read: what makes it a replicate.
+    A run records it in meta.json (``data_order``); for an older run it follows from its
+    config, where ``data.seed`` did not yet order the ``hf`` and ``olmo`` sources (they were
+    read in their own order, that of seed 0), and a null ``data.start`` is the base's
+    recorded position."""
+    rec = run.meta.get("data_order")
+    if isinstance(rec, dict) and "seed" in rec and "start" in rec:
+        return int(rec["seed"]), int(rec["start"])
+    data = run.config.get("data") or {}
+    seed = 0 if data.get("source") in ("hf", "olmo") else int(data.get("seed") or 0)
+    start = data.get("start")
+    if start is None:
+        start = (run.meta.get("base_state") or {}).get("data_position", 0)
+    return seed, int(start or 0)
+
+
 def _check_poolable(first: Run, other: Run) -> None:
-    """Same configuration but the seeds, same logged steps, probes and injection steps."""
+    """Same configuration but the seeds, another order of the data, same logged steps,
+    probes and injection steps."""
     where = f"pool: {other.path} and {first.path}"
     a, b = _without_seeds(first.config), _without_seeds(other.config)
     if differ := changed_fields(a, b):
         raise DataError(
             f"{where}: configurations differ in more than data.seed / data.start: "
             f"{describe_changes(a, b, differ)}"
+        )
+    if (order := data_order(first)) == data_order(other):
+        source = (first.config.get("data") or {}).get("source", "world")
+        seeds = [(r.config.get("data") or {}).get("seed", 0) for r in (other, first)]
+        unapplied = (
+            f" (data.seed {seeds[0]} and {seeds[1]} were not applied to data.source '{source}' "
+            "by the factdyn that trained them)"
+            if seeds[0] != seeds[1]
+            else ""
+        )
+        raise DataError(
+            f"{where}: both read the background data in the same order (data.seed {order[0]}, "
+            f"data.start {order[1]}){unapplied}, so they are not independent replicates; "
+            "pool runs trained with different data.seed (or data.start)"
         )
     if not np.array_equal(first.steps, other.steps):
         raise DataError(f"{where}: logged steps differ (one run is unfinished?)")

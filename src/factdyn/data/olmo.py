@@ -4,12 +4,17 @@ OLMo cuts each shard (a flat array of token ids, raw ``np.memmap`` or ``.npy``) 
 fixed-length instances, numbers the instances of all shards in order, and reads them in the
 order of ``global_indices.npy``. Position ``p`` of our stream is ``global_indices[p]``, so a
 run started at position ``step × original_batch_size`` sees exactly the batches the original
-run saw from that step on (SPEC §4).
+run saw from that step on (``data.seed`` 0).
+
+Another ``data.seed`` reads the same positions in another order: the positions are shuffled
+within consecutive windows of :data:`SHUFFLE_WINDOW` (each window's permutation drawn from
+the seed and the window's number), so the stream stays seekable and a resume needs no state,
+and memory stays one window's permutation however long the index.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +22,8 @@ import numpy as np
 from factdyn.errors import DataError
 
 _NPY_MAGIC = b"\x93NUMPY"
+# positions shuffled together by a non-zero data.seed
+SHUFFLE_WINDOW = 1 << 16
 
 
 def open_tokens(path: Path, dtype: str) -> np.ndarray:
@@ -37,6 +44,9 @@ class OlmoMemmap:
     shards: list[np.ndarray]
     index: np.ndarray  # global data order: position -> instance id
     seq_len: int
+    seed: int = 0  # 0: the index's own order; else shuffled within windows
+    window: int = SHUFFLE_WINDOW
+    _perm: tuple[int, np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         counts = np.array([len(s) // self.seq_len for s in self.shards], dtype=np.int64)
@@ -47,12 +57,22 @@ class OlmoMemmap:
                 f"data order index names instance {int(self.index.max())}, shards hold {n}"
             )
 
+    def order(self, position: int) -> int:
+        """The index position read at stream ``position`` (itself for seed 0)."""
+        if not self.seed:
+            return position
+        w, i = divmod(position, self.window)
+        if self._perm is None or self._perm[0] != w:
+            size = min(self.window, len(self.index) - w * self.window)
+            self._perm = (w, np.random.default_rng([self.seed, w]).permutation(size))
+        return w * self.window + int(self._perm[1][i])
+
     def sequence(self, position: int) -> np.ndarray:
         if position >= len(self.index):
             raise DataError(
                 f"data order index has {len(self.index)} positions, asked for {position}"
             )
-        inst = int(self.index[position])
+        inst = int(self.index[self.order(position)])
         shard = int(np.searchsorted(self.offsets, inst, side="right")) - 1
         i = inst - int(self.offsets[shard])
         return np.asarray(
@@ -60,7 +80,9 @@ class OlmoMemmap:
         )
 
 
-def open_olmo(files: list[str] | str, index: str | None, seq_len: int, dtype: str) -> OlmoMemmap:
+def open_olmo(
+    files: list[str] | str, index: str | None, seq_len: int, dtype: str, seed: int = 0
+) -> OlmoMemmap:
     if isinstance(files, str):  # a manifest: one shard path per line
         manifest = Path(files)
         if not manifest.is_file():
@@ -73,4 +95,4 @@ def open_olmo(files: list[str] | str, index: str | None, seq_len: int, dtype: st
         order = np.arange(sum(len(s) // seq_len for s in shards), dtype=np.int64)
     else:
         order = open_tokens(Path(index), "uint32")
-    return OlmoMemmap(shards, order, seq_len)
+    return OlmoMemmap(shards, order, seq_len, seed)

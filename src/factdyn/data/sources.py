@@ -10,7 +10,11 @@ from factdyn.errors import DataError
 
 
 def build_source(cfg: DataConfig, tokenizer) -> SequenceSource:
-    """The resumable sequence stream for ``cfg`` (positions are global sequence indices)."""
+    """The resumable sequence stream for ``cfg`` (positions are global sequence indices).
+    ``data.seed`` orders every source: ``world``/``text`` shuffle their packed sequences once
+    per epoch with it; ``hf`` and ``olmo`` read their own order at seed 0 and a reproducible
+    shuffle of it at any other seed (:mod:`~factdyn.data.hfstream`,
+    :mod:`~factdyn.data.olmo`)."""
     if cfg.path is None and cfg.source != "olmo":
         raise DataError("config, field 'data.path': required for this data.source")
     if cfg.source in ("world", "text"):
@@ -23,7 +27,9 @@ def build_source(cfg: DataConfig, tokenizer) -> SequenceSource:
     if cfg.source == "hf":
         from factdyn.data.hfstream import StreamedPacked
 
-        return StreamedPacked(cfg.path, cfg.hf_split, cfg.text_field, tokenizer, cfg.seq_len)
+        return StreamedPacked(
+            cfg.path, cfg.hf_split, cfg.text_field, tokenizer, cfg.seq_len, cfg.seed
+        )
     from factdyn.data.olmo import open_olmo
 
-    return open_olmo(cfg.files or [], cfg.path, cfg.seq_len, cfg.dtype)
+    return open_olmo(cfg.files or [], cfg.path, cfg.seq_len, cfg.dtype, cfg.seed)
