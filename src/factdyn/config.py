@@ -12,11 +12,15 @@ YAML is read with floats in exponent notation (``1e-3``) as numbers, as a user m
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+import textwrap
+import types
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union, get_args, get_origin
 
+import annotated_types
 import yaml
 from pydantic import (
     BaseModel,
@@ -51,12 +55,12 @@ class ModelShape(_Section):
     family: Literal["llama", "olmo", "gpt_neox"] = Field(
         ..., description="transformers model type: llama, olmo (OLMo-1), gpt_neox (Pythia)"
     )
-    layers: int = Field(..., ge=1)
-    hidden_size: int = Field(..., ge=1)
-    intermediate_size: int = Field(..., ge=1)
-    heads: int = Field(..., ge=1)
+    layers: int = Field(..., ge=1, description="decoder layers")
+    hidden_size: int = Field(..., ge=1, description="model width")
+    intermediate_size: int = Field(..., ge=1, description="MLP width")
+    heads: int = Field(..., ge=1, description="attention heads")
     kv_heads: int | None = Field(None, ge=1, description="key/value heads; null = heads")
-    vocab_size: int = Field(..., ge=1)
+    vocab_size: int = Field(..., ge=1, description="vocabulary size (embedding rows)")
     tie_embeddings: bool = Field(..., description="the output layer shares the input embeddings")
 
     @model_validator(mode="after")
@@ -75,93 +79,167 @@ class ModelShape(_Section):
 
 class ModelConfig(_Section):
     name: str | None = Field(
-        None, description="path or hub id (required; `factdyn train` fills factdyn's cached base)"
+        None,
+        description="the model to continue: a local directory or a Hugging Face hub id; "
+        "null = factdyn's cached tiny base (`factdyn train` fills it in and says so)",
     )
-    revision: str | None = None
+    revision: str | None = Field(
+        None,
+        description="hub revision of model.name (branch, tag or commit), e.g. an intermediate "
+        "checkpoint such as step113000-tokens500B; null = the default branch",
+    )
     base_step: int | None = Field(
         None,
         ge=0,
-        description="pretraining step of the base checkpoint (meta.json, default "
-        "optim.schedule_start); null = its state.json's step",
+        description="pretraining step of the checkpoint (meta.json; where the lr schedule "
+        "resumes); null = the step in its state.json (a factdyn base), else unknown",
     )
-    dtype: Literal["fp32", "bf16"] = "fp32"
-    device: str = "auto"
-    gradient_checkpointing: bool = False
-    compile: bool = False
-    fsdp: bool = False
+    dtype: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="fp32, or bf16 for mixed precision (bf16 matrix products; weights and "
+        "AdamW state stay fp32)",
+    )
+    device: str = Field(
+        "auto",
+        description="auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N; under "
+        "torchrun each process takes its own GPU",
+    )
+    gradient_checkpointing: bool = Field(
+        False, description="recompute activations in the backward pass: less memory, more time"
+    )
+    compile: bool = Field(
+        False, description="torch.compile the model (faster steps on a GPU after a slow first)"
+    )
+    fsdp: bool = Field(
+        False,
+        description="with torchrun: shard weights, gradients and AdamW state over the processes "
+        "(FSDP2) instead of copying them to each (DDP)",
+    )
     shape: ModelShape | None = Field(
         None,
-        description="the architecture, so `--dry-run` and `factdyn reproduce --dry-run` need "
-        "no download (the presets carry it); it does not change training. null = read the "
-        "model's config.json",
+        description="the architecture, so that `--dry-run` needs no download (the presets carry "
+        "it); it does not change training. null = read the model's config.json",
     )
 
 
 class OptimConfig(_Section):
-    lr: float | None = Field(None, gt=0, description="peak lr; null = the checkpoint's last lr")
-    schedule: Literal["constant", "linear", "cosine"] = "constant"
-    warmup_steps: int = Field(0, ge=0)
+    lr: float | None = Field(
+        None,
+        gt=0,
+        description="peak learning rate; null = the checkpoint's last one (a factdyn base records "
+        "it; other models need it set)",
+    )
+    schedule: Literal["constant", "linear", "cosine"] = Field(
+        "constant",
+        description="learning-rate schedule: constant, or linear/cosine decay to "
+        "min_lr_ratio × lr at schedule_total",
+    )
+    warmup_steps: int = Field(0, ge=0, description="steps of linear warmup from 0 to lr")
     schedule_start: int | None = Field(
-        None, ge=0, description="schedule position at step 0; null = checkpoint's"
+        None,
+        ge=0,
+        description="schedule position at step 0, to continue a schedule in its middle; null = "
+        "model.base_step (0 when unknown)",
     )
     schedule_total: int | None = Field(
-        None, ge=1, description="schedule length; null = start + train.steps"
+        None, ge=1, description="length of the whole schedule; null = start + train.steps"
     )
-    min_lr_ratio: float = Field(0.0, ge=0, le=1)
-    betas: Annotated[tuple[Beta, Beta], BeforeValidator(_tuple)] = (0.9, 0.95)
-    eps: float = Field(1e-8, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
+    min_lr_ratio: float = Field(
+        0.0, ge=0, le=1, description="the decaying schedules end at this fraction of lr"
+    )
+    betas: Annotated[tuple[Beta, Beta], BeforeValidator(_tuple)] = Field(
+        (0.9, 0.95), description="AdamW's β1 and β2"
+    )
+    eps: float = Field(1e-8, gt=0, description="AdamW's ε")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW's decoupled weight decay")
     decay_exclude: list[Literal["norm", "bias", "embedding"]] = Field(
         [],
         description="parameter kinds AdamW does not decay, as in the base model's own recipe: "
         "norm (norm layers' weights), bias (every .bias), embedding (input embeddings)",
     )
-    grad_clip: float | None = Field(1.0, gt=0)
-    load_state: bool = Field(True, description="restore AdamW moments when the checkpoint has them")
+    grad_clip: float | None = Field(
+        1.0, gt=0, description="clip the gradient's global norm to this; null = no clipping"
+    )
+    load_state: bool = Field(
+        True,
+        description="restore AdamW's moments when the checkpoint has them (optimizer.pt); "
+        "false = fresh moments",
+    )
 
 
 class DataConfig(_Section):
-    source: Literal["world", "text", "hf", "olmo"] = "world"
+    source: Literal["world", "text", "hf", "olmo"] = Field(
+        "world",
+        description="the background text: world (from `factdyn generate`), text (.txt/.jsonl "
+        "files or a folder of them), hf (a hub dataset id or a save_to_disk folder), olmo "
+        "(OLMo's tokenized Dolma shards)",
+    )
     path: str | None = Field(
         None,
-        description="world dir / text dir or file / dataset id / OLMo index (required but for "
-        "olmo; `factdyn train` fills factdyn's cached world)",
+        description="the world folder, text file or folder, dataset, or OLMo index; required "
+        "but for olmo (`factdyn train` fills in factdyn's cached world)",
     )
     files: list[str] | str | None = Field(
-        None, description="olmo: token shards in order (or a .txt list)"
+        None, description="olmo: the token shards in order, or a .txt file listing them"
     )
     dtype: Literal["uint16", "uint32"] = Field(
-        "uint16", description="olmo: token id type of shards"
+        "uint16", description="olmo: integer type of the shards' token ids"
     )
-    hf_split: str = "train"
-    text_field: str = "text"
-    seq_len: int = Field(256, ge=2)
+    hf_split: str = Field("train", description="hf: the dataset split to read")
+    text_field: str = Field(
+        "text", description="text (.jsonl) and hf: the field holding each document's text"
+    )
+    seq_len: int = Field(
+        256, ge=2, description="tokens per training sequence; every injected text must fit"
+    )
     start: int | None = Field(
-        None, ge=0, description="first sequence position; null = after the base's"
+        None,
+        ge=0,
+        description="first background sequence the run reads; null = where the base's "
+        "pretraining stopped (0 for a model that does not record it)",
     )
-    seed: int = 0
+    seed: int = Field(
+        0,
+        description="order of the background sequences: another seed is a replicate with other "
+        "training noise",
+    )
 
 
 class ScenarioConfig(_Section):
-    name: str
-    variant: Literal["paraphrase", "duplicate"] = "duplicate"
-    count: int = Field(..., ge=1)
-    interval: int | None = Field(None, ge=1)
-    first_step: int | None = Field(None, ge=0)
-    n_items: int | None = Field(None, ge=1, description="null = an equal share of the items")
+    name: str = Field(..., description="the scenario's name in the logs (not 'control')")
+    variant: Literal["paraphrase", "duplicate"] = Field(
+        "duplicate",
+        description="paraphrase: injection i is the item's paraphrase i (the first its "
+        "train_context); duplicate: its train_context every time",
+    )
+    count: int = Field(..., ge=1, description="injections of each item")
+    interval: int | None = Field(
+        None, ge=1, description="steps between an item's injections; null = injection.interval"
+    )
+    first_step: int | None = Field(
+        None,
+        ge=0,
+        description="step of the first injection; null = injection.first_step + its place × "
+        "injection.scenario_offset",
+    )
+    n_items: int | None = Field(None, ge=1, description="items it injects; null = an equal share")
 
 
 class ScheduleEntry(_Section):
-    step: int = Field(..., ge=0)
-    item: int = Field(..., ge=0)
+    step: int = Field(..., ge=0, description="the step whose batch carries the text")
+    item: int = Field(..., ge=0, description="the item's index in the items file")
     variant: int = Field(0, ge=0, description="0 = train_context, i = paraphrases[i-1]")
-    scenario: str = "custom"
+    scenario: str = Field("custom", description="the scenario it counts for in the analysis")
 
 
 class InjectionConfig(_Section):
-    items: str | None = Field(None, description="items file or dataset; null = the world's")
-    first_step: int = Field(0, ge=0)
-    interval: int = Field(20, ge=1)
+    items: str | None = Field(
+        None,
+        description="the knowledge items: a .json/.jsonl file, a dataset folder or hub id; "
+        "null = the world's knowledge.json",
+    )
+    first_step: int = Field(0, ge=0, description="step of the first injection")
+    interval: int = Field(20, ge=1, description="steps between an item's injections")
     cohorts: int = Field(
         10, ge=1, description="each scenario's items in this many cohorts with staggered starts"
     )
@@ -171,47 +249,79 @@ class InjectionConfig(_Section):
     scenario_offset: int = Field(
         1, ge=0, description="scenario k starts k × this many steps later (unless first_step)"
     )
-    scenarios: list[ScenarioConfig] = [
-        ScenarioConfig(name="paraphrase", variant="paraphrase", count=5),
-        ScenarioConfig(name="duplicate", variant="duplicate", count=5),
-        ScenarioConfig(name="once", variant="duplicate", count=1),
-    ]
+    scenarios: list[ScenarioConfig] = Field(
+        [
+            ScenarioConfig(name="paraphrase", variant="paraphrase", count=5),
+            ScenarioConfig(name="duplicate", variant="duplicate", count=5),
+            ScenarioConfig(name="once", variant="duplicate", count=1),
+        ],
+        description="the injected items are split among these, in order (controls last)",
+    )
     n_controls: int = Field(30, ge=0, description="items never injected, to measure drift")
     max_items: int | None = Field(None, ge=1, description="use only the first N items")
-    schedule: list[ScheduleEntry] | None = Field(None, description="explicit; replaces scenarios")
-    placement: Literal["prepend", "replace"] = "prepend"
-    allow_truncation: bool = False
+    schedule: list[ScheduleEntry] | None = Field(
+        None, description="explicit injections, replacing scenarios; null = from scenarios"
+    )
+    placement: Literal["prepend", "replace"] = Field(
+        "prepend",
+        description="prepend: the text goes in front of a background sequence, which fills the "
+        "rest of its row; replace: the row holds only injected text",
+    )
+    allow_truncation: bool = Field(
+        False,
+        description="cut an injected text that does not fit data.seq_len instead of refusing "
+        "the config (a cut text may lose its fact)",
+    )
 
 
 class EvalConfig(_Section):
-    schedule: Literal["every", "sparse"] = "every"
-    window: int = Field(10, ge=1, description="t_w: steps after each injection (LAM window)")
+    schedule: Literal["every", "sparse"] = Field(
+        "every",
+        description="every: score every probe before the first update and after each; sparse: "
+        "each item around its own injections (log_points, per_item)",
+    )
+    window: int = Field(
+        10, ge=1, description="t_w: steps after each injection in which acquisition is measured"
+    )
     log_points: int = Field(30, ge=1, description="sparse: log-spaced steps after the last window")
     per_item: bool = Field(
         True,
-        description="sparse: score each item only at its own windows and tail (controls always)",
+        description="sparse: score each item only at its own windows and tail (controls at "
+        "every logged step); false = every item at every logged step",
     )
     batch_tokens: int = Field(
         1024,
         ge=64,
-        description="token budget of one scoring forward pass: 1024 is the fastest on a CPU "
-        "with the one thread per run the demo gives each seed, 1.13x 4096 "
-        "(benchmarks/bench_batch_tokens.py); the GPU presets set 65536",
+        description="tokens in one scoring forward pass: 1024 suits a CPU; on a GPU larger is "
+        "faster while memory lasts (the GPU presets set 65536)",
     )
     contexts: bool = Field(
         False,
-        description="also score each item's train_context into context.npy (the paper's 'def'); "
-        "no analysis reads it",
+        description="also log each item's train_context likelihood in context.npy; no "
+        "analysis reads it",
     )
 
 
 class TrainConfig(_Section):
-    steps: int = Field(250, ge=1)
-    batch_size: int = Field(4, ge=1, description="global batch in sequences")
-    micro_batch_size: int | None = Field(None, ge=1, description="per process; null = whole batch")
-    seed: int = Field(0, description="kept so that earlier runs' configs load; must be 0")
-    checkpoint_every: int = Field(50, ge=1)
-    keep_checkpoints: int = Field(2, ge=1)
+    steps: int = Field(250, ge=1, description="optimizer updates of the run")
+    batch_size: int = Field(
+        4, ge=1, description="global batch in sequences (all processes together)"
+    )
+    micro_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="sequences per forward/backward pass on each process (gradient "
+        "accumulation); null = the process's whole share of the batch",
+    )
+    seed: int = Field(
+        0,
+        description="must be 0: training is deterministic given its data (for a replicate set "
+        "data.seed); kept so that older configs load",
+    )
+    checkpoint_every: int = Field(
+        50, ge=1, description="save a checkpoint every this many steps and at the end"
+    )
+    keep_checkpoints: int = Field(2, ge=1, description="newest checkpoints kept on disk")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; null = torch default")
     trackers: list[Literal["tensorboard", "wandb"]] = Field(
         default_factory=list,
@@ -300,7 +410,10 @@ def apply_overrides(raw: dict, overrides: list[str], source: str = "--set") -> d
         key, eq, value = ov.partition("=")
         parts = key.strip().split(".")
         if not eq or not all(p.strip() for p in parts):
-            raise DataError(f"{source} {ov!r}: expected section.key=value")
+            raise DataError(
+                f"{source} {ov!r}: expected section.key=value, with '=' and no space "
+                "(e.g. --set optim.lr=1e-3)"
+            )
         node = out
         for p in parts[:-1]:
             if not isinstance(node, dict):
@@ -312,11 +425,78 @@ def apply_overrides(raw: dict, overrides: list[str], source: str = "--set") -> d
     return out
 
 
-def _one_line(e: ValidationError, source: str) -> DataError:
-    """The first validation error as ``source, field 'a.b': message``."""
-    err = e.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "config"
-    return DataError(" ".join(f"{source}, field '{loc}': {err['msg']}".splitlines()))
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    """The pydantic model a field holds (itself, in a list, or or-null), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(model: type[BaseModel] | None, loc: tuple) -> type[BaseModel] | None:
+    """The model that holds the field at ``loc`` (list indexes skipped)."""
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        model = _model_in(field.annotation) if field is not None else None
+    return model
+
+
+def _unknown_key(loc: tuple, model: type[BaseModel] | None, source: str) -> str:
+    """``source: unknown key 'a.b'; did you mean 'a.c'?`` (or the keys there are)."""
+    name = ".".join(str(p) for p in loc)
+    where = _model_at(model, loc[:-1])
+    if where is None:
+        return f"{source}: unknown key '{name}'"
+    fields = list(where.model_fields)
+    kind = "section" if all(_model_in(f.annotation) for f in where.model_fields.values()) else "key"
+    prefix = "".join(f"{p}." for p in loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
+    if close:
+        return f"{source}: unknown {kind} '{name}'; did you mean '{prefix}{close[0]}'?"
+    there = f"{prefix.rstrip('.')} has" if prefix else "known"
+    return f"{source}: unknown {kind} '{name}' ({there}: {', '.join(fields)})"
+
+
+def _set_source(loc: tuple, overrides: list[str]) -> str | None:
+    """``--set KEY=VALUE`` of the override that put ``loc`` there (the last one), if any."""
+    path = [str(p) for p in loc]
+    for ov in reversed(overrides):
+        parts = [p.strip() for p in ov.partition("=")[0].split(".")]
+        n = min(len(parts), len(path))
+        if parts[:n] == path[:n]:
+            return f"--set {ov}"
+    return None
+
+
+# which model a ValidationError's title names, for a "did you mean" when none is given
+_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def _one_line(
+    e: ValidationError,
+    source: str,
+    model: type[BaseModel] | None = None,
+    overrides: list[str] = (),
+) -> DataError:
+    """The first validation error as ``source, field 'a.b': message``; an unknown key as
+    ``source: unknown key 'a.b'; did you mean 'a.c'?``. ``source`` is the file, or the
+    ``--set`` among ``overrides`` that gave the field."""
+    errors = e.errors()
+    err = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
+    source = _set_source(err["loc"], list(overrides)) or source
+    if err["type"] == "extra_forbidden" and err["loc"]:
+        text = _unknown_key(err["loc"], model or _MODELS.get(e.title), source)
+    else:
+        loc = ".".join(str(p) for p in err["loc"]) or "config"
+        text = f"{source}, field '{loc}': {err['msg']}"
+    return DataError(" ".join(text.splitlines()))
 
 
 def read_mapping(path: str | Path, packaged: Path, kind: str) -> dict:
@@ -347,7 +527,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as e:
-        raise _one_line(e, source) from None
+        raise _one_line(e, source, RunConfig, overrides or []) from None
 
 
 def with_absolute_paths(cfg: RunConfig) -> RunConfig:
@@ -393,37 +573,154 @@ def dump_config(cfg: RunConfig) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
 
 
+_LOWER = ((annotated_types.Ge, "ge", "[", "≥"), (annotated_types.Gt, "gt", "(", ">"))
+_UPPER = ((annotated_types.Le, "le", "]", "≤"), (annotated_types.Lt, "lt", ")", "<"))
+_NAMES = {int: "integer", float: "number", str: "text", bool: "true/false"}
+
+
+def _bounds(metadata: list) -> list:
+    """The bound constraints among a field's metadata (a ``Field()`` inside Annotated too)."""
+    kinds = tuple(k for k, *_ in (*_LOWER, *_UPPER))
+    out = []
+    for m in metadata:
+        if isinstance(m, kinds):
+            out.append(m)
+        elif not isinstance(m, type) and isinstance(getattr(m, "metadata", None), list):
+            out += _bounds(m.metadata)
+    return out
+
+
+def _bounds_text(metadata: list) -> str:
+    """`` ≥ 1``, `` in [0, 1)``: a field's bounds in words."""
+    found = _bounds(metadata)
+
+    def one(table: tuple) -> tuple | None:
+        return next(
+            (
+                (getattr(m, attr), bracket, sign)
+                for m in found
+                for k, attr, bracket, sign in table
+                if isinstance(m, k)
+            ),
+            None,
+        )
+
+    lo, hi = one(_LOWER), one(_UPPER)
+    if lo and hi:
+        return f" in {lo[1]}{lo[0]:g}, {hi[0]:g}{hi[1]}"
+    if lo or hi:
+        value, _, sign = lo or hi
+        return f" {sign} {value:g}"
+    return ""
+
+
+def _type_text(annotation: object, bounds: str = "") -> str:
+    """A field's type in words: ``integer ≥ 1 or null``, ``fp32 | bf16``."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _type_text(args[0], bounds + _bounds_text(list(args[1:])))
+    if origin in (Union, types.UnionType):
+        text = ", ".join(_type_text(a, bounds) for a in args if a is not type(None))
+        return text + " or null" if type(None) in args else text
+    if origin is Literal:
+        return " | ".join(str(a) for a in args)
+    if origin is list or (origin is tuple and args[-1:] == (Ellipsis,)):
+        return f"list of {_type_text(args[0])}"
+    if origin is tuple:
+        texts = [_type_text(a) for a in args]
+        return f"pair of {texts[0]}" if texts == texts[:1] * 2 else "[" + ", ".join(texts) + "]"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "mapping (fields below)"
+    return _NAMES.get(annotation, getattr(annotation, "__name__", str(annotation))) + bounds
+
+
+def _short(value: object) -> str:
+    """A value as YAML writes it inline."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json", exclude_defaults=True)
+    elif isinstance(value, list | tuple):
+        value = [
+            v.model_dump(mode="json", exclude_defaults=True) if isinstance(v, BaseModel) else v
+            for v in value
+        ]
+    text = yaml.safe_dump(
+        value, default_flow_style=True, width=10**6, allow_unicode=True, sort_keys=False
+    )
+    return text.removesuffix("\n...\n").strip()
+
+
+def _field_help(field, indent: str, name: str = "") -> list[str]:
+    """The comment lines of one field: description [type; default]."""
+    value = None if field.is_required() else field.get_default(call_default_factory=True)
+    default = "required" if field.is_required() else f"default {_short(value)}"
+    kind = _type_text(field.annotation, _bounds_text(field.metadata))
+    text = f"{name}{field.description or ''} [{kind}; {default}]"
+    width = max(100 - len(indent) - 2, 40)
+    lines = textwrap.wrap(text.strip(), width, break_long_words=False, break_on_hyphens=False)
+    return [f"{indent}# {lines[0]}", *(f"{indent}#   {x}" for x in lines[1:])]
+
+
+def _explain(obj: BaseModel, indent: str) -> list[str]:
+    lines: list[str] = []
+    for name, field in type(obj).model_fields.items():
+        value = getattr(obj, name)
+        inner = _model_in(field.annotation)
+        if isinstance(value, BaseModel) and field.description is None:  # a section
+            lines += ["", f"{indent}{name}:", *_explain(value, indent + "  ")]
+            continue
+        lines += _field_help(field, indent)
+        if inner is not None:  # a list of entries (or an optional mapping): their fields
+            for sub_name, sub in inner.model_fields.items():
+                lines += _field_help(sub, indent + "  ", f"{sub_name}: ")
+        dumped = yaml.safe_dump(
+            {name: obj.model_dump(mode="json")[name]}, sort_keys=False, allow_unicode=True
+        )
+        lines += [f"{indent}{line}" for line in dumped.splitlines()]
+    return lines
+
+
+def explain_config(cfg: BaseModel) -> str:
+    """``cfg`` as YAML that loads back to it, each field after a comment with its
+    description, type and default (what ``factdyn train --print-config --explain`` prints)."""
+    head = [
+        "# factdyn configuration: every field with its description, type and default, then its",
+        "# value here. Change one with --set section.key=value, or save this as a file.",
+    ]
+    return "\n".join([*head, *_explain(cfg, "")]).replace("\n\n\n", "\n\n") + "\n"
+
+
 class BaseConfig(_Section):
     """The tiny Llama that ``factdyn pretrain`` trains from scratch on a generated world."""
 
-    hidden_size: int = Field(128, ge=1)
-    layers: int = Field(4, ge=1)
-    heads: int = Field(4, ge=1)
-    intermediate_size: int = Field(512, ge=1)
-    seq_len: int = Field(256, ge=2)
-    batch_size: int = Field(16, ge=1)
-    steps: int = Field(
-        450,
-        ge=1,
-        description="450, not 600: the time saved pays for the demo's third seed, which narrows "
-        "the intervals more (docs/tiny-regime.md, round 5)",
+    hidden_size: int = Field(128, ge=1, description="model width")
+    layers: int = Field(4, ge=1, description="decoder layers")
+    heads: int = Field(4, ge=1, description="attention heads")
+    intermediate_size: int = Field(512, ge=1, description="MLP width")
+    seq_len: int = Field(256, ge=2, description="tokens per training sequence")
+    batch_size: int = Field(16, ge=1, description="sequences per update")
+    steps: int = Field(450, ge=1, description="updates of the warmup + decay schedule")
+    lr: float = Field(4e-3, gt=0, description="peak learning rate")
+    warmup_steps: int = Field(50, ge=0, description="steps of linear warmup from 0 to lr")
+    schedule: Literal["constant", "linear", "cosine"] = Field(
+        "cosine", description="learning-rate decay after the warmup"
     )
-    lr: float = Field(4e-3, gt=0)
-    warmup_steps: int = Field(50, ge=0)
-    schedule: Literal["constant", "linear", "cosine"] = "cosine"
-    min_lr_ratio: float = Field(0.25, ge=0, le=1)
-    weight_decay: float = Field(0.0, ge=0)
-    grad_clip: float = Field(1.0, gt=0)
-    seed: int = 0
-    threads: int | None = Field(None, ge=1)
+    min_lr_ratio: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="the schedule ends at this fraction of lr, the rate a run continuing the "
+        "base holds",
+    )
+    weight_decay: float = Field(0.0, ge=0, description="AdamW's decoupled weight decay")
+    grad_clip: float = Field(1.0, gt=0, description="clip the gradient's global norm to this")
+    seed: int = Field(0, description="initial weights and the order of the corpus")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; null = torch default")
     settle_steps: int = Field(
         0,
         ge=0,
-        description="after the schedule, updates at its final lr with settle_batch_size "
-        "sequences, so that a continuation at that smaller batch starts from AdamW moments "
-        "matched to its noisier gradients, without the loss spike of a batch switch; off by "
-        "default: on the demo it slowed forgetting and widened the intervals "
-        "(docs/tiny-regime.md, round 7)",
+        description="updates after the schedule at its final lr with settle_batch_size "
+        "sequences, so that a run continuing at that smaller batch starts without a batch "
+        "switch; 0 = none",
     )
     settle_batch_size: int = Field(
         4, ge=1, description="sequences per settling update: the continuation's train.batch_size"
@@ -448,4 +745,7 @@ def load_base_config(overrides: list[str] | None = None) -> BaseConfig:
     try:
         return BaseConfig.model_validate(raw)
     except ValidationError as e:
-        raise _one_line(e, "--set") from None
+        raise _one_line(e, "--set", BaseConfig, overrides or []) from None
+
+
+_MODELS.update({m.__name__: m for m in (RunConfig, BaseConfig)})
