@@ -68,11 +68,19 @@ def iter_documents(paths: Iterable[Path], text_field: str = "text") -> Iterator[
                     if not line.strip():
                         continue
                     try:
-                        doc = json.loads(line)[text_field]
-                    except (json.JSONDecodeError, KeyError, TypeError):
+                        row = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise DataError(f"{path}, line {lineno}: not JSON ({e.msg})") from None
+                    if not isinstance(row, dict):
+                        raise DataError(f"{path}, line {lineno}: not a JSON object")
+                    doc = row.get(text_field)
+                    if not isinstance(doc, str):
+                        what = "no field" if doc is None else "no text in field"
+                        have = ", ".join(repr(k) for k in list(row)[:8])
                         raise DataError(
-                            f"{path}, line {lineno}, field '{text_field}': not a JSON object with that text field"
-                        ) from None
+                            f"{path}, line {lineno}: {what} '{text_field}' (set data.text_field "
+                            f"to the field that holds the text; this line has {have or 'none'})"
+                        )
                     yield doc
         else:
             try:

@@ -31,15 +31,31 @@ from factdyn.train.distributed import World, barrier, setup, teardown, wrap
 from factdyn.train.evaluation import ProbeLogger
 from factdyn.train.loop import Batcher, LoopConfig, make_optimizer, run_loop
 from factdyn.train.lr import lr_at
-from factdyn.train.plan import Plan, check_extension, check_inputs, make_plan
+from factdyn.train.plan import Plan, check_extension, check_inputs, load_tokenizer, make_plan
 from factdyn.train.resume import RunLock, config_record, fit_logs, resume_config
 from factdyn.train.tracking import Tracking, check_trackers
 
 T = TypeVar("T")
 
 
+def data_order(cfg: RunConfig, plan: Plan, resumed: Path | None = None) -> dict:
+    """The order of the background data the run reads, as meta.json records it (pooling
+    compares it: :func:`factdyn.analyze.pool.data_order`): ``data.seed`` and the first
+    position. A resumed run keeps its own: one begun before data.seed ordered the ``hf`` and
+    ``olmo`` sources (no record) read them in their own order, that of seed 0."""
+    start = cfg.data.start
+    start = int(plan.base_state.get("data_position", 0)) if start is None else start
+    if resumed is not None:
+        rec = read_meta(resumed).get("data_order")
+        if isinstance(rec, dict) and {"seed", "start"} <= set(rec):
+            return {"seed": int(rec["seed"]), "start": int(rec["start"])}
+        if cfg.data.source in ("hf", "olmo"):
+            return {"seed": 0, "start": start}
+    return {"seed": cfg.data.seed, "start": start}
+
+
 def _write_run_dir(
-    plan: Plan, run_dir: Path, n_probes: int, world: World, n_parameters: int
+    plan: Plan, run_dir: Path, n_probes: int, world: World, n_parameters: int, order: dict
 ) -> RunLock:
     """Create the run directory (config, tables, preallocated logs, meta) atomically. It is
     locked before it gets its name (the flock stays on the renamed file), so no resume can
@@ -67,6 +83,7 @@ def _write_run_dir(
                 world_size=world.size,
                 model=plan.model_path,
                 base_state=plan.base_state,
+                data_order=order,
                 **config_record(cfg),
             )
             write_json_atomic(tmp / "meta.json", meta)
@@ -105,7 +122,7 @@ def _claim(run_dir: Path, held: list[RunLock], allow_missing_optimizer: bool) ->
     return choice
 
 
-def _continue(run_dir: Path, plan: Plan, start: int) -> None:
+def _continue(run_dir: Path, plan: Plan, start: int, order: dict) -> None:
     """The main rank's records before a resume runs: logs sized for the plan (a longer
     train.steps), config.yaml and meta.json naming what the run continues with, and the
     rows after θ_start no longer counted as done."""
@@ -121,6 +138,7 @@ def _continue(run_dir: Path, plan: Plan, start: int) -> None:
         status="running",
         steps_done=start,
         error=None,
+        data_order=order,
     )
 
 
@@ -165,29 +183,36 @@ def train(
         last = choice.path
         if last is None:
             ckpt.verify_model_dir(Path(cfg.model.name))
-        model, tokenizer = load_model_and_tokenizer(
-            str(last) if last else cfg.model.name,
-            revision=None if last else cfg.model.revision,
-            dtype="fp32",
-            device=str(world.device),
+        # everything that depends only on the config and the data, before the weights load:
+        # the plan needs the tokenizer alone, the data source its first sequence
+        tokenizer = load_tokenizer(
+            str(last) if last else cfg.model.name, revision=None if last else cfg.model.revision
         )
-        n_parameters = sum(p.numel() for p in model.parameters())  # before any wrapping
         plan = make_plan(cfg, tokenizer)
         start = int(ckpt.read_state(last).get("step", 0)) if last else 0
         if recorded is not None and recorded.train.steps != cfg.train.steps:
             check_extension(make_plan(recorded, tokenizer), plan, start)
-        source = build_source(cfg.data, tokenizer)
+        order = data_order(cfg, plan, run_dir if resume else None)
+        source = build_source(cfg.data.model_copy(update={"seed": order["seed"]}), tokenizer)
+        source.sequence(0)  # an unreadable corpus or a missing text field: said now
         probes = encode_probes(tokenizer, plan.items)
         contexts = (
             encode_texts(tokenizer, [it.train_context for it in plan.items])
             if cfg.eval.contexts
             else None
         )
+        model, _ = load_model_and_tokenizer(
+            str(last) if last else cfg.model.name,
+            revision=None if last else cfg.model.revision,
+            dtype="fp32",
+            device=str(world.device),
+        )
+        n_parameters = sum(p.numel() for p in model.parameters())  # before any wrapping
         if world.main:
             if resume:
-                _continue(run_dir, plan, start)
+                _continue(run_dir, plan, start, order)
             else:
-                held.append(_write_run_dir(plan, run_dir, len(probes), world, n_parameters))
+                held.append(_write_run_dir(plan, run_dir, len(probes), world, n_parameters, order))
         barrier(world)
         return _run(
             plan, run_dir, model, tokenizer, source, probes, contexts, world, last, callbacks

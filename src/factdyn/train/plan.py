@@ -4,6 +4,11 @@ Inputs are checked (given, existing, fitting ``seq_len``), the injection schedul
 injection's batch row are laid out, the evaluation schedule and the learning-rate schedule
 are fixed. A resume that extends ``train.steps`` is accepted only when the longer plan
 agrees with everything already done (:func:`check_extension`).
+
+Everything here needs the config, the items and at most the model's *tokenizer*, never its
+weights: ``factdyn train`` plans before it loads the model, and ``factdyn data validate
+--config`` runs the same checks (:func:`make_plan`), so the two never disagree. Each refusal
+is one line naming the setting to change and how.
 """
 
 from __future__ import annotations
@@ -15,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from factdyn.config import RunConfig
+from factdyn.config import InjectionConfig, RunConfig
 from factdyn.data.items import KnowledgeItem, load_items
 from factdyn.errors import DataError
 from factdyn.inject.placement import plan_placements
-from factdyn.inject.schedule import build_schedule
+from factdyn.inject.schedule import Injection, build_schedule, split_items
 from factdyn.score.requests import check_lengths
 from factdyn.train import checkpoint as ckpt
 from factdyn.train.evaluation import eval_schedule
@@ -64,7 +69,11 @@ def items_source(cfg: RunConfig) -> str:
     if cfg.injection.items is not None:
         return cfg.injection.items
     if cfg.data.source != "world":
-        raise DataError("config, field 'injection.items': required unless data.source is 'world'")
+        raise DataError(
+            "config, field 'injection.items': required unless data.source is 'world': set it "
+            "to your knowledge items (a .json/.jsonl file or a dataset folder), e.g. "
+            "--set injection.items=items.jsonl"
+        )
     return str(Path(cfg.data.path) / "knowledge.json")
 
 
@@ -72,15 +81,34 @@ def check_inputs(cfg: RunConfig) -> None:
     """Every input is given and exists (hub ids are checked when loaded)."""
     if cfg.data.path is None and cfg.data.source != "olmo":
         raise DataError(
-            "config, field 'data.path': required (a world from 'factdyn generate'; "
-            "'factdyn train' without one uses factdyn's cached world)"
+            "config, field 'data.path': required (a world from 'factdyn generate', a text "
+            "file or folder, a dataset; 'factdyn train' without one uses factdyn's cached world)"
         )
     if cfg.data.source in ("world", "text") and not Path(cfg.data.path).exists():
         raise DataError(f"config, field 'data.path': {cfg.data.path}: no such file or directory")
     if cfg.model.name is None:
-        raise DataError("config, field 'model.name': required (a model directory or hub id)")
+        raise DataError(
+            "config, field 'model.name': required (a model directory or hub id, e.g. "
+            "--set model.name=path/to/model or --model)"
+        )
     _local_or_hub("model.name", cfg.model.name)
     _local_or_hub("injection.items", items_source(cfg))
+
+
+def load_tokenizer(name: str, revision: str | None = None, field: str = "model.name"):
+    """The model's tokenizer alone (with its EOS as pad token when it has none), so that
+    everything that needs token lengths is checked before the weights are loaded."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
+    except (OSError, ValueError) as e:
+        raise DataError(
+            f"{name}: cannot load its tokenizer (field '{field}'; {str(e).splitlines()[0]})"
+        ) from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def _lr_schedule(cfg: RunConfig, base_state: dict) -> tuple[int | None, int, dict]:
@@ -91,7 +119,9 @@ def _lr_schedule(cfg: RunConfig, base_state: dict) -> tuple[int | None, int, dic
     peak = cfg.optim.lr if cfg.optim.lr is not None else base_state.get("lr")
     if peak is None:
         raise DataError(
-            "config, field 'optim.lr': required (the checkpoint records no learning rate)"
+            f"config, field 'optim.lr': required: {cfg.model.name} records no learning rate "
+            "(only a factdyn checkpoint's state.json does); set the peak learning rate, e.g. "
+            "--set optim.lr=1e-4"
         )
     lr_kwargs = {
         "peak": peak,
@@ -103,17 +133,169 @@ def _lr_schedule(cfg: RunConfig, base_state: dict) -> tuple[int | None, int, dic
     return base_step, start, lr_kwargs
 
 
-def make_plan(cfg: RunConfig, tokenizer) -> Plan:
-    """Validate and plan the run: schedule, placements (length errors here), eval steps."""
-    items = load_items(items_source(cfg))
-    items = items[: cfg.injection.max_items or len(items)]
+def check_item_counts(inj: InjectionConfig, n_items: int, source: str) -> None:
+    """Enough items for every scenario (at least one each, or its ``n_items``) and the
+    controls; the same condition as :func:`~factdyn.inject.schedule.split_items`, refused
+    with the settings that fix it."""
+    if inj.schedule is not None:
+        return
+    n = min(n_items, inj.max_items or n_items)
+    fixed = sum(s.n_items or 0 for s in inj.scenarios)
+    least = fixed + sum(s.n_items is None for s in inj.scenarios)  # injected items needed
+    if n - inj.n_controls >= least:
+        return
+    have = f"{n} items" + (f" (injection.max_items={inj.max_items})" if n < n_items else "")
+    names = ", ".join(s.name for s in inj.scenarios)
+    fixes = [f"give at least {least + inj.n_controls} items"]
+    if n >= least:
+        fixes.insert(0, f"set injection.n_controls={n - least} or less")
+    if fixed:
+        fixes.append("lower the scenarios' n_items")
+    if len(inj.scenarios) > 1:
+        fixes.append("keep fewer injection.scenarios")
+    raise DataError(
+        f"{source}: {have} cannot fill {len(inj.scenarios)} scenarios ({names}: {least} items "
+        f"at least) and {inj.n_controls} controls (injection.n_controls): " + ", or ".join(fixes)
+    )
+
+
+def check_paraphrases(inj: InjectionConfig, items: list[KnowledgeItem], source: str) -> None:
+    """Every item of a paraphrase scenario has a paraphrase for each injection after its
+    first (variant ``i`` is ``paraphrases[i-1]``); every explicit schedule entry's variant
+    exists."""
+    if inj.schedule is not None:
+        for j, e in enumerate(inj.schedule):
+            if e.item < len(items) and e.variant > (p := len(items[e.item].paraphrases)):
+                raise DataError(
+                    f"{source}, item {e.item}, field 'paraphrases': {p} paraphrases, but "
+                    f"injection.schedule[{j}] (step {e.step}) asks for variant {e.variant} "
+                    f"(variant i is paraphrases[i-1]): add paraphrases, or lower its variant"
+                )
+        return
+    scenarios = split_items(len(items), inj)
+    for s in inj.scenarios:
+        if s.variant != "paraphrase":
+            continue
+        need = s.count - 1  # the first injection is the train_context itself
+        for i, name in enumerate(scenarios):
+            if name == s.name and (p := len(items[i].paraphrases)) < need:
+                raise DataError(
+                    f"{source}, item {i}, field 'paraphrases': {p} paraphrases, but scenario "
+                    f"'{s.name}' injects each of its items {s.count} times in different "
+                    f"words (its train_context, then {need} paraphrases): give every item at "
+                    f"least {need} paraphrases, or give that scenario count: {p + 1} (or "
+                    "variant: duplicate) in injection.scenarios"
+                )
+
+
+def check_steps(cfg: RunConfig, schedule: list[Injection]) -> None:
+    """Every injection falls before the end of the run."""
+    if not schedule:
+        return
+    last = max(schedule, key=lambda i: (i.step, i.item))
+    total = cfg.train.steps
+    if last.step < total:
+        return
+    late = sum(i.step >= total for i in schedule)
+    raise DataError(
+        f"injection: {late} injections fall at or after the run's end (train.steps={total}), "
+        f"the last at step {last.step} (scenario '{last.scenario}', item {last.item}): set "
+        f"train.steps={last.step + cfg.eval.window + 1} or more (--steps), or inject sooner "
+        "(a smaller injection.interval, fewer injection.cohorts or a smaller cohort_gap, or "
+        "a lower count in injection.scenarios)"
+    )
+
+
+def check_rows(placements: pd.DataFrame, tokens: dict, cfg: RunConfig, source: str) -> None:
+    """Each injected text fits its batch row whole: one text longer than ``data.seq_len``, or
+    several texts that share a row (more injections at a step than ``train.batch_size``
+    rows) and together overflow it. ``placements`` are laid out with truncation allowed, so
+    a cut is seen here and explained (unless ``injection.allow_truncation``)."""
+    if cfg.injection.allow_truncation or placements.empty:
+        return
+    seq_len = cfg.data.seq_len
+    length = [len(tokens[(int(r.item), int(r.variant))]) for r in placements.itertuples()]
+    placements = placements.assign(length=length)
+    for r in placements.itertuples():
+        if r.length > seq_len:
+            field = "train_context" if r.variant == 0 else f"paraphrases[{r.variant - 1}]"
+            raise DataError(
+                f"{source}, item {r.item}, field '{field}': injected at step {r.step}, the text "
+                f"alone is {r.length} tokens with its EOS, more than data.seq_len={seq_len}: "
+                f"set data.seq_len={r.length} or more, or shorten it"
+            )
+    for (step, row), group in placements.groupby(["step", "row"], sort=True):
+        total = int(group.length.sum())
+        if total <= seq_len:
+            continue
+        n_step = int((placements.step == step).sum())
+        items = ", ".join(str(int(i)) for i in group.item)
+        raise DataError(
+            f"injection: {len(group)} texts share row {row} of step {step} (items {items}: "
+            f"{total} tokens together, more than data.seq_len={seq_len}), because step "
+            f"{step} injects {n_step} texts into train.batch_size={cfg.train.batch_size} rows: "
+            f"spread them out with train.batch_size={n_step} or more, more "
+            "injection.cohorts (with a cohort_gap above 0) or a larger "
+            f"injection.scenario_offset, or set data.seq_len={total} or more"
+        )
+
+
+@dataclass
+class Injections:
+    """A run's items and their injections, checked against the config (no tokenizer)."""
+
+    source: str  # where the items came from (injection.items, or the world's)
+    items: list[KnowledgeItem]
+    schedule: list[Injection]
+    scenarios: list[str]  # each item's scenario
+
+
+def plan_injections(cfg: RunConfig) -> Injections:
+    """The items and the schedule: enough items for the scenarios and controls, paraphrases
+    for the paraphrase scenario, every injection before the end of the run."""
+    source = items_source(cfg)
+    items = load_items(source)
     inj = cfg.injection
+    check_item_counts(inj, len(items), source)
+    items = items[: inj.max_items or len(items)]
+    check_paraphrases(inj, items, source)
     schedule, scenarios = build_schedule(inj, items)
+    check_steps(cfg, schedule)
+    return Injections(source, items, schedule, scenarios)
+
+
+@dataclass
+class Layout:
+    """Where and when each item goes, and when it is scored (needs the tokenizer)."""
+
+    items: list[KnowledgeItem]
+    scenarios: list[str]
+    placements: pd.DataFrame
+    tokens: dict
+    steps: np.ndarray
+    mask: np.ndarray
+
+
+def plan_items(cfg: RunConfig, tokenizer) -> Layout:
+    """:func:`plan_injections`, then what needs the tokenizer: every probe and injected text
+    fits ``data.seq_len`` (the texts that share a batch row, together), and the logged
+    steps."""
+    inj = plan_injections(cfg)
+    items, schedule, source = inj.items, inj.schedule, inj.source
     eos = tokenizer.eos_token_id
     if eos is None:
-        raise DataError(f"{cfg.model.name}: tokenizer has no eos_token")
-    fixed = () if inj.allow_truncation else {(i.item, i.variant) for i in schedule}
-    check_lengths(items, tokenizer, cfg.data.seq_len, sorted(fixed), cfg.eval.contexts)
+        raise DataError(
+            f"{cfg.model.name}: its tokenizer has no eos_token (factdyn ends each injected "
+            "text and separates documents with it)"
+        )
+    fixed = () if cfg.injection.allow_truncation else {(i.item, i.variant) for i in schedule}
+    try:
+        check_lengths(items, tokenizer, cfg.data.seq_len, sorted(fixed), cfg.eval.contexts)
+    except DataError as e:
+        raise DataError(
+            f"{source}, {e}: shorten it, or set a larger data.seq_len (the model's context "
+            "allowing)"
+        ) from None
     tokens = {
         (i.item, i.variant): [
             *tokenizer(items[i.item].variant(i.variant), add_special_tokens=False)["input_ids"],
@@ -121,14 +303,10 @@ def make_plan(cfg: RunConfig, tokenizer) -> Plan:
         ]
         for i in schedule
     }
-    bad = [i for i in schedule if i.step >= cfg.train.steps]
-    if bad:
-        raise DataError(
-            f"injection: step {bad[0].step} (item {bad[0].item}) is not before train.steps={cfg.train.steps}"
-        )
     placements = plan_placements(
-        schedule, tokens, cfg.train.batch_size, cfg.data.seq_len, inj.allow_truncation
+        schedule, tokens, cfg.train.batch_size, cfg.data.seq_len, allow_truncation=True
     )
+    check_rows(placements, tokens, cfg, source)
     injected: list[list[int]] = [[] for _ in items]
     for i in schedule:
         injected[i.item].append(i.step)
@@ -140,18 +318,27 @@ def make_plan(cfg: RunConfig, tokenizer) -> Plan:
         cfg.eval.log_points,
         cfg.eval.per_item,
     )
+    return Layout(items, inj.scenarios, placements, tokens, steps, mask)
+
+
+def make_plan(cfg: RunConfig, tokenizer) -> Plan:
+    """Validate and plan the run: the learning rate, then :func:`plan_items` (the items'
+    count and paraphrases, the run's length, token lengths, batch rows, logged steps).
+    Needs the tokenizer, never the model's weights."""
     base_state = ckpt.read_state(Path(cfg.model.name))
+    lr = _lr_schedule(cfg, base_state)
+    lay = plan_items(cfg, tokenizer)
     return Plan(
         cfg,
-        items,
-        scenarios,
-        placements,
-        tokens,
-        steps,
-        mask,
+        lay.items,
+        lay.scenarios,
+        lay.placements,
+        lay.tokens,
+        lay.steps,
+        lay.mask,
         str(cfg.model.name),
         base_state,
-        *_lr_schedule(cfg, base_state),
+        *lr,
     )
 
 
