@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from factdyn.cli.app import OverwriteOpt, app, data_app
+from factdyn.cli.app import OverwriteOpt, SetOpt, app, data_app
 from factdyn.errors import DataError
 
 # ---- data / generate commands ----
@@ -153,6 +153,45 @@ def _min_med_max(values) -> str:
     return f"min {v.min():g}, median {np.median(v):g}, max {v.max():g}"
 
 
+def _check_run(file: Path, config: Path, overrides: list[str], tokenizer: str | None) -> list[str]:
+    """The checks ``factdyn train CONFIG`` makes of its items before the model loads
+    (:func:`factdyn.train.plan.make_plan`, the same function), with ``file`` as
+    ``injection.items``; lines that say what was checked."""
+    from factdyn.config import load_config, with_absolute_paths
+    from factdyn.train.plan import load_tokenizer, make_plan, plan_injections, plan_items
+
+    cfg = with_absolute_paths(load_config(config, overrides))
+    lines = []
+    items = str(file.resolve()) if file.exists() else str(file)  # a path, or a hub id
+    if cfg.injection.items not in (None, items):
+        lines.append(f"note: {file} checked in place of the config's injection.items")
+    cfg.injection.items = items
+    name, field = (tokenizer, "--tokenizer") if tokenizer else (cfg.model.name, "model.name")
+    if name is None:
+        planned = plan_injections(cfg)
+        scenarios, steps = planned.scenarios, [i.step for i in planned.schedule]
+        tokens = (
+            "tokens: not checked against data.seq_len (set model.name in the config, or give "
+            "--tokenizer)"
+        )
+    else:
+        tok = load_tokenizer(name, None if tokenizer else cfg.model.revision, field)
+        laid = make_plan(cfg, tok) if cfg.model.name else plan_items(cfg, tok)
+        scenarios, steps = laid.scenarios, laid.placements.step.tolist()
+        longest = max((len(t) for t in laid.tokens.values()), default=0)
+        tokens = (
+            f"tokens: every probe and injected text fits data.seq_len={cfg.data.seq_len} with "
+            f"{name}'s tokenizer (the longest injected text: {longest} tokens with its EOS)"
+        )
+    split = ", ".join(f"{k} {scenarios.count(k)}" for k in dict.fromkeys(scenarios))
+    when = f"{len(steps)} injections at steps {min(steps)} to {max(steps)}" if steps else "none"
+    return [
+        f"run {config}: items per scenario: {split}; {when}, train.steps={cfg.train.steps}",
+        tokens,
+        *lines,
+    ]
+
+
 @data_app.command("validate")
 def data_validate(
     file: Annotated[Path, typer.Argument(help="Knowledge items (.json/.jsonl or dataset dir).")],
@@ -160,13 +199,26 @@ def data_validate(
         str | None,
         typer.Option(help="Tokenizer (local dir or hub id) for token lengths."),
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="A training config (or preset): also check the items against what that run "
+            "asks of them (enough items for its scenarios and controls, paraphrases, injections "
+            "before train.steps, token lengths against data.seq_len with model.name's "
+            "tokenizer), exactly as 'factdyn train' will."
+        ),
+    ] = None,
+    set_: SetOpt = None,
 ) -> None:
     """Check knowledge data; print items, probes per depth, paraphrases (and token lengths)."""
     from factdyn.data.items import DEPTHS, load_items
 
+    if set_ and config is None:
+        raise DataError("data validate: --set needs --config (the run it overrides)")
     items = load_items(file)
+    run_lines = _check_run(file, config, list(set_ or []), tokenizer) if config else []
     per_depth = {d: sum(len(it.probes.get(d, ())) for it in items) for d in DEPTHS}
-    typer.echo(f"{file}: valid")
+    typer.echo(f"{file}: valid" + (f" for {config}" if config else ""))
     typer.echo(f"items: {len(items)}")
     typer.echo(
         "probes: "
@@ -174,14 +226,13 @@ def data_validate(
         + f" (total {sum(per_depth.values())})"
     )
     typer.echo(f"paraphrases per item: {_min_med_max([len(it.paraphrases) for it in items])}")
+    for line in run_lines:
+        typer.echo(line)
     if tokenizer is None:
         return
-    from transformers import AutoTokenizer
+    from factdyn.train.plan import load_tokenizer
 
-    try:
-        tok = AutoTokenizer.from_pretrained(tokenizer)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{tokenizer}: cannot load tokenizer ({str(e).splitlines()[0]})") from None
+    tok = load_tokenizer(tokenizer, field="--tokenizer")
 
     def lengths(texts: list[str]) -> list[int]:
         return [len(x) for x in tok(texts, add_special_tokens=True)["input_ids"]] if texts else []
