@@ -4,9 +4,12 @@ planted runs; no torch."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
+
+import shutil
 
 import duckdb
 import numpy as np
@@ -17,18 +20,18 @@ from typer.testing import CliRunner
 
 import factdyn.cli.simulate  # noqa: F401  (registers the command on the app)
 from factdyn.analyze.populations import analyze_run
+from factdyn.analyze.bootstrap import Replicates
 from factdyn.analyze.simulate import (
     ModelParams,
     final_levels,
     kept_levels,
     learned,
     long_tail,
+    params_of,
     predicted_threshold,
-    read_params,
     simulate,
-    summary_populations,
 )
-from factdyn.analyze.write import read_summary, write_analysis
+from factdyn.analyze.write import read_analysis, read_summary, write_analysis
 from factdyn.cli import app
 from factdyn.errors import DataError
 
@@ -238,13 +241,21 @@ def test_bad_inputs_are_data_errors():
 # ---- a written analysis ----
 
 
+def _params(folder, scenario, depth):
+    analysis = read_analysis(folder)
+    return params_of(analysis, analysis.get(scenario, depth), str(folder / "summary.json"))
+
+
 def test_reads_back_the_written_analysis(analysis_dir, planted):
     analysis, out = analysis_dir
-    assert summary_populations(out) == {s: tuple(analysis.depths(s)) for s in analysis.scenarios()}
+    back = read_analysis(out)
+    assert {s: tuple(back.depths(s)) for s in back.scenarios()} == {
+        s: tuple(analysis.depths(s)) for s in analysis.scenarios()
+    }
     for scenario in ("duplicate", "once"):
         for depth in analysis.depths(scenario):
             pop = analysis.get(scenario, depth)
-            p = read_params(out / "summary.json", scenario, depth)
+            p = _params(out, scenario, depth)
             assert p.decay_constant == pytest.approx(pop.decay_constant, rel=1e-12)
             assert p.intercept == pytest.approx(pop.intercept, rel=1e-12)
             assert p.effectivities == pytest.approx(pop.effectivity_per_injection, rel=1e-12)
@@ -263,7 +274,7 @@ def test_a_percent_fit_is_read_in_fractions(planted, tmp_path):
     out = write_analysis(analysis, tmp_path / "ref")
     assert read_summary(out)["_settings"]["retainability_unit"] == "percent"
     pop = analysis.get("duplicate", "semantic")
-    p = read_params(out, "duplicate", "semantic")
+    p = _params(out, "duplicate", "semantic")
     assert pop.decay_constant == pytest.approx(25, abs=2)  # the file holds percent
     assert p.decay_constant == pytest.approx(pop.decay_constant / 100, rel=1e-12)
     assert p.intercept == pytest.approx(pop.intercept / 100, rel=1e-12)
@@ -271,15 +282,15 @@ def test_a_percent_fit_is_read_in_fractions(planted, tmp_path):
 
 
 def _doctored(out, tmp_path, change) -> object:
-    doc = json.loads((out / "summary.json").read_text())
-    change(doc)
     bad = tmp_path / "bad"
-    bad.mkdir()
+    shutil.copytree(out, bad)
+    doc = json.loads((bad / "summary.json").read_text())
+    change(doc)
     (bad / "summary.json").write_text(json.dumps(doc))
     return bad
 
 
-def test_unusable_summaries_are_data_errors_naming_file_and_field(analysis_dir, tmp_path):
+def test_unusable_summaries_are_data_errors_naming_file_and_field(analysis_dir, tmp_path, exits_2):
     _, out = analysis_dir
 
     def null_a(doc):
@@ -288,19 +299,16 @@ def test_unusable_summaries_are_data_errors_naming_file_and_field(analysis_dir, 
     bad = _doctored(out, tmp_path, null_a)
     file = str(bad / "summary.json")
     with pytest.raises(DataError) as e:
-        read_params(bad, "duplicate", "memorization")
+        _params(bad, "duplicate", "memorization")
     assert file in str(e.value) and "duplicate/memorization" in str(e.value)
     assert "decay_constant" in str(e.value) and "\n" not in str(e.value)
-    with pytest.raises(DataError, match="no scenario 'paraphrase'"):
-        read_params(out, "paraphrase", "memorization")
-    with pytest.raises(DataError, match="no depth 'deep'"):
-        read_params(out, "duplicate", "deep")
-    with pytest.raises(DataError, match="no such folder"):
-        read_params(tmp_path / "missing", "duplicate", "memorization")
+    line = exits_2(sim_args(out, "--scenario", "paraphrase"))
+    assert "no scenario 'paraphrase'" in line
+    assert "no depth 'deep'" in exits_2(sim_args(out, "--depth", "deep"))
+    assert "no such folder" in exits_2(sim_args(tmp_path / "missing"))
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "summary.json").write_text("{not json")
-    with pytest.raises(DataError, match="not valid JSON"):
-        read_params(tmp_path / "broken", "duplicate", "memorization")
+    assert "not valid JSON" in exits_2(sim_args(tmp_path / "broken"))
 
 
 # ---- the command ----
@@ -386,42 +394,39 @@ def inverted_cdf(x) -> tuple[float, float]:
 
 
 def write_planted(folder, unit: str = "fraction"):
-    """An analysis folder written here: one population's summary and its replicates, drawn
-    with a ~ N(0.3, 0.04) and b = 0.4 + 2.5·a + N(0, 0.02) (tied, as a fit's a and b are),
-    E_1 ~ N(0.8, 0.05), E_2 ~ N(0.6, 0.05); two replicates with a < 0 and one with a NaN.
-    Returns a, b (fractions) and the gains (B, 2) as the reader gets them from the file."""
+    """An analysis folder written here: a real analysis of a planted run whose one population
+    duplicate/semantic is given these numbers and replicates, drawn with a ~ N(0.3, 0.04) and
+    b = 0.4 + 2.5·a + N(0, 0.02) (tied, as a fit's a and b are), E_1 ~ N(0.8, 0.05),
+    E_2 ~ N(0.6, 0.05); two replicates with a < 0 and one with a NaN. Returns a, b
+    (fractions) and the gains (B, 2) as the reader gets them from the file."""
     rng = np.random.default_rng(7)
     a = rng.normal(0.3, 0.04, B)
     b = 0.4 + 2.5 * a + rng.normal(0, 0.02, B)
     gains = np.stack([rng.normal(0.8, 0.05, B), rng.normal(0.6, 0.05, B)], axis=1)
     a[[5, 77]], a[200] = -0.1, np.nan
     scale = 100.0 if unit == "percent" else 1.0
-    a_file, b_file = (a * scale).astype(np.float32), (b * scale).astype(np.float32)
-    gains = gains.astype(np.float32)
-    population = {
-        "effectivity_per_injection": [0.8, 0.6],
-        "decay_constant": 0.3 * scale,
-        "intercept": 1.15 * scale,
-        "x_intercept_steps": 10 ** (1.15 / 0.3),
-    }
-    settings = {"retainability_unit": unit, "tokens_per_step": 1000, "resamples": B}
-    doc = {"schema_version": 1, "duplicate": {"semantic": population}, "_settings": settings}
-    folder.mkdir()
-    (folder / "summary.json").write_text(json.dumps(doc))
-    table = pd.DataFrame(
-        {
-            "scenario": "duplicate",
-            "depth": "semantic",
-            "replicate": np.arange(B),
-            "effectivity": gains.mean(axis=1),
-            "effectivity_per_injection": list(gains),
-            "decay_constant": a_file,
-            "intercept": b_file,
-            "r2": np.full(B, 0.9, dtype=np.float32),
-        }
+    base = analyze_run(planted_run().run, reference=unit == "percent", resamples=0)
+    nan2 = (math.nan, math.nan)
+    population = dataclasses.replace(
+        base.get("duplicate", "semantic"),
+        effectivity_per_injection=(0.8, 0.6),
+        effectivity_per_injection_ci=(nan2, nan2),
+        decay_constant=0.3 * scale,
+        intercept=1.15 * scale,
+        x_intercept_steps=10 ** (1.15 / 0.3),
+        replicates=Replicates(
+            effectivity=gains.mean(axis=1),
+            effectivity_per_injection=gains,
+            decay_constant=a * scale,
+            intercept=b * scale,
+            r2=np.full(B, 0.9),
+            x_intercept_tokens=np.full(B, np.nan),
+        ),
     )
-    table.to_parquet(folder / "replicates.parquet")
-    return a_file.astype(float) / scale, b_file.astype(float) / scale, gains.astype(float)
+    settings = dataclasses.replace(base.settings, resamples=B, tokens_per_step=1000)
+    analysis = dataclasses.replace(base, populations=(population,), settings=settings)
+    write_analysis(analysis, folder)
+    return a, b, gains
 
 
 def sim_args(folder, *more: str) -> list[str]:
@@ -490,11 +495,11 @@ def test_the_analysis_writes_the_replicates_behind_its_intervals(planted, tmp_pa
             entry = doc[scenario][depth]
             assert sorted(rows["replicate"]) == list(range(40))
             for name in ("decay_constant", "intercept", "effectivity", "r2"):
-                assert inverted_cdf(rows[name]) == tuple(np.float32(entry[f"{name}_ci"]))
+                assert inverted_cdf(rows[name]) == tuple(entry[f"{name}_ci"])
             per = np.stack(rows["effectivity_per_injection"])
             assert per.shape[1] == len(entry["effectivity_per_injection"])
             for k, ci in enumerate(entry["effectivity_per_injection_ci"]):
-                assert inverted_cdf(per[:, k]) == tuple(np.float32(ci))
+                assert inverted_cdf(per[:, k]) == tuple(ci)
     # no resamples: a file without rows, so that no older analysis's replicates stay
     out = write_analysis(analyze_run(planted.run, resamples=0), tmp_path / "analysis-False")
     assert len(pd.read_parquet(out / "replicates.parquet")) == 0
@@ -508,12 +513,8 @@ def test_missing_or_damaged_replicates(tmp_path, exits_2):
     folder = tmp_path / "planted"
     file = folder / "replicates.parquet"
     good = file.read_bytes()
-    file.unlink()  # an analysis written before factdyn kept its replicates
-    result = runner.invoke(app, sim_args(folder))
-    assert result.exit_code == 0, result.output
-    assert "note: no replicates.parquet beside summary.json" in result.output
-    assert "rerun factdyn analyze" in result.output
-    assert re.search(r"Δℓ = [\d.]+ at step 300 \(one exposure keeps 0.44\)\n", result.output)
+    file.unlink()
+    assert f"{file}: missing; rerun factdyn analyze" in exits_2(sim_args(folder))
     for damage in (good[: len(good) // 2], b"PAR1 not parquet"):
         file.write_bytes(damage)
         line = exits_2(sim_args(folder))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from factdyn.analyze.populations import analyze_run
+from factdyn.analyze.inputs import reported
 from factdyn.errors import DataError
 from factdyn.files import atomic_file
 
@@ -29,11 +29,12 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 def compare(paths: Sequence[str | Path], out: str | Path | None = None) -> pd.DataFrame:
     """Several runs side by side: one row per run × scenario × depth, with the config fields
-    that differ between the runs as columns. Writes ``out/compare.csv`` when ``out`` is given.
-    """
+    that differ between the runs as columns, each run's numbers those of its saved analysis
+    where it has one (:func:`~factdyn.analyze.inputs.reported`). Writes ``out/compare.csv``
+    when ``out`` is given."""
     if not paths:
         raise DataError("compare: give at least one run directory")
-    analyses = [analyze_run(p) for p in paths]
+    analyses = [reported(p).analysis for p in paths]
     flat = [_flatten(a.config) for a in analyses]
     keys = list(dict.fromkeys(k for f in flat for k in f))
     differ = [

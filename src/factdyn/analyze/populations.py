@@ -36,6 +36,7 @@ from factdyn.analyze.metrics import (
     last_index,
     retainability,
 )
+from factdyn.analyze.options import AnalysisOptions
 from factdyn.analyze.result import Analysis, RunInfo, Settings, ordered
 from factdyn.analyze.summary import (
     EFF_COLUMNS,
@@ -49,9 +50,8 @@ from factdyn.analyze.summary import (
 )
 from factdyn.data.items import DEPTHS
 from factdyn.errors import DataError
-from factdyn.rundir import CONTROL, STATS, Run, load_run
+from factdyn.rundir import CONTROL, Run, load_run
 
-LOG_PROB_STATS = tuple(s for s in STATS if s != "greedy")
 IQR_PAPER = 1.5
 IQR_REFERENCE = 2.0
 
@@ -129,6 +129,23 @@ def _block_means(
     return mean.T, np.ascontiguousarray(n.T)
 
 
+def control_means(
+    ell_t: np.ndarray, control: np.ndarray, d_code: np.ndarray, n_depths: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(L, D) the control probes' mean ℓ per depth at every step, NaN where a depth has none
+    scored, and their (L, D) counts: what the drift correction subtracts from every probe of
+    that depth (the analysis, and the trackers' live curves, both take it from here)."""
+    rows = np.flatnonzero(control)
+    rows = rows[np.argsort(d_code[rows], kind="stable")]
+    codes = d_code[rows]
+    bounds = np.flatnonzero(np.diff(codes, prepend=-1)) if len(rows) else np.zeros(0, int)
+    block, block_n = _block_means(ell_t[rows], bounds, bool(np.isnan(ell_t[rows]).any()))
+    mean = np.full((ell_t.shape[1], n_depths), np.nan)
+    n = np.zeros((ell_t.shape[1], n_depths), dtype=np.int64)
+    mean[:, codes[bounds]], n[:, codes[bounds]] = block, block_n
+    return mean, n
+
+
 def _greedy_share(
     run: Run,
     order: np.ndarray,
@@ -151,23 +168,17 @@ def _greedy_share(
     )
 
 
-def _resolve(
-    run: Run,
-    window: int | None,
-    iqr: float | None,
-    stat: str,
-    drift_correct: bool | None,
-    reference: bool,
-) -> tuple[int, float, bool]:
-    if stat not in LOG_PROB_STATS:  # greedy is a 0/1 flag: its own table, not a stat here
-        raise DataError(f"analyze: --stat must be one of {', '.join(LOG_PROB_STATS)}, not {stat!r}")
-    window = int(window if window is not None else run.window)
+def _resolve(run: Run, options: AnalysisOptions) -> tuple[int, float, bool]:
+    """The window, IQR factor and drift correction ``options`` mean for this run."""
+    window = int(options.window if options.window is not None else run.window)
     if window < 1:
-        raise DataError(f"analyze: --window must be ≥ 1, not {window}")
-    iqr = float(iqr if iqr is not None else (IQR_REFERENCE if reference else IQR_PAPER))
-    if not iqr >= 0:
-        raise DataError(f"analyze: --iqr must be ≥ 0, not {iqr}")
+        raise DataError(f"{run.path}: the run's window is {window}; give --window (≥ 1)")
+    reference = options.reference
+    iqr = float(
+        options.iqr if options.iqr is not None else (IQR_REFERENCE if reference else IQR_PAPER)
+    )
     has_controls = bool((run.probes["scenario"] == CONTROL).any())
+    drift_correct = options.drift_correct
     if drift_correct is None:
         drift_correct = has_controls and not reference
     elif drift_correct and not has_controls:
@@ -225,29 +236,30 @@ def control_numbers(
 
 
 def analyze_run(
-    run_or_path: Run | str | Path,
-    window: int | None = None,
-    iqr: float | None = None,
-    stat: str = "target_mean",
-    drift_correct: bool | None = None,
-    reference: bool = False,
-    resamples: int | None = None,
-    seed: int = 0,
+    run_or_path: Run | str | Path, options: AnalysisOptions | None = None, **fields
 ) -> Analysis:
-    """Analyse a run (or run directory) per scenario × depth.
+    """Analyse a run (or run directory) per scenario × depth, as ``options`` say (or the
+    :class:`AnalysisOptions` ``fields`` name, e.g. ``resamples=0``).
 
     ``window`` defaults to the run's configured t_w (else 50); ``iqr`` to 1.5 (2.0 with
     ``reference``); ``drift_correct=None`` means: on when the run has control probes and
     ``reference`` is off. Every number gets a bootstrap interval over the scenario's items
     from ``resamples`` resamples (None: ``$FACTDYN_RESAMPLES`` or 1,000; 0: none), seeded
     by ``seed`` and the scenario's position, so that the depths of one scenario share their
-    draws and scenarios are independent.
+    draws and scenarios are independent. The analysis keeps its options, the resamples
+    resolved, so that it can be redone exactly.
     """
-    resamples = default_resamples() if resamples is None else resamples
-    if resamples < 0:
-        raise DataError(f"analyze: --resamples must be ≥ 0, not {resamples}")
+    options = replace(options or AnalysisOptions(), **fields)
+    if options.resamples is None:
+        options = replace(options, resamples=default_resamples())
+    stat, reference, resamples, seed = (
+        options.stat,
+        options.reference,
+        options.resamples,
+        options.seed,
+    )
     run = run_or_path if isinstance(run_or_path, Run) else load_run(run_or_path)
-    window, iqr, drift = _resolve(run, window, iqr, stat, drift_correct, reference)
+    window, iqr, drift = _resolve(run, options)
     steps = np.asarray(run.steps, dtype=np.int64)
     n_probes = len(run.probes)
     if run.logprobs.ndim != 3 or run.logprobs.shape[1] != n_probes:
@@ -294,12 +306,7 @@ def analyze_run(
         (seed, scen_names.index(CONTROL) if CONTROL in scen_names else len(scen_names)),
     )
     noise = {d: v for d, (v, _) in ctrl["noise"].items()}
-    ctrl_mean = np.full((len(steps), len(depths)), np.nan)
-    ctrl_n = np.zeros((len(steps), len(depths)), dtype=np.int64)
-    for g, (s, d) in enumerate(pairs):
-        if s == CONTROL:
-            ctrl_mean[:, depths.index(d)] = block_mean[:, g]
-            ctrl_n[:, depths.index(d)] = block_n[:, g]
+    ctrl_mean, ctrl_n = control_means(ell_t, control, d_code, len(depths))
     corrected: list[str] = []
     shift = np.zeros((len(steps), len(depths)))
     if drift:
@@ -414,6 +421,8 @@ def analyze_run(
         greedy=_greedy_share(run, order, bounds, group, offsets),
         config=dict(run.config),
         run_info=RunInfo.from_meta(run.meta),
+        options=options,
+        sources=tuple(str(Path(p).resolve()) for p in pooled or [run.path]),
     )
     # the interval experiment reads the acquisition table (its draws: the scenario's seeds)
     curves = interval_curves(analysis, resamples, seed, run.meta.get("pooled_items"))
@@ -422,17 +431,13 @@ def analyze_run(
 
 def analyze_reference_log(
     path: str | Path,
-    window: int | None = None,
-    iqr: float | None = None,
-    stat: str = "target_mean",
-    drift_correct: bool | None = None,
-    reference: bool = False,
+    options: AnalysisOptions | None = None,
     tokens_per_step: int | None = None,
-    resamples: int | None = None,
-    seed: int = 0,
+    **fields,
 ) -> Analysis:
     """Analyse a log in the paper's published JSON format (see :mod:`.reference`)."""
     from factdyn.analyze.reference import TOKENS_PER_STEP, WINDOW, read_reference_log
 
-    run = read_reference_log(path, tokens_per_step or TOKENS_PER_STEP, window or WINDOW)
-    return analyze_run(run, window, iqr, stat, drift_correct, reference, resamples, seed)
+    options = replace(options or AnalysisOptions(), **fields)
+    run = read_reference_log(path, tokens_per_step or TOKENS_PER_STEP, options.window or WINDOW)
+    return analyze_run(run, options)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from factdyn.analyze.bootstrap import Interval, Replicates
 from factdyn.analyze.estimators import AlternativeFit
+from factdyn.analyze.options import AnalysisOptions
 from factdyn.data.items import DEPTHS
 
 
@@ -184,6 +185,8 @@ class Analysis:
     run_info: RunInfo = field(default_factory=RunInfo)
     # the repeated scenarios with one fixed interval, per depth (analyze/intervals.py)
     intervals: tuple = ()
+    options: AnalysisOptions = field(default_factory=AnalysisOptions)  # resamples resolved
+    sources: tuple[str, ...] = ()  # the run directories analysed (several: pooled), resolved
 
     def get(self, scenario: str, depth: str) -> Population | None:
         return next(

@@ -29,7 +29,7 @@ exactly when Δ < τ: τ is the largest interval at which exposures accumulate
 divided by 100 here (τ is unchanged).
 
 Each prediction's 95% interval comes from the analysis's item bootstrap: the model is run
-once per replicate (:func:`read_draws`, :func:`replicate_params`), with that replicate's a, b
+once per replicate (:func:`replicates_of`), with that replicate's a, b
 and E_k together, since they come from one draw of items and are correlated (a and b
 strongly); :func:`final_levels` and :func:`learned` take all replicates at once.
 """
@@ -40,12 +40,11 @@ import math
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from factdyn.analyze.write import REPLICATES, read_replicates, read_summary, summary_path
+from factdyn.analyze.result import Analysis, Population
 from factdyn.errors import DataError
 
 UNITS = {"fraction": 1.0, "percent": 100.0}
@@ -348,7 +347,7 @@ def _log10_factorial(m: np.ndarray) -> np.ndarray:
     return out
 
 
-# ---- reading a written analysis ----
+# ---- a run's analysis as the model's inputs ----
 
 
 def default_scenario(scenarios: Sequence[str]) -> str:
@@ -359,66 +358,31 @@ def default_scenario(scenarios: Sequence[str]) -> str:
     return "duplicate" if "duplicate" in scenarios else scenarios[0]
 
 
-def summary_populations(path: str | Path) -> dict[str, tuple[str, ...]]:
-    """scenario → its depths, in the order of the analysis's summary.json."""
-    doc = read_summary(path)
-    return {s: tuple(v) for s, v in doc.items() if not s.startswith("_") and isinstance(v, dict)}
+def _scale(analysis: Analysis) -> float:
+    """What divides a and b into fractions: a ``--reference`` fit is in percent."""
+    return UNITS[analysis.settings.retainability_unit]
 
 
-def read_params(path: str | Path, scenario: str, depth: str) -> ModelParams:
-    """The model's inputs for ``scenario`` × ``depth`` of a written analysis (its folder or
-    summary.json), a and b in fractions whatever unit the fit was in."""
-    file = summary_path(path)
-    doc = read_summary(path)
-    settings = _settings(file, doc)
-    populations = summary_populations(path)
-    if scenario not in populations:
-        raise DataError(
-            f"{file}: no scenario {scenario!r} (the analysis has: {', '.join(populations)})"
-        )
-    if depth not in populations[scenario]:
-        have = ", ".join(populations[scenario])
-        raise DataError(f"{file}: {scenario} has no depth {depth!r} (it has: {have})")
-    entry = doc[scenario][depth]
-    origin = f"{file}: {scenario}/{depth}"
-    gains = entry.get("effectivity_per_injection")
-    if not isinstance(gains, list):
-        raise DataError(f"{origin}: effectivity_per_injection is not a list ({gains!r})")
-    per_step = settings.get("tokens_per_step")
-    if per_step is not None:
-        per_step = _number(per_step, f"{file}: _settings.tokens_per_step")
-        per_step = per_step if math.isfinite(per_step) and per_step > 0 else None
-    scale = UNITS[settings["retainability_unit"]]
-
-    def interval(name: str, by: float = 1.0) -> tuple[float, float]:
-        v = entry.get(f"{name}_ci")
-        ok = isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
-        return (v[0] / by, v[1] / by) if ok else (math.nan, math.nan)
-
-    per_injection = entry.get("effectivity_per_injection_ci")
-    per_injection = per_injection if isinstance(per_injection, list) else []
+def params_of(analysis: Analysis, p: Population, origin: str = "") -> ModelParams:
+    """The model's inputs from a population of an analysis (in memory or read back with
+    :func:`~factdyn.analyze.write.read_analysis`), a and b in fractions whatever unit the fit
+    was in; :class:`NoFit` names ``origin`` and the field when the fit is unusable."""
+    scale = _scale(analysis)
     return ModelParams(
-        effectivities=tuple(
-            _number(e, f"{origin}: effectivity_per_injection[{k}]") for k, e in enumerate(gains)
-        ),
-        decay_constant=_number(entry.get("decay_constant"), f"{origin}: decay_constant") / scale,
-        intercept=_number(entry.get("intercept"), f"{origin}: intercept") / scale,
-        scenario=scenario,
-        depth=depth,
-        x_intercept_steps=_number(entry.get("x_intercept_steps"), f"{origin}: x_intercept_steps"),
-        tokens_per_step=per_step,
-        origin=origin,
+        effectivities=p.effectivity_per_injection,
+        decay_constant=p.decay_constant / scale,
+        intercept=p.intercept / scale,
+        scenario=p.scenario,
+        depth=p.depth,
+        x_intercept_steps=p.x_intercept_steps,
+        tokens_per_step=analysis.settings.tokens_per_step or None,
+        origin=f"{origin}{': ' if origin else ''}{p.scenario}/{p.depth}",
         intervals={
-            "effectivity_per_injection": tuple(
-                tuple(c)
-                if isinstance(c, list) and len(c) == 2 and None not in c
-                else (math.nan, math.nan)
-                for c in per_injection
-            ),
-            "decay_constant": interval("decay_constant", scale),
-            "intercept": interval("intercept", scale),
-            "x_intercept_steps": interval("x_intercept_steps"),
-            "x_intercept_tokens": interval("x_intercept_tokens"),
+            "effectivity_per_injection": p.effectivity_per_injection_ci,
+            "decay_constant": tuple(v / scale for v in p.decay_constant_ci),
+            "intercept": tuple(v / scale for v in p.intercept_ci),
+            "x_intercept_steps": p.x_intercept_steps_ci,
+            "x_intercept_tokens": p.x_intercept_tokens_ci,
         },
     )
 
@@ -426,50 +390,23 @@ def read_params(path: str | Path, scenario: str, depth: str) -> ModelParams:
 Draws = tuple[np.ndarray, np.ndarray, np.ndarray]  # a (B,), b (B,), E_k (B, N)
 
 
-def read_draws(path: str | Path) -> dict[tuple[str, str], Draws] | None:
-    """The bootstrap replicates of a written analysis (its ``replicates.parquet``) per
-    (scenario, depth): a and b in fractions, as :func:`read_params` gives them, and the
-    per-injection effectivities; None when the analysis has no such file (written before
-    factdyn kept its replicates). The file must be the summary's own: as many replicates per
-    population as its resamples, as many gains as its effectivity_per_injection."""
-    table = read_replicates(path)
-    if table is None:
-        return None
-    summary = summary_path(path)
-    file = summary.with_name(REPLICATES)
-    doc = read_summary(path)
-    settings = _settings(summary, doc)
-    scale = UNITS[settings["retainability_unit"]]
-    out = {}
-    for (scenario, depth), rows in table.groupby(["scenario", "depth"], sort=False):
-        where = f"{file}: {scenario}/{depth}"
-        again = "not written with this summary.json: rerun factdyn analyze"
-        population = doc.get(scenario)
-        entry = population.get(depth) if isinstance(population, dict) else None
-        if not isinstance(entry, dict):
-            raise DataError(f"{where}: no such population in summary.json ({again})")
-        if len(rows) != settings.get("resamples"):
-            raise DataError(
-                f"{where}: {len(rows)} replicates, summary.json {settings.get('resamples')} "
-                f"resamples ({again})"
-            )
-        rows = rows.sort_values("replicate")
-        gains = entry.get("effectivity_per_injection")
-        widths = {0 if e is None else len(e) for e in rows["effectivity_per_injection"]}
-        if not isinstance(gains, list) or widths != {len(gains)}:
-            have = "/".join(map(str, sorted(widths)))
-            raise DataError(f"{where}: {have} gains per replicate, not summary.json's ({again})")
-        out[scenario, depth] = (
-            rows["decay_constant"].to_numpy(np.float64) / scale,
-            rows["intercept"].to_numpy(np.float64) / scale,
-            np.stack(rows["effectivity_per_injection"].to_list()).astype(np.float64),
-        )
-    return out
+def replicates_of(
+    analysis: Analysis, p: Population, params: ModelParams
+) -> tuple[list[ModelParams], int]:
+    """:func:`replicate_params` of the population's bootstrap replicates (none when it has
+    none), a and b in fractions as :func:`params_of` gives them."""
+    r = p.replicates
+    if r is None:
+        return [], 0
+    scale = _scale(analysis)
+    return replicate_params(
+        params, (r.decay_constant / scale, r.intercept / scale, r.effectivity_per_injection)
+    )
 
 
 def replicate_params(params: ModelParams, draws: Draws) -> tuple[list[ModelParams], int]:
-    """A ModelParams per bootstrap replicate of ``params``' population (``draws``, as
-    :func:`read_draws` gives them), and how many replicates were left out because they have no
+    """A ModelParams per bootstrap replicate of ``params``' population (``draws``: a, b and
+    E_k of each replicate), and how many replicates were left out because they have no
     usable fit (a ≤ 0, or a, b or a gain undefined): a prediction's interval comes from the
     replicates' a, b and E_k together, since they are drawn together and correlated."""
     out = []
@@ -485,29 +422,7 @@ def replicate_params(params: ModelParams, draws: Draws) -> tuple[list[ModelParam
     return out, len(draws[0]) - len(out)
 
 
-def _settings(file: Path, doc: dict) -> dict:
-    """The summary's ``_settings``, its retainability unit one that :data:`UNITS` knows."""
-    settings = doc.get("_settings")
-    if not isinstance(settings, dict):
-        raise DataError(f"{file}: no _settings (not a summary written by factdyn analyze)")
-    unit = settings.get("retainability_unit")
-    if unit not in UNITS:
-        raise DataError(
-            f"{file}: _settings.retainability_unit is {unit!r}, not one of {', '.join(UNITS)}"
-        )
-    return settings
-
-
 # ---- checks of inputs ----
-
-
-def _number(value: object, where: str) -> float:
-    """A JSON number as a float, null as NaN."""
-    if value is None:
-        return math.nan
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise DataError(f"{where} is not a number ({value!r})")
-    return float(value)
 
 
 def _finite_number(value: object, name: str) -> float:

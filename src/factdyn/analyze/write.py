@@ -2,25 +2,34 @@
 ``replicates.parquet``.
 
 ``summary.json`` is ``{"schema_version": 1, scenario: {depth: {field: value}}, "_settings":
-{...}}``: the fields of :class:`~factdyn.analyze.result.Population` after scenario and depth,
-and how the numbers were computed (:class:`~factdyn.analyze.result.Settings`). NaN and
-infinite values are null (strict JSON). ``schema_version`` changes when a key is renamed or
-removed or its meaning changes; added keys keep it. :func:`read_summary` reads it back for
-the commands that work from a written analysis (``factdyn simulate``).
+{...}, "_options": {...}, "_sources": [...], "_run_info": {...}, "_config": {...},
+"_intervals": [...]}``: the fields of :class:`~factdyn.analyze.result.Population` after
+scenario and depth, how the numbers were computed (:class:`~factdyn.analyze.result.Settings`),
+the options that were asked for (:class:`~factdyn.analyze.options.AnalysisOptions`), the run
+directories analysed, what their ``meta.json`` says of the training, their configuration and
+the interval experiment's curves. NaN and infinite values are null (strict JSON).
+``schema_version`` changes when a key is renamed or removed or its meaning changes; added keys
+keep it. :func:`read_summary` reads the document; :func:`read_analysis` reads the whole
+folder back into the :class:`~factdyn.analyze.result.Analysis` that was written, so that
+``report``, ``simulate`` and ``compare`` show what ``analyze`` computed without analysing again.
 
 ``replicates.parquet`` holds the item bootstrap's replicates behind the ``*_ci`` of
 ``summary.json``, so that a number computed later from several of them (a prediction from a
 and b together) gets its interval from the joint draws, not from the marginal intervals: one
 row per scenario × depth × replicate (:data:`REPLICATES_SCHEMA`), in the units of
-``summary.json`` (a and b in percent for a ``--reference`` analysis), float32. Replicate j
-of the depths of one scenario comes from one draw of items. An analysis without replicates
+``summary.json`` (a and b in percent for a ``--reference`` analysis). Replicate j
+of the depths of one scenario comes from one draw of items, in float64, so that a comparison computed from
+the file equals the one computed in memory. An analysis without replicates
 (``--resamples 0``) writes the file with no rows, so that a rewritten folder never keeps an
 older analysis's replicates. :func:`read_replicates` reads it back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +37,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from factdyn.analyze.estimators import estimators_table
-from factdyn.analyze.intervals import intervals_table
-from factdyn.analyze.result import Analysis
+from factdyn.analyze.bootstrap import Replicates
+from factdyn.analyze.estimators import AlternativeFit, estimators_table
+from factdyn.analyze.intervals import IntervalCurve, intervals_table
+from factdyn.analyze.options import AnalysisOptions
+from factdyn.analyze.result import Analysis, Population, RunInfo, Settings
 from factdyn.errors import DataError
 from factdyn.files import json_safe, output_dir, write_json_atomic
 
@@ -47,19 +58,44 @@ REPLICATES_SCHEMA = pa.schema(
         ("scenario", pa.string()),
         ("depth", pa.string()),
         ("replicate", pa.int32()),
-        ("effectivity", pa.float32()),
-        ("effectivity_per_injection", pa.list_(pa.float32())),
-        ("decay_constant", pa.float32()),
-        ("intercept", pa.float32()),
-        ("r2", pa.float32()),
+        ("effectivity", pa.float64()),
+        ("effectivity_per_injection", pa.list_(pa.float64())),
+        ("decay_constant", pa.float64()),
+        ("intercept", pa.float64()),
+        ("r2", pa.float64()),
+        ("x_intercept_tokens", pa.float64()),
     ]
+)
+# what summary.json holds besides the populations, each written by :func:`summary_document`
+EXTRA_KEYS = (
+    *("_settings", "_options", "_sources", "_run_info", "_config", "_intervals"),
+    "_categories",
 )
 
 
 def summary_document(analysis: Analysis) -> dict:
     """The content of ``summary.json`` (before the strict-JSON conversion)."""
-    settings = analysis.settings.as_dict()
-    return {"schema_version": SCHEMA_VERSION, **analysis.summary, "_settings": settings}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        **analysis.summary,
+        "_settings": analysis.settings.as_dict(),
+        "_options": analysis.options.as_dict(),
+        "_sources": list(analysis.sources),
+        "_run_info": dataclasses.asdict(analysis.run_info),
+        "_config": analysis.config,
+        "_intervals": [dataclasses.asdict(c) for c in analysis.intervals],
+        # the tables' categorical columns (scenario, depth) with their categories, in the
+        # order figures and tables show them: a CSV keeps only the values
+        "_categories": {name: _categories(getattr(analysis, name)) for name in TABLES},
+    }
+
+
+def _categories(table: pd.DataFrame) -> dict[str, list[str]]:
+    return {
+        str(col): [str(c) for c in table[col].cat.categories]
+        for col in table.columns
+        if isinstance(table[col].dtype, pd.CategoricalDtype)
+    }
 
 
 def settings_table(analysis: Analysis) -> pd.DataFrame:
@@ -80,8 +116,7 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> Path:
         estimators_table(analysis.populations).to_csv(tmp / "estimators.csv", index=False)
         if analysis.intervals:  # a run with repeated exposures at one fixed interval
             intervals_table(list(analysis.intervals)).to_csv(tmp / "intervals.csv", index=False)
-        # only the names dictionary-encoded: the replicates' floats hardly repeat, and a
-        # dictionary of them made the demo's file 1.5 times as large (367 KB, not 245 KB)
+        # only the names dictionary-encoded: the replicates' floats hardly repeat
         pq.write_table(
             replicates_table(analysis),
             tmp / REPLICATES,
@@ -105,6 +140,7 @@ def replicates_table(analysis: Analysis) -> pa.Table:
                 "decay_constant": r.decay_constant,
                 "intercept": r.intercept,
                 "r2": r.r2,
+                "x_intercept_tokens": r.x_intercept_tokens,
             },
             schema=REPLICATES_SCHEMA,
         )
@@ -168,3 +204,134 @@ def read_replicates(path: str | Path) -> pd.DataFrame | None:
             raise
         raise damaged(" ".join(str(e).split())[:160] or type(e).__name__) from None
     return table.to_pandas()
+
+
+def _restored(value: object) -> object:
+    """A value of summary.json as the analysis held it: lists as tuples, null as NaN."""
+    if value is None:
+        return math.nan
+    if isinstance(value, list):
+        return tuple(_restored(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _restored(v) for k, v in value.items()}
+    return value
+
+
+def _typed(cls, values: Mapping, origin: str, keep_null: tuple[str, ...] = ()):
+    """``cls(**values)`` over its constructor's fields, values restored; one line when the
+    file does not hold what ``cls`` needs (a damaged or hand-edited summary.json)."""
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    missing = [n for n in names if n not in values]
+    if not isinstance(values, Mapping) or missing:
+        raise DataError(f"{origin}: damaged, no field {', '.join(missing) or '(not an object)'}")
+    return cls(**{n: values[n] if n in keep_null else _restored(values[n]) for n in names})
+
+
+def _table(file: Path, categories: Mapping[str, list]) -> pd.DataFrame:
+    """A table of the folder, its categorical columns restored; a table written without rows
+    or columns reads back empty."""
+    if not file.is_file():
+        raise DataError(f"{file}: missing from the analysis folder; rerun factdyn analyze")
+    try:
+        table = pd.read_csv(file)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    for col, cats in categories.items():
+        if col in table.columns:
+            table[col] = pd.Categorical(table[col].astype(str), categories=cats)
+    return table
+
+
+def read_analysis(path: str | Path) -> Analysis:
+    """The :class:`~factdyn.analyze.result.Analysis` :func:`write_analysis` wrote to ``path``
+    (the folder or its summary.json), bootstrap replicates included, so that every interval
+    and verdict computed from it equals the one computed when it was written. Non-finite
+    numbers come back as NaN (summary.json stores them as null)."""
+    file = summary_path(path)
+    doc = read_summary(path)
+    if missing := [k for k in EXTRA_KEYS if k not in doc]:
+        raise DataError(
+            f"{file}: written by an older factdyn (no {missing[0]}); "
+            "rerun factdyn analyze to read it here"
+        )
+    options = AnalysisOptions.from_dict(doc["_options"], f"{file}: _options")
+    settings = _typed(Settings, doc["_settings"], f"{file}: _settings", keep_null=("status",))
+    table = read_replicates(file)
+    if table is None:
+        raise DataError(f"{file.with_name(REPLICATES)}: missing; rerun factdyn analyze")
+    draws = dict(list(table.groupby(["scenario", "depth"], sort=False)))
+    populations = []
+    for scenario, depths in doc.items():
+        if scenario in EXTRA_KEYS or not isinstance(depths, dict):
+            continue
+        for depth, entry in depths.items():
+            origin = f"{file}: {scenario}/{depth}"
+            fields = dict(entry, scenario=scenario, depth=depth)
+            alternatives = {
+                name: _typed(AlternativeFit, fit, f"{origin}: alternatives.{name}")
+                for name, fit in (entry.get("alternatives") or {}).items()
+            }
+            population = _typed(
+                Population, fields | {"alternatives": {}, "replicates": None}, origin
+            )
+            where = f"{file.with_name(REPLICATES)}: {scenario}/{depth}"
+            rows = draws.pop((scenario, depth), None)
+            replicates = _replicates(rows, population, settings.resamples, where)
+            population = dataclasses.replace(
+                population, alternatives=alternatives, replicates=replicates
+            )
+            populations.append(population)
+    if draws:
+        scenario, depth = next(iter(draws))
+        raise DataError(
+            f"{file.with_name(REPLICATES)}: {scenario}/{depth}: no such population in "
+            "summary.json (not written with it: rerun factdyn analyze)"
+        )
+    folder = file.parent
+    return Analysis(
+        populations=tuple(populations),
+        settings=settings,
+        **{
+            name: _table(folder / f"{name}.csv", doc["_categories"].get(name, {}))
+            for name in TABLES
+        },
+        config=doc["_config"],
+        run_info=_typed(RunInfo, doc["_run_info"], f"{file}: _run_info", keep_null=_ALL_RUN_INFO),
+        intervals=tuple(
+            _typed(IntervalCurve, c, f"{file}: _intervals[{k}]")
+            for k, c in enumerate(doc["_intervals"])
+        ),
+        options=options,
+        sources=tuple(str(s) for s in doc["_sources"]),
+    )
+
+
+_ALL_RUN_INFO = tuple(f.name for f in dataclasses.fields(RunInfo))
+
+
+def _replicates(
+    rows: pd.DataFrame | None, p: Population, resamples: int, where: str
+) -> Replicates | None:
+    """A population's replicates from its rows of replicates.parquet (None: it has none),
+    checked to be those of its summary: as many as its resamples, as many gains each."""
+    if rows is None or not len(rows):
+        return None
+    again = "not written with this summary.json: rerun factdyn analyze"
+    if len(rows) != resamples:
+        raise DataError(
+            f"{where}: {len(rows)} replicates, summary.json {resamples} resamples ({again})"
+        )
+    rows = rows.sort_values("replicate")
+    per_injection = [np.asarray(v, dtype=np.float64) for v in rows["effectivity_per_injection"]]
+    widths = {len(v) for v in per_injection}
+    if widths != {len(p.effectivity_per_injection)}:
+        have = "/".join(map(str, sorted(widths)))
+        raise DataError(f"{where}: {have} gains per replicate, not summary.json's ({again})")
+    return Replicates(
+        effectivity=rows["effectivity"].to_numpy(np.float64),
+        effectivity_per_injection=np.stack(per_injection),
+        decay_constant=rows["decay_constant"].to_numpy(np.float64),
+        intercept=rows["intercept"].to_numpy(np.float64),
+        r2=rows["r2"].to_numpy(np.float64),
+        x_intercept_tokens=rows["x_intercept_tokens"].to_numpy(np.float64),
+    )

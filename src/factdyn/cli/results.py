@@ -13,6 +13,51 @@ from factdyn.errors import DataError
 # ---- analyze commands ----
 
 
+WindowOpt = Annotated[
+    int | None,
+    typer.Option(help="Acquisition window t_w (default: the run's window, else 50)."),
+]
+IqrOpt = Annotated[
+    float | None, typer.Option(help="IQR outlier factor (default 1.5; 2.0 with --reference).")
+]
+StatOpt = Annotated[
+    str, typer.Option(help="The log-probability statistic: target_mean or target_sum.")
+]
+NoDriftOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-drift-correction",
+        help="Use raw ℓ even when the run has control probes (default: subtract their mean).",
+    ),
+]
+ReferenceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--reference",
+        help="The published code's choices: IQR 2.0, retainability in %, only zero "
+        "gains excluded, no drift correction.",
+    ),
+]
+ResamplesOpt = Annotated[
+    int | None,
+    typer.Option(help="Bootstrap resamples per interval (default 1,000; 0: no intervals)."),
+]
+
+
+def _options(window, iqr, stat, no_drift_correction, reference, resamples):
+    """The command line's analysis options as the one type that checks them."""
+    from factdyn.analyze.options import AnalysisOptions
+
+    return AnalysisOptions(
+        window=window,
+        iqr=iqr,
+        stat=stat,
+        drift_correct=False if no_drift_correction else None,
+        reference=reference,
+        resamples=resamples,
+    )
+
+
 @app.command()
 def analyze(
     run_dir: Annotated[Path | None, typer.Argument(help="A run directory.")] = None,
@@ -20,30 +65,11 @@ def analyze(
         Path | None,
         typer.Option(help="Output dir (default: RUN_DIR/analysis, or LOG-analysis/)."),
     ] = None,
-    window: Annotated[
-        int | None,
-        typer.Option(help="Acquisition window t_w (default: the run's window, else 50)."),
-    ] = None,
-    iqr: Annotated[
-        float | None,
-        typer.Option(help="IQR outlier factor (default 1.5; 2.0 with --reference)."),
-    ] = None,
-    stat: Annotated[str, typer.Option(help="target_mean or target_sum.")] = "target_mean",
-    no_drift_correction: Annotated[
-        bool,
-        typer.Option(
-            "--no-drift-correction",
-            help="Use raw ℓ even when the run has control probes (default: subtract their mean).",
-        ),
-    ] = False,
-    reference: Annotated[
-        bool,
-        typer.Option(
-            "--reference",
-            help="The published code's choices: IQR 2.0, retainability in %, only zero "
-            "gains excluded, no drift correction.",
-        ),
-    ] = False,
+    window: WindowOpt = None,
+    iqr: IqrOpt = None,
+    stat: StatOpt = "target_mean",
+    no_drift_correction: NoDriftOpt = False,
+    reference: ReferenceOpt = False,
     reference_log: Annotated[
         Path | None,
         typer.Option("--reference-log", help="Analyse a log in the paper's published JSON format."),
@@ -56,38 +82,21 @@ def analyze(
             "the bootstrap then resamples (run, item) pairs.",
         ),
     ] = None,
-    resamples: Annotated[
-        int | None,
-        typer.Option(help="Bootstrap resamples per interval (default 1,000; 0: no intervals)."),
-    ] = None,
+    resamples: ResamplesOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Effectivity, retainability and the power-law forgetting fit per scenario × depth,
-    each with a 95% bootstrap interval over items."""
+    each with a 95% bootstrap interval over items. The analysis folder keeps its options:
+    report and simulate show it as it is, without analysing again."""
     from factdyn.analyze.pool import pool_runs
     from factdyn.analyze.populations import analyze_reference_log, analyze_run
     from factdyn.analyze.write import write_analysis
     from factdyn.files import prepare_output
     from factdyn.report.text import format_summary
 
-    if stat not in ("target_mean", "target_sum"):
-        raise DataError(f"analyze: --stat must be target_mean or target_sum, not {stat!r}")
-    if window is not None and window < 1:
-        raise DataError(f"analyze: --window must be at least 1, not {window}")
-    if iqr is not None and not iqr > 0:
-        raise DataError(f"analyze: --iqr must be positive, not {iqr}")
-    if resamples is not None and resamples < 0:
-        raise DataError(f"analyze: --resamples must be ≥ 0, not {resamples}")
+    options = _options(window, iqr, stat, no_drift_correction, reference, resamples)
     if pool and (run_dir is None or out is None):
         raise DataError("analyze: --pool needs a RUN_DIR and --out (pooled runs own no folder)")
-    options = dict(
-        window=window,
-        iqr=iqr,
-        stat=stat,
-        drift_correct=False if no_drift_correction else None,
-        reference=reference,
-        resamples=resamples,
-    )
     if reference_log is not None and run_dir is not None:
         raise DataError("analyze: give RUN_DIR or --reference-log, not both")
     if reference_log is None and run_dir is None:
@@ -106,9 +115,9 @@ def analyze(
         protected_runs=inputs,
     )
     if reference_log is not None:
-        analysis = analyze_reference_log(reference_log, **options)
+        analysis = analyze_reference_log(reference_log, options)
     else:
-        analysis = analyze_run(pool_runs(inputs) if pool else run_dir, **options)
+        analysis = analyze_run(pool_runs(inputs) if pool else run_dir, options)
     path = write_analysis(analysis, out)
     typer.echo(format_summary(analysis))
     typer.echo(f"analysis written to {path}")
@@ -149,37 +158,67 @@ def compare(
 @app.command()
 def report(
     run_dirs: Annotated[
-        list[Path], typer.Argument(help="Run directories (one or more), or one sweep directory.")
+        list[Path],
+        typer.Argument(
+            help="Run directories, analysis folders (as analyze writes them, pooled or not) or "
+            "folders holding one (the demo's); or one sweep directory."
+        ),
     ],
     out: Annotated[
         Path | None,
-        typer.Option(help="Output dir (default: RUN_DIR/report; required for several runs)."),
+        typer.Option(
+            help="Output dir (default: RUN_DIR/report, beside a saved analysis, or "
+            "SWEEP/report; required for several inputs)."
+        ),
     ] = None,
+    window: WindowOpt = None,
+    iqr: IqrOpt = None,
+    stat: StatOpt = "target_mean",
+    no_drift_correction: NoDriftOpt = False,
+    reference: ReferenceOpt = False,
+    resamples: ResamplesOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Write an HTML report (figures embedded) and every figure as PNG and PDF."""
+    """Write an HTML report (figures embedded), findings.json and every figure as PNG and PDF.
+    It shows the analysis analyze saved (RUN_DIR/analysis); a run without one, or given
+    analysis options other than its saved analysis's, is analysed with them, as analyze would."""
+    from factdyn.analyze.inputs import ANALYSIS, is_analysis, reported
     from factdyn.files import prepare_output
     from factdyn.report.html import write_report
     from factdyn.sweep.sweep import SWEEP
 
+    given = _options(window, iqr, stat, no_drift_correction, reference, resamples)
+    options = None if given == type(given)() else given
     if len(run_dirs) == 1 and (run_dirs[0] / SWEEP).is_file():  # a sweep: the grid's report
         from factdyn.report.grid import write_grid_report
 
+        if options is not None:
+            raise DataError("report: a sweep's report takes no analysis options")
         out = prepare_output(
             out or run_dirs[0] / "report", overwrite=overwrite, default=out is None
         )
         typer.echo(f"report written to {write_grid_report(run_dirs[0], out)}")
         return
     if out is None and len(run_dirs) != 1:
-        raise DataError("report: give --out DIR for a report of several runs")
+        raise DataError("report: give --out DIR for a report of several inputs")
+    inputs = [reported(p, options) for p in run_dirs]
+    for r in inputs:
+        typer.echo(f"{r.path}: {r.how}")
+    default = out is None
+    if default:  # a run's report goes into it; a saved analysis's beside it
+        first = run_dirs[0]
+        beside = is_analysis(first) and first.name == ANALYSIS  # RUN/analysis: RUN/report
+        out = (first.parent if beside else first) / "report"
+    sources = [Path(s) for r in inputs for s in r.analysis.sources]
     out = prepare_output(
-        out or run_dirs[0] / "report",
+        out,
         overwrite=overwrite,
         run_place="report",
-        default=out is None,
-        protected_runs=run_dirs,
+        default=default,
+        protected_runs=[*run_dirs, *sources],
     )
-    typer.echo(f"report written to {write_report(run_dirs, out)}")
+    page = write_report(run_dirs, out, [r.analysis for r in inputs], runs=[r.run for r in inputs])
+    typer.echo(f"report written to {page}")
 
 
 # ---- demo ----

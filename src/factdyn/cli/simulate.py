@@ -15,7 +15,8 @@ from factdyn.errors import DataError
 @app.command()
 def simulate(
     analysis_dir: Annotated[
-        Path, typer.Argument(help="An analysis folder (its summary.json), as analyze writes.")
+        Path,
+        typer.Argument(help="An analysis folder, as analyze writes (RUN_DIR/analysis by default)."),
     ],
     interval: Annotated[float, typer.Option(help="Steps between exposures (Δ).")],
     exposures: Annotated[int, typer.Option(help="Number of exposures (K).")],
@@ -57,13 +58,11 @@ def simulate(
         final_levels,
         learned,
         long_tail,
+        params_of,
         predicted_threshold,
-        read_draws,
-        read_params,
-        replicate_params,
-        summary_populations,
+        replicates_of,
     )
-    from factdyn.analyze.write import REPLICATES, summary_path
+    from factdyn.analyze.write import read_analysis, summary_path
     from factdyn.report.numbers import fmt, fmt_estimate, fmt_interval
 
     def count(v: float) -> str:  # 1e9 as 1,000,000,000; 2.5e-3 as 0.0025
@@ -85,31 +84,35 @@ def simulate(
         missing = [k for k, v in tail_options.items() if v is None]
         if missing:
             raise DataError(f"simulate: the long-tail options also need {', '.join(missing)}")
-    populations = summary_populations(analysis_dir)
     file = summary_path(analysis_dir)
-    if not populations:
+    analysis = read_analysis(analysis_dir)
+    if not analysis.populations:
         raise DataError(f"{file}: the analysis has no injected scenario")
-    scenario = default_scenario(list(populations)) if scenario is None else scenario
-    if scenario not in populations:
-        have = ", ".join(populations)
+    scenario = default_scenario(analysis.scenarios()) if scenario is None else scenario
+    if scenario not in analysis.scenarios():
+        have = ", ".join(analysis.scenarios())
         raise DataError(f"{file}: no scenario {scenario!r} (the analysis has: {have})")
     asked = bool(depth)
-    depths = list(dict.fromkeys(depth)) if depth else list(populations[scenario])
+    depths = list(dict.fromkeys(depth)) if depth else analysis.depths(scenario)
 
-    per_step = None  # the run's tokens per step, when the summary says
-    results = []  # (depth, params or the reason there are none)
+    per_step = None  # the run's tokens per step, when the analysis knows them
+    results = []  # (depth, population, params or the reason there are none)
     for d in depths:
+        population = analysis.get(scenario, d)
+        if population is None:
+            have = ", ".join(analysis.depths(scenario))
+            raise DataError(f"{file}: {scenario} has no depth {d!r} (it has: {have})")
         try:
-            params = read_params(analysis_dir, scenario, d)
+            params = params_of(analysis, population, str(file))
         except NoFit as e:
             if asked:
                 raise
-            results.append((d, e.reason))
+            results.append((d, population, e.reason))
             continue
         per_step = params.tokens_per_step
-        results.append((d, params))
-    if not any(not isinstance(p, str) for _, p in results):
-        reasons = "; ".join(f"{d}: {p}" for d, p in results)
+        results.append((d, population, params))
+    if not any(not isinstance(p, str) for _, _, p in results):
+        reasons = "; ".join(f"{d}: {p}" for d, _, p in results)
         raise DataError(f"{file}: {scenario}: no depth has a usable forgetting fit ({reasons})")
 
     def tokens(steps: float) -> str:
@@ -117,28 +120,21 @@ def simulate(
             return "tokens per step unknown"
         return f"{fmt(steps * per_step, ',.0f')} tokens"
 
-    draws = read_draws(analysis_dir)
-
     lines = [
-        f"analysis: {file}",
+        f"analysis: {file} ({analysis.options.describe()})",
         f"scenario: {scenario} · {exposures} exposures every {count(interval)} steps "
         f"({tokens(interval)})",
         "model: Δℓ(t) = Σ_k E_k·R(t − t_k), R(0) = 1, R(u) = clip(b − a·log10 u, 0, 1)",
     ]
-    if draws is None:
-        lines.append(
-            f"note: no {REPLICATES} beside {file.name} (an analysis written before factdyn kept "
-            "its bootstrap replicates): the predictions have no intervals; rerun factdyn analyze"
-        )
-    elif not draws:
+    if not analysis.settings.resamples:
         lines.append(
             "note: the analysis has no bootstrap replicates (analysed with --resamples 0): the "
             "predictions have no intervals"
         )
     else:
         lines.append(
-            f"predictions [95% CI]: over the analysis's bootstrap replicates ({REPLICATES}), "
-            "each with its own a, b and E_k"
+            "predictions [95% CI]: over the analysis's bootstrap replicates, each with its own "
+            "a, b and E_k"
         )
     if given:
         tail_per_step = tokens_per_step if tokens_per_step is not None else per_step
@@ -154,7 +150,7 @@ def simulate(
             f"mentions in {count(corpus_tokens)} tokens = {count(tail_steps)} steps "
             f"of {count(tail_per_step)} tokens; learned: final Δℓ ≥ {fmt(level, 'g')}"
         )
-    for d, params in results:
+    for d, population, params in results:
         lines += ["", d]
         if isinstance(params, str):
             lines.append(f"  no prediction: {params}")
@@ -174,7 +170,7 @@ def simulate(
             f"  forgetting: a = {fmt_estimate(params.decay_constant, ci.get('decay_constant', nan2), '.4g')}, "
             f"b = {fmt_estimate(params.intercept, ci.get('intercept', nan2), '.4g')}"
         )
-        replicates, skipped = replicate_params(params, (draws or {}).get((scenario, d), ((),) * 3))
+        replicates, skipped = replicates_of(analysis, population, params)
         if skipped:
             lines.append(
                 f"  {skipped:,} of {skipped + len(replicates):,} bootstrap replicates left out: "

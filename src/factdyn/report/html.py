@@ -23,7 +23,7 @@ import yaml
 
 from factdyn.analyze.bootstrap import LEVEL
 from factdyn.analyze.estimators import ESTIMATORS, GAIN_FLOOR
-from factdyn.analyze.populations import analyze_run
+from factdyn.analyze.inputs import reported
 from factdyn.analyze.result import Analysis, Population
 from factdyn.errors import DataError
 from factdyn.files import output_dir
@@ -33,7 +33,7 @@ from factdyn.report import learnability as L
 from factdyn.report.findings import Finding, compute_findings, findings_document
 from factdyn.report.numbers import MISSING, fmt_estimate, fmt_interval, fmt_per_depth
 from factdyn.report.text import batch_switch, logged_steps
-from factdyn.rundir import Run, load_run
+from factdyn.rundir import Run
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1250px;
@@ -64,17 +64,6 @@ def _labels(paths: Sequence[Path]) -> list[str]:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "run"
-
-
-def _load(path: Path) -> Run:
-    if not path.is_dir():
-        raise DataError(f"{path}: not a directory")
-    try:
-        return load_run(path)
-    except DataError:
-        raise
-    except (OSError, ValueError, KeyError) as e:
-        raise DataError(f"{path}: cannot read the run ({type(e).__name__}: {e})") from None
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], left: int = 0) -> str:
@@ -182,6 +171,7 @@ def _settings(a: Analysis) -> str:
         drift += " (the run has no control probes)"
 
     rows = [
+        ("options", f"{a.options.describe()} (as factdyn analyze takes them)"),
         ("drift correction", drift),
         ("control drift at the last step (mean Δℓ, 95% CI)",
          fmt_per_depth(m.control_drift_last, m.control_drift_last_ci, "+.3f") or MISSING),
@@ -189,7 +179,8 @@ def _settings(a: Analysis) -> str:
          fmt_per_depth(m.noise_floor, m.noise_floor_ci, ".3f") or MISSING),
         ("statistic", m.stat),
         ("window t_w", m.window),
-        ("IQR factor", m.iqr_factor),
+        ("IQR factor", f"{m.iqr_factor:g}"),
+        ("bootstrap resamples", f"{m.resamples:,}"),
         ("tokens per step", f"{m.tokens_per_step:,}"),
         ("logged steps", logged_steps(m)),
         ("run status", m.status),
@@ -406,13 +397,18 @@ def write_report(
     grid: Grid | None = None,
 ) -> Path:
     """Write ``out_dir/report.html``, ``out_dir/findings.json`` and ``out_dir/figures/`` for
-    ``run_dirs``, analysing them unless their ``analyses`` are given (the demo has just
-    computed them; a sweep gives its pooled ``runs``, their ``labels`` and ``grid``)."""
+    ``run_dirs`` (runs, analysis folders or folders holding one), showing their saved analyses
+    (:func:`~factdyn.analyze.inputs.reported`) unless ``analyses`` and ``runs`` are given (the
+    demo has just computed them; a sweep gives its pooled ``runs``, their ``labels`` and
+    ``grid``)."""
     paths = [Path(p) for p in run_dirs]
     if not paths:
         raise DataError("report: give at least one run directory")
-    runs = list(runs) if runs is not None else [_load(p) for p in paths]
-    analyses = list(analyses) if analyses is not None else [analyze_run(r) for r in runs]
+    if analyses is None or runs is None:
+        found_inputs = [reported(p) for p in paths]
+        runs = [r.run for r in found_inputs]
+        analyses = [r.analysis for r in found_inputs]
+    runs, analyses = list(runs), list(analyses)
     labels = list(labels) if labels is not None else _labels(paths)
     found = compute_findings(analyses, labels, grid.single if grid else None)
     out_dir = Path(out_dir)

@@ -18,13 +18,14 @@ import numpy as np
 
 from factdyn.analyze.bootstrap import percentiles
 from factdyn.analyze.intervals import IntervalCurve, measured_thresholds
-from factdyn.analyze.result import Analysis, Population
+from factdyn.analyze.result import Analysis
 from factdyn.analyze.simulate import (
     ModelParams,
     final_levels,
     kept_levels,
+    params_of,
     predicted_threshold,
-    replicate_params,
+    replicates_of,
 )
 from factdyn.errors import DataError
 from factdyn.report import figures as F
@@ -65,41 +66,6 @@ def curves_by_depth(a: Analysis) -> dict[str, list[IntervalCurve]]:
     return out
 
 
-def _scale(a: Analysis) -> float:
-    return 100.0 if a.settings.reference else 1.0  # a percent fit: both a and b
-
-
-def params_of(a: Analysis, p: Population) -> ModelParams:
-    """The simulator's inputs from a population (its fit in fractions)."""
-    scale = _scale(a)
-    return ModelParams(
-        effectivities=p.effectivity_per_injection,
-        decay_constant=p.decay_constant / scale,
-        intercept=p.intercept / scale,
-        scenario=p.scenario,
-        depth=p.depth,
-        x_intercept_steps=p.x_intercept_steps,
-        tokens_per_step=a.settings.tokens_per_step,
-        origin=f"{p.scenario}/{p.depth}",
-        intervals={
-            "effectivity_per_injection": p.effectivity_per_injection_ci,
-            "decay_constant": tuple(v / scale for v in p.decay_constant_ci),
-            "intercept": tuple(v / scale for v in p.intercept_ci),
-            "x_intercept_steps": p.x_intercept_steps_ci,
-        },
-    )
-
-
-def replicates_of(a: Analysis, p: Population, params: ModelParams) -> tuple[ModelParams, ...]:
-    """The simulator's inputs from each of the population's bootstrap replicates with a usable
-    fit (``params``: the population's own), none when it has no replicates."""
-    r = p.replicates
-    if r is None:
-        return ()
-    draws = (r.decay_constant / _scale(a), r.intercept / _scale(a), r.effectivity_per_injection)
-    return tuple(replicate_params(params, draws)[0])
-
-
 def compare(a: Analysis) -> list[Comparison]:
     """Per depth of an interval run: measured against predicted kept levels."""
     source = SOURCE if SOURCE in a.scenarios() else next(iter(a.scenarios()), "")
@@ -116,7 +82,7 @@ def compare(a: Analysis) -> list[Comparison]:
         predicted = tuple(
             float(kept_levels(params, c.interval, k)[-1]) if params else math.nan for c in curves
         )
-        replicates = replicates_of(a, pop, params) if params else ()
+        replicates = tuple(replicates_of(a, pop, params)[0]) if params else ()
         out.append(
             Comparison(
                 depth, source, tuple(c.interval for c in curves),

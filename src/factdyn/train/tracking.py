@@ -154,7 +154,8 @@ def _markdown(table: pd.DataFrame) -> str:
 
 
 class ProbeMeans:
-    """Mean Δℓ per scenario × depth at one logged row, drift-corrected, from the run's
+    """Mean Δℓ per scenario × depth at one logged row, drift-corrected as the analysis
+    corrects it (:func:`~factdyn.analyze.populations.control_means`), from the run's
     ``logprobs.npy`` (the rows the probe logger has written) and ``probes.parquet``."""
 
     def __init__(self, run_dir: Path):
@@ -162,13 +163,9 @@ class ProbeMeans:
         self.log = np.load(run_dir / "logprobs.npy", mmap_mode="r")
         scenario = probes["scenario"].astype(str).to_numpy()
         depth = probes["depth"].astype(str).to_numpy()
-        # the probe columns of every control depth and every population, found once
-        control = scenario == CONTROL
-        self.controls = {
-            d: cols
-            for d in dict.fromkeys(depth[control])
-            if len(cols := np.flatnonzero(control & (depth == d)))
-        }
+        self.depths = list(dict.fromkeys(depth))
+        self.d_code = np.array([self.depths.index(d) for d in depth], dtype=np.int64)
+        self.control = scenario == CONTROL
         self.groups = {
             (s, d): np.flatnonzero((scenario == s) & (depth == d))
             for s, d in dict.fromkeys(zip(scenario, depth, strict=True))
@@ -176,19 +173,19 @@ class ProbeMeans:
         }
 
     def at(self, row: int) -> dict[str, float]:
-        base = np.asarray(self.log[0, :, 0], dtype=np.float64)
-        now = np.asarray(self.log[row, :, 0], dtype=np.float64)
-        out: dict[str, float] = {}
-        drift: dict[str, float] = {}
-        for depth, cols in self.controls.items():
-            if np.isfinite(now[cols]).any():
-                # as the analysis: ℓ − (the controls' mean ℓ at that step), then Δ from step 0
-                drift[depth] = float(np.nanmean(now[cols]) - np.nanmean(base[cols]))
-                out[f"drift/{depth}"] = float(np.nanmean(now[cols] - base[cols]))
+        from factdyn.analyze.populations import control_means
+
+        ell_t = np.asarray(self.log[[0, row], :, 0], dtype=np.float64).T  # (P, 2): ℓ_0, ℓ_t
+        delta = ell_t[:, 1] - ell_t[:, 0]
+        ctrl, _ = control_means(ell_t, self.control, self.d_code, len(self.depths))
+        drift = ctrl[1] - ctrl[0]  # (D,) the controls' mean Δℓ; NaN: none scored
+        out = {f"drift/{d}": float(v) for d, v in zip(self.depths, drift, strict=True)
+               if np.isfinite(v)}  # fmt: skip
         for (scenario, depth), cols in self.groups.items():
-            delta = now[cols] - base[cols]
-            if np.isfinite(delta).any():
-                out[f"delta/{scenario}/{depth}"] = float(np.nanmean(delta)) - drift.get(depth, 0.0)
+            if np.isfinite(delta[cols]).any():
+                shift = drift[self.depths.index(depth)]
+                mean = float(np.nanmean(delta[cols]))
+                out[f"delta/{scenario}/{depth}"] = mean - (shift if np.isfinite(shift) else 0.0)
         return out
 
 
@@ -255,11 +252,11 @@ class Tracking(Callback):
 def final_numbers(run_dir: Path) -> tuple[dict[str, float], pd.DataFrame | None]:
     """Effectivity and decay constant of every population with their intervals, and the
     findings table; nothing (and a notice) when the log cannot be analysed."""
-    from factdyn.analyze.populations import analyze_run
+    from factdyn.analyze.inputs import reported
     from factdyn.report.findings import compute_findings, findings_document
 
-    try:
-        analysis = analyze_run(run_dir)
+    try:  # the analysis factdyn report would show for this run
+        analysis = reported(run_dir).analysis
     except DataError as e:
         print(f"factdyn: trackers: no final analysis ({e})", file=sys.stderr)
         return {}, None

@@ -1,0 +1,97 @@
+"""How a run is analysed: the options of ``factdyn analyze``, checked in one place.
+
+The command line, the library (:func:`~factdyn.analyze.populations.analyze_run`), ``report``
+(when it has to analyse a run itself) and a saved analysis share this one type, so an option
+is spelled, defaulted and refused the same way everywhere, and a saved analysis records the
+options that made it (``summary.json``'s ``_options``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from factdyn.errors import DataError
+from factdyn.rundir import STATS
+
+# the log-probability statistics an analysis may read (greedy is a 0/1 flag: its own table)
+LOG_PROB_STATS = tuple(s for s in STATS if s != "greedy")
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Every choice behind an analysis's numbers; None means the documented default, resolved
+    against the run (the window it was configured with; IQR 1.5, or 2.0 with ``reference``;
+    drift correction when the run has control probes; ``$FACTDYN_RESAMPLES`` or 1,000)."""
+
+    window: int | None = None  # acquisition window t_w, in steps
+    iqr: float | None = None  # IQR outlier factor
+    stat: str = "target_mean"
+    drift_correct: bool | None = None  # subtract the control probes' mean ℓ
+    reference: bool = False  # the published code's choices
+    resamples: int | None = None  # bootstrap resamples per interval (0: none)
+    seed: int = 0  # of the bootstrap's draws
+
+    def __post_init__(self) -> None:
+        def bad(flag: str, rule: str, value: object) -> DataError:
+            return DataError(f"analyze: {flag} must be {rule}, not {value!r}")
+
+        if self.stat not in LOG_PROB_STATS:
+            raise bad("--stat", f"one of {', '.join(LOG_PROB_STATS)}", self.stat)
+        if self.window is not None and not (_is_int(self.window) and self.window >= 1):
+            raise bad("--window", "a whole number of steps ≥ 1", self.window)
+        if self.iqr is not None and not (
+            _is_number(self.iqr) and math.isfinite(self.iqr) and self.iqr > 0
+        ):
+            raise bad("--iqr", "a positive number", self.iqr)
+        if self.resamples is not None and not (_is_int(self.resamples) and self.resamples >= 0):
+            raise bad("--resamples", "a whole number ≥ 0", self.resamples)
+        for name in ("drift_correct", "reference"):
+            value = getattr(self, name)
+            if not (isinstance(value, bool) or (value is None and name == "drift_correct")):
+                raise bad(name, "true or false", value)
+        if not _is_int(self.seed):
+            raise bad("seed", "a whole number", self.seed)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping, origin: str) -> AnalysisOptions:
+        """Options read back from a file; ``origin`` names it in the one-line refusal."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(values, Mapping) or set(values) - names:
+            extra = sorted(set(values) - names) if isinstance(values, Mapping) else values
+            raise DataError(f"{origin}: unknown analysis options {extra!r}")
+        try:
+            return cls(**values)
+        except DataError as e:
+            raise DataError(f"{origin}: {str(e).removeprefix('analyze: ')}") from None
+
+    def describe(self) -> str:
+        """The options that differ from the defaults, as the command-line flags that set them
+        (``defaults`` when none do)."""
+        flags = []
+        if self.window is not None:
+            flags.append(f"--window {self.window}")
+        if self.iqr is not None:
+            flags.append(f"--iqr {self.iqr:g}")
+        if self.stat != "target_mean":
+            flags.append(f"--stat {self.stat}")
+        if self.drift_correct is False:
+            flags.append("--no-drift-correction")
+        if self.reference:
+            flags.append("--reference")
+        if self.resamples is not None:
+            flags.append(f"--resamples {self.resamples}")
+        return " ".join(flags) or "defaults"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
