@@ -79,7 +79,7 @@ def test_a_killed_sweep_rerun_gives_the_numbers_of_an_uninterrupted_slurm_one(
     path under OMP_NUM_THREADS=1), so their logs can agree bit for bit."""
     grid = _toy_grid(tmp_path, toy_world, toy_base)
     whole = tmp_path / "slurm"
-    _run(grid, whole, "--launcher", "slurm", "--cluster", "local")
+    _run(grid, whole, "--launcher", "slurm", "--test-executor", "local")
     for name in ("reference", "early"):
         assert read_meta(whole / "runs" / name)["status"] == "done"
     # one submitit job per run, with its own pickled submission and logs

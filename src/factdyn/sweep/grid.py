@@ -9,12 +9,15 @@ fraction of the base's pretraining the checkpoint had seen, one of its snapshots
 point runs ``replicates`` times; replicate r reads the r-th next block of the data stream
 (``data.start``), so the replicates see different text and are pooled by the report.
 
-Grids ship with the package (``tiny``, ``olmo``, in ``factdyn/grids``) or are YAML files; they
-are validated like configs, every error one line naming the file, the point and the field.
+Grids ship with the package (every file of ``factdyn/grids``: :func:`factdyn.sweep.packaged_grids`)
+or are YAML files; they are validated like configs, every error one line naming the file, the
+point and the field. The ``slurm`` section can be changed from the command line
+(``--set slurm.partition=gpu``, :func:`with_slurm_overrides`).
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -32,8 +35,8 @@ from factdyn.config import (
     read_mapping,
 )
 from factdyn.errors import DataError
+from factdyn.sweep import GRIDS, packaged_grids
 
-GRIDS = Path(__file__).resolve().parent.parent / "grids"
 AXES = ("stage", "size", "batch_size", "lr_control", "scenarios", "other")
 REFERENCE = "reference"
 Name = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=60)
@@ -54,8 +57,12 @@ class Point(_Section):
 class Slurm(_Section):
     """What each Slurm array task asks for (``--launcher slurm``)."""
 
-    partition: str | None = None
-    account: str | None = None
+    partition: str | None = Field(
+        None, description="sbatch --partition (null: the cluster's default)"
+    )
+    account: str | None = Field(None, description="sbatch --account")
+    qos: str | None = Field(None, description="sbatch --qos")
+    constraint: str | None = Field(None, description="sbatch --constraint (node features)")
     nodes: int = Field(1, ge=1)
     gpus_per_node: int = Field(1, ge=0)
     cpus_per_task: int = Field(8, ge=1)
@@ -105,14 +112,73 @@ def _where(source: str, loc: str) -> str:
     return f"{source}: {loc}" if loc else source
 
 
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """``"; did you mean 'x'?"`` for the choice closest to ``word``, or ``""``."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def load_grid(name_or_path: str | Path) -> tuple[Grid, str]:
     """The grid file (or packaged grid), validated; returns it and its name for messages."""
     source = str(name_or_path)
+    name = Path(name_or_path).name.removesuffix(".yaml")
+    if not Path(name_or_path).is_file() and name not in packaged_grids():
+        names = packaged_grids()
+        raise DataError(
+            f"{source}: no such grid file or packaged grid{did_you_mean(name, names)} "
+            f"(packaged grids: {', '.join(names)})"
+        )
     raw = read_mapping(name_or_path, GRIDS, "grid")
     try:
         return Grid.model_validate(raw), source
     except ValidationError as e:
         raise _one_line(e, source) from None
+
+
+SLURM_TEXT = (
+    "partition",
+    "account",
+    "qos",
+    "constraint",
+)  # names, even when they look like numbers
+
+
+def is_slurm_override(override: str) -> bool:
+    """``--set slurm.KEY=VALUE`` (or ``slurm=...``): a setting of the grid's ``slurm`` section,
+    not of the runs' config."""
+    key = override.partition("=")[0].strip()
+    return key == "slurm" or key.startswith("slurm.")
+
+
+def with_slurm_overrides(slurm: Slurm, overrides: list[str]) -> Slurm:
+    """``slurm`` with ``--set slurm.KEY=VALUE`` overrides applied, each validated: an unknown
+    setting or a bad value is one line naming the override (with the closest setting)."""
+    fields = sorted(Slurm.model_fields)
+    for ov in overrides:
+        where = f"--set {ov!r}"
+        given = apply_overrides({}, [ov]).get("slurm")
+        if not isinstance(given, dict):
+            raise DataError(
+                f"{where}: expected slurm.KEY=VALUE (slurm settings: {', '.join(fields)})"
+            )
+        raw = slurm.model_dump()
+        for key, value in given.items():
+            if key not in Slurm.model_fields:
+                raise DataError(
+                    f"{where}: unknown Slurm setting {key!r}{did_you_mean(key, fields)} "
+                    f"(slurm settings: {', '.join(fields)})"
+                )
+            if key in SLURM_TEXT and isinstance(value, int | float) and not isinstance(value, bool):
+                value = ov.partition("=")[2].strip()  # an account named 1234 is a name
+            raw[key] = value
+        try:
+            slurm = Slurm.model_validate(raw)
+        except ValidationError as e:
+            err = e.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = " ".join(f"{where}: field 'slurm.{loc}': {err['msg']}".split())
+            raise DataError(msg) from None
+    return slurm
 
 
 def _base(overrides: list[dict], where: str) -> BaseConfig:

@@ -3,7 +3,8 @@
 ``DIR/sweep.json`` records the grid; ``DIR/runs/<name>`` is each run, ``DIR/configs/<name>.yaml``
 the config it was started with, ``DIR/logs/<name>.log`` its output, ``DIR/report`` the grid's
 report. Re-running the command skips finished runs and resumes the others, so a sweep killed
-at any moment finishes with the numbers of an uninterrupted one. The offline tiny model's
+at any moment finishes with the numbers of an uninterrupted one; an interrupted driver says
+which runs it stopped and prints that command (:func:`interrupted_line`). The offline tiny model's
 world and bases (one per size, with its earlier stages) are built here first, once, into
 factdyn's cache.
 """
@@ -11,6 +12,7 @@ factdyn's cache.
 from __future__ import annotations
 
 import json
+import shlex
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -23,12 +25,24 @@ from factdyn.config import RunConfig, apply_overrides, dump_config, with_absolut
 from factdyn.errors import DataError
 from factdyn.files import prepare_output, write_json_atomic
 from factdyn.rundir import run_status
-from factdyn.sweep.grid import Grid, RunSpec, expand, load_grid, with_start
+from factdyn.sweep.grid import (
+    Grid,
+    RunSpec,
+    expand,
+    is_slurm_override,
+    load_grid,
+    with_slurm_overrides,
+    with_start,
+)
 from factdyn.sweep.launch import (
+    Interrupted,
     Job,
+    LocalPool,
     local_threads,
+    require_slurm,
     run_local,
     run_slurm,
+    signal_name,
     slurm_parameters,
     with_step_bar,
     write_job,
@@ -46,6 +60,7 @@ class Sweep:
     quick: bool
     specs: tuple[RunSpec, ...]
     out: Path
+    overrides: tuple[str, ...] = ()  # --set, as given
 
     def run_dir(self, spec: RunSpec) -> Path:
         return self.out / "runs" / spec.name
@@ -66,10 +81,40 @@ def plan_sweep(
     grid_name: str | Path, out: Path, quick: bool = False, overrides: Sequence[str] = ()
 ) -> Sweep:
     """The grid's runs under ``out``; ``overrides`` (``--set``) apply to every run after the
-    grid's own (the data paths of a cluster, say) and are part of the recorded grid."""
+    grid's own (the data paths of a cluster, say) and are part of the recorded grid, but for
+    ``slurm.KEY=VALUE``, which set the grid's ``slurm`` section (validated here)."""
     grid, source = load_grid(grid_name)
-    grid = grid.model_copy(update={"set": [*grid.set, *overrides]})
-    return Sweep(grid, source, quick, tuple(expand(grid, source, quick)), Path(out))
+    slurm = with_slurm_overrides(grid.slurm, [o for o in overrides if is_slurm_override(o)])
+    runs = [o for o in overrides if not is_slurm_override(o)]
+    grid = grid.model_copy(update={"set": [*grid.set, *runs], "slurm": slurm})
+    specs = tuple(expand(grid, source, quick))
+    return Sweep(grid, source, quick, specs, Path(out), tuple(overrides))
+
+
+def reproduce_command(
+    grid: str | Path,
+    out: Path,
+    quick: bool = False,
+    launcher: str = "local",
+    jobs: int = 1,
+    overrides: Sequence[str] = (),
+) -> str:
+    """The ``factdyn reproduce`` command line (quoted for a POSIX shell) that runs, or
+    resumes, this sweep."""
+    args = ["factdyn", "reproduce", str(grid), *(["--quick"] if quick else []), "--out", str(out)]
+    if launcher != "local":
+        args += ["--launcher", launcher]
+    elif jobs != 1:
+        args += ["--jobs", str(jobs)]
+    for o in overrides:
+        args += ["--set", o]
+    return shlex.join(args)
+
+
+def _runs_part(spec: dict | None) -> dict | None:
+    """A recorded grid but for its ``slurm`` section, which changes where runs run, not
+    what they compute (a sweep can be resumed on another partition)."""
+    return {k: v for k, v in spec.items() if k != "slurm"} if isinstance(spec, dict) else spec
 
 
 def claim_output(sweep: Sweep) -> None:
@@ -77,7 +122,8 @@ def claim_output(sweep: Sweep) -> None:
     found = sweep.out / SWEEP
     if found.is_file():
         old = json.loads(found.read_text(encoding="utf-8"))
-        if (old.get("spec"), old.get("quick")) != (sweep.grid.model_dump(mode="json"), sweep.quick):
+        new = sweep.grid.model_dump(mode="json")
+        if (_runs_part(old.get("spec")), old.get("quick")) != (_runs_part(new), sweep.quick):
             raise DataError(
                 f"{sweep.out}: holds the sweep of another grid ({old.get('grid')}"
                 f"{', --quick' if old.get('quick') else ''}); give another --out"
@@ -167,7 +213,7 @@ class ProgressLine:
             line = (
                 f"runs: {n['done']}/{len(state)} done · {n['running']} running"
                 f"{' (' + ', '.join(running) + ')' if running else ''} · {n['waiting']} waiting"
-                + (f" · {n['failed']} failed" if n["failed"] else "")
+                + "".join(f" · {n[k]} {k}" for k in ("failed", "stopped", "cancelled") if n[k])
             )
             if line != self.last:
                 self.last = line
@@ -180,18 +226,57 @@ def run_sweep(
     launcher: str = "local",
     jobs: int = 1,
     echo=print,
-    cluster: str | None = None,
+    test_executor: str | None = None,
 ) -> dict[str, str]:
-    """Every run of the sweep to its end (skipping finished ones); returns each run's state."""
+    """Every run of the sweep to its end (skipping finished ones); returns each run's state.
+
+    ``slurm`` needs Slurm here, checked before anything is built; ``test_executor``
+    (``local``/``debug``, tests only) runs its submission with submitit's executor of that
+    name on this machine instead. SIGINT (or SIGTERM, under
+    :func:`~factdyn.sweep.launch.sigterm_interrupts`) stops the local runs and starts no
+    other, or cancels the Slurm jobs, and raises :class:`Interrupted` with their states."""
     if launcher == "local":
+        if test_executor is not None:
+            raise DataError("reproduce: a test executor runs the Slurm path: --launcher slurm")
         todo = prepare(sweep, threads=local_threads(jobs))
-        return with_step_bar(todo, lambda: run_local(todo, jobs, ProgressLine(echo)))
+        pool = LocalPool()
+        try:
+            return with_step_bar(
+                todo, lambda: run_local(todo, jobs, ProgressLine(echo), pool), stop=pool.stop
+            )
+        except (KeyboardInterrupt, Interrupted) as e:
+            state = {j.name: pool.state.get(j.name, "waiting") for j in todo}
+            raise Interrupted(signal_name(e), state, "local") from None
     if launcher == "slurm":
+        if test_executor is None:
+            require_slurm()
         gpus = sweep.grid.slurm.gpus_per_node
         todo = prepare(sweep, processes=max(1, gpus))
         params = slurm_parameters(sweep.grid.slurm, f"factdyn-{Path(sweep.source).stem}")
-        return run_slurm(todo, sweep.out / "slurm", params, ProgressLine(echo), cluster)
+        return run_slurm(todo, sweep.out / "slurm", params, ProgressLine(echo), test_executor)
     raise DataError(f"reproduce: --launcher must be local or slurm, not {launcher!r}")
+
+
+def interrupted_line(e: Interrupted, command: str) -> str:
+    """One line for an interrupted sweep: what was stopped, what never started, and the
+    command that resumes it."""
+    state = e.state
+    if state is None:
+        what = "no run had been launched"
+    else:
+        n = Counter("failed" if v.startswith("failed") else v for v in state.values())
+        halted = sorted(k for k, v in state.items() if v in ("running", "stopped", "cancelled"))
+        parts = []
+        if halted:
+            verb = "cancelled the Slurm jobs of" if e.launcher == "slurm" else "stopped"
+            parts.append(f"{verb} {', '.join(halted)} (each resumes from its last checkpoint)")
+        if e.launcher == "local":
+            parts.append(f"{n['waiting']} run{'' if n['waiting'] == 1 else 's'} not started")
+        if n["failed"]:
+            parts.append(f"{n['failed']} failed")
+        parts.append(f"{n['done']} of {len(state)} done")
+        what = "; ".join(parts)
+    return f"interrupted ({e.signal_name}): {what}; resume with: {command}"
 
 
 def failures(state: dict[str, str]) -> list[str]:
@@ -200,9 +285,10 @@ def failures(state: dict[str, str]) -> list[str]:
     ]
 
 
-def dry_run(sweep: Sweep, launcher: str = "local") -> str:
-    """The runs with their size, tokens and estimated time, and the command that runs them;
-    nothing is built or downloaded."""
+def dry_run(sweep: Sweep, launcher: str = "local", jobs: int = 1) -> str:
+    """The runs with their size, tokens and estimated time, and the command that runs them
+    (with its ``--set``s, and for Slurm what each array task asks for); nothing is built or
+    downloaded."""
     from factdyn.sweep.estimate import spec_estimate
 
     rows = [spec_estimate(s, sweep.grid) for s in sweep.specs]
@@ -221,14 +307,14 @@ def dry_run(sweep: Sweep, launcher: str = "local") -> str:
         f"{len(rows)} runs, {total:.3g} device-hours in all (at {sweep.grid.flops_per_second:.3g} "
         "FLOP/s per device: 6·N per trained token, 2·N per scored probe token)"
     )
-    quick = " --quick" if sweep.quick else ""
     if launcher == "slurm":
-        lines.append(
-            f"run: factdyn reproduce {sweep.source}{quick} --out {sweep.out} --launcher slurm "
-            f"(one array task per run: {slurm_parameters(sweep.grid.slurm, 'factdyn')})"
-        )
-    else:
-        lines.append(f"run: factdyn reproduce {sweep.source}{quick} --out {sweep.out} --jobs N")
+        name = f"factdyn-{Path(sweep.source).stem}"
+        lines.append(f"one Slurm array task per run: {slurm_parameters(sweep.grid.slurm, name)}")
+    lines.append("to launch this grid:")
+    command = reproduce_command(
+        sweep.source, sweep.out, sweep.quick, launcher, jobs, sweep.overrides
+    )
+    lines.append(f"  {command}")
     return "\n".join(lines)
 
 
