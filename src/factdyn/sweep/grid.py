@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from factdyn import cache
 from factdyn.config import (
@@ -68,6 +68,14 @@ class Slurm(_Section):
     cpus_per_task: int = Field(8, ge=1)
     mem_gb: int | None = Field(None, ge=1)
     time_min: int = Field(240, ge=1)
+
+    @field_validator("nodes")
+    @classmethod
+    def _one_node(cls, nodes: int) -> int:
+        # each task runs `torchrun --standalone`: a second node would train the run twice
+        if nodes != 1:
+            raise ValueError("runs span one node each (torchrun --standalone); use gpus_per_node")
+        return nodes
 
 
 class Quick(_Section):
@@ -155,18 +163,21 @@ def with_slurm_overrides(slurm: Slurm, overrides: list[str]) -> Slurm:
     setting or a bad value is one line naming the override (with the closest setting)."""
     fields = sorted(Slurm.model_fields)
     for ov in overrides:
-        where = f"--set {ov!r}"
+        where = f"--set {ov}"
         given = apply_overrides({}, [ov]).get("slurm")
         if not isinstance(given, dict):
-            raise DataError(
-                f"{where}: expected slurm.KEY=VALUE (slurm settings: {', '.join(fields)})"
-            )
+            raise DataError(f"{where}: expected slurm.KEY=VALUE (slurm has: {', '.join(fields)})")
         raw = slurm.model_dump()
         for key, value in given.items():
             if key not in Slurm.model_fields:
+                close = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.6) or [
+                    f
+                    for f in fields
+                    if str(key) in f  # gpus: gpus_per_node
+                ]
+                hint = f"; did you mean 'slurm.{close[0]}'?" if close else ""
                 raise DataError(
-                    f"{where}: unknown Slurm setting {key!r}{did_you_mean(key, fields)} "
-                    f"(slurm settings: {', '.join(fields)})"
+                    f"{where}: unknown key 'slurm.{key}'{hint} (slurm has: {', '.join(fields)})"
                 )
             if key in SLURM_TEXT and isinstance(value, int | float) and not isinstance(value, bool):
                 value = ov.partition("=")[2].strip()  # an account named 1234 is a name
