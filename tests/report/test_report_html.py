@@ -106,8 +106,11 @@ def test_rewriting_replaces_the_figures_and_leaves_other_files(run_dirs, tmp_pat
 def test_bad_input_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="at least one"):
         write_report([], tmp_path / "out")
-    with pytest.raises(DataError, match="not a directory"):
+    with pytest.raises(DataError, match="no such directory"):
         write_report([tmp_path / "missing"], tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="not a run directory, an analysis folder"):
+        write_report([tmp_path / "empty"], tmp_path / "out")
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "meta.json").write_text("{}")
     with pytest.raises(DataError, match="cannot read the run"):

@@ -94,6 +94,8 @@ def reported(path: str | Path, options: AnalysisOptions | None = None) -> Report
     command line; None: none given) apply to a run only: a saved analysis of exactly those
     options is read, otherwise the run is analysed with them."""
     path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"{path}: no such directory (give a run directory or an analysis folder)")
     if not (path / META).is_file():
         folder = path if is_analysis(path) else path / ANALYSIS
         if not is_analysis(folder):

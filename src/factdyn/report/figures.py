@@ -236,7 +236,21 @@ def _ret_label(analysis: Analysis) -> str:
     return "mean retainability R̄(t)" + (" (%)" if percent else "")
 
 
+NO_RETAINABILITY = (
+    "no retainability to draw:\nno probe of this scenario has a logged step\n"
+    "after its last acquisition maximum (a longer run has)"
+)
+
+
 def _retainability_axis(ax, title: str, xlabel: str, legend_size: int) -> None:
+    """A log t axis, or, when nothing at t ≥ 1 was drawn on it, the reason in words (a log
+    axis of no positive values cannot be drawn)."""
+    if not any(len(line.get_xdata()) for line in ax.get_lines()):
+        ax.set_title(title)
+        ax.text(0.5, 0.5, NO_RETAINABILITY, ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
     ax.set_xscale("log")
     ax.axhline(0.0, color="black", lw=0.5, alpha=0.4)
     ax.set_title(title)
@@ -265,8 +279,10 @@ def retainability_figure(analysis: Analysis, title: str | None = None) -> Figure
     for ax, s in zip(axes, scen, strict=False):
         for p, pts in _fitted_points(analysis, s):
             color = depth_color(p.depth)
-            ax.plot(pts["t"], pts["retainability"], ".", ms=3, color=color, alpha=0.45)
-            ax.fill_between(pts["t"], pts["ci_low"], pts["ci_high"], color=color, alpha=0.15, lw=0)
+            if len(pts):
+                ax.plot(pts["t"], pts["retainability"], ".", ms=3, color=color, alpha=0.45)
+                band = (pts["t"], pts["ci_low"], pts["ci_high"])
+                ax.fill_between(*band, color=color, alpha=0.15, lw=0)
             line = _fit_line(p, float(pts["t"].max()) if len(pts) else 0.0)
             if line is not None:
                 ax.plot(*line, color=color, lw=1.6, label=f"{p.depth}: {_fit_label(p)}")
@@ -295,7 +311,9 @@ def retainability_tokens_figure(
             style, marker = RUN_STYLES[k % len(RUN_STYLES)], RUN_MARKERS[k % len(RUN_MARKERS)]
             for p, pts in _fitted_points(a, s):
                 color = depth_color(p.depth)
-                ax.plot(pts["t"] * tps, pts["retainability"], marker, ms=2, color=color, alpha=0.3)
+                if len(pts):
+                    t, r = pts["t"] * tps, pts["retainability"]
+                    ax.plot(t, r, marker, ms=2, color=color, alpha=0.3)
                 line = _fit_line(p, float(pts["t"].max()) if len(pts) else 0.0)
                 if line is not None:
                     t, r = line

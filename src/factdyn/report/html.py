@@ -260,11 +260,20 @@ def make_figures(
     )
     for a, lab in zip(analyses, labels, strict=True):
         suffix = f"-{_slug(lab)}" if many else ""
+        ret = a.retainability
+        drawn = set(ret.loc[ret["t"] >= 1, "scenario"].astype(str)) if len(ret) else set()
+        none = [s for s in a.scenarios() if s not in drawn]
+        why = (
+            f" There is no retainability to draw for {', '.join(none)}: no probe has a logged step after "
+            "its last acquisition maximum (the run ends too soon after its injections)."
+            if none
+            else ""
+        )
         keep(
             F.retainability_figure(a, title=lab if many else None),
             f"fig4-retainability{suffix}",
             "retainability",
-            f"Retainability R̄(t) on a log axis with the fit R̄ = b − a·log10 t ({lab}).",
+            f"Retainability R̄(t) on a log axis with the fit R̄ = b − a·log10 t ({lab}).{why}",
         )
     for a, lab in zip(analyses, labels, strict=True):
         if L.curves_by_depth(a):
