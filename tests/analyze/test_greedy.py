@@ -4,6 +4,8 @@ statistics) still load, export and analyse."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,7 +78,9 @@ def test_run_with_four_statistics_loads_exports_and_analyses(old_run_dir, tmp_pa
 
 
 def test_old_and_new_runs_pool_without_greedy(old_run_dir, tmp_path):
-    new = write_run_dir(_with_greedy(), tmp_path / "new")
+    run = _with_greedy()
+    run = replace(run, meta={**run.meta, "data_order": {"seed": 1, "start": 0}})  # another seed
+    new = write_run_dir(run, tmp_path / "new")
     pooled = pool_runs([old_run_dir, new])
     assert not pooled.has_stat("greedy")
     assert analyze_run(pooled, resamples=0).greedy.empty
