@@ -187,3 +187,13 @@ def test_version():
     result = _invoke("--version")
     assert result.exit_code == 0
     assert result.stdout.strip() == f"factdyn {version('factdyn')}"
+
+
+def test_did_you_mean_does_not_depend_on_typers_own_suggestions():
+    """Older typer (and click) say no more than "No such command": factdyn's group adds it."""
+    import typer.main
+
+    cmd = typer.main.get_command(app)
+    cmd.suggest_commands = False  # typer >= 0.20's own suggestion, switched off
+    with pytest.raises(Exception, match=r"No such command 'anlyze'\. Did you mean 'analyze'\?"):
+        cmd.main(["anlyze"], standalone_mode=False)

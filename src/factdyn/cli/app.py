@@ -13,11 +13,15 @@ import re
 import sys
 from typing import Annotated
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from factdyn import progress
+
+try:  # the click that typer runs on: its own copy since typer 0.2x, else click itself
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover (older typer)
+    from click.exceptions import UsageError
 
 SET_FLAGS = ("--set", "-s")
 _KEY = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*")  # section.key (or a base's flat key)
@@ -65,19 +69,17 @@ class Group(TyperGroup):
         args = sys.argv[1:] if args is None else list(args)
         return super().main(join_set_values(args), *rest, **kwargs)
 
-    def resolve_command(self, ctx: click.Context, args: list[str]):  # noqa: ANN201
+    def resolve_command(self, ctx, args: list[str]):  # noqa: ANN001, ANN201 (click's)
         try:
             return super().resolve_command(ctx, args)
-        except click.UsageError as e:
-            name = click.utils.make_str(args[0]) if args else ""
+        except UsageError as e:
+            name = str(args[0]) if args else ""
             close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
             if close and "did you mean" not in e.message.lower():
-                raise click.UsageError(
-                    f"No such command {name!r}. Did you mean {close[0]!r}?", ctx
-                ) from None
+                e.message = f"No such command {name!r}. Did you mean {close[0]!r}?"
             raise
 
-    def invoke(self, ctx: click.Context):  # noqa: ANN201
+    def invoke(self, ctx):  # noqa: ANN001, ANN201 (click's)
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
@@ -140,7 +142,7 @@ def _global_options(
     ] = False,
 ) -> None:
     if quiet and verbose:
-        raise click.UsageError("-q and -v: give one of them")
+        raise UsageError("-q and -v: give one of them, not both")
     # without either, a command started by another factdyn command keeps its verbosity
     progress.configure(progress.QUIET if quiet else progress.VERBOSE if verbose else None)
 

@@ -2,14 +2,77 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from factdyn.cli.app import OverwriteOpt, SetOpt, app, echo_main
+from factdyn.cli.app import OverwriteOpt, SetOpt, app, echo_main, err_main, info
 from factdyn.errors import DataError
+
+# what `factdyn export` writes, by the --out file's extension
+EXPORT_FORMATS = (".parquet", ".csv", ".jsonl")
+
+
+def _interrupted_at(e: BaseException) -> str:
+    """`` after step N of T`` when the training loop said where it was."""
+    step, total = getattr(e, "step", None), getattr(e, "total", None)
+    return f" after step {step} of {total}" if step is not None else ""
+
+
+def _interrupted_run(run_dir: Path, e: KeyboardInterrupt) -> str:
+    """The line Ctrl-C ends a run with: where it stopped, what is saved, how to go on."""
+    from factdyn.files import is_run_dir
+    from factdyn.rundir import read_meta
+
+    if not is_run_dir(run_dir):
+        return "factdyn: interrupted before the run directory was written; nothing was saved"
+    try:
+        saved = int(read_meta(run_dir).get("steps_done") or 0)
+    except (DataError, TypeError, ValueError):
+        saved = None
+    command = f"factdyn train --resume {shlex.quote(str(run_dir))}"
+    if saved is None:
+        kept = f"continue from its last checkpoint with: {command}"
+    elif saved:
+        kept = f"checkpoint step {saved} is saved; continue from there with: {command}"
+    else:
+        kept = f"no checkpoint yet, so a resume starts over from step 0: {command}"
+    return f"factdyn: interrupted{_interrupted_at(e)}; {kept}"
+
+
+def _refuse_existing_run(out: Path) -> None:
+    """``train --out`` makes a new run: an existing run there is continued with --resume,
+    and a folder that holds anything else is no place for one."""
+    from factdyn.files import is_run_dir
+    from factdyn.rundir import read_meta
+
+    if is_run_dir(out):
+        command = f"factdyn train --resume {shlex.quote(str(out))}"
+        try:
+            meta = read_meta(out)
+            status, done = meta.get("status"), int(meta["steps_done"])
+            total = int(meta["total_steps"])
+        except (DataError, KeyError, TypeError, ValueError):
+            status, done, total = None, None, None
+        if status == "done":
+            raise DataError(
+                f"{out}: already a finished factdyn run ({total} steps); train it longer with "
+                f"'{command} --steps N', or give another --out for a new run"
+            )
+        state = f" (stopped with step {done} of {total} saved)" if done is not None else ""
+        raise DataError(
+            f"{out}: already a factdyn run{state}; continue it with '{command}', or give "
+            "another --out for a new run"
+        )
+    if out.is_dir() and any(out.iterdir()):
+        raise DataError(
+            f"{out}: exists and is not empty (and is no factdyn run); give --out a new or "
+            "empty folder"
+        )
+
 
 # ---- train commands ----
 
@@ -22,6 +85,15 @@ def pretrain(
     out: Annotated[Path | None, typer.Option(help="Output dir (default: factdyn's cache).")] = None,
     set_: SetOpt = None,
     overwrite: OverwriteOpt = False,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print the resolved settings and stop.")
+    ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain", help="Print the settings with each one's description, type and default."
+        ),
+    ] = False,
 ) -> None:
     """Pretrain the tiny base model from scratch on a generated world (cached)."""
     from factdyn.config import load_base_config
@@ -30,13 +102,28 @@ def pretrain(
     from factdyn.train.base import pretrain as run_pretrain
 
     cfg = load_base_config(set_)
+    if print_config or explain:
+        import yaml
+
+        from factdyn.config import explain_config
+
+        text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+        typer.echo(explain_config(cfg) if explain else text, nl=False)
+        return
     if out is not None:
         prepare_output(out, overwrite=overwrite)
     world = world or cached_world()
     if not (world / "tokenizer").is_dir():
         raise DataError(f"{world}: not a generated world (no tokenizer/); run 'factdyn generate'")
-    path = run_pretrain(world, out, cfg) if out else cached_base(world, cfg)
-    typer.echo(f"base model: {path}")
+    try:
+        path = run_pretrain(world, out, cfg) if out else cached_base(world, cfg)
+    except KeyboardInterrupt as e:
+        err_main(
+            f"factdyn: pretraining interrupted{_interrupted_at(e)}; nothing was saved (it has "
+            "no resume: run the command again)"
+        )
+        raise typer.Exit(130) from None
+    echo_main(f"base model: {path}")
 
 
 @app.command()
@@ -62,7 +149,15 @@ def train(
     model: Annotated[str | None, typer.Option(help="Shortcut for model.name.")] = None,
     steps: Annotated[int | None, typer.Option(help="Shortcut for train.steps.")] = None,
     print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print the resolved config.")
+        bool, typer.Option("--print-config", help="Print the resolved config and stop.")
+    ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="With --print-config: each field's description, type and default as a comment "
+            "above it (the output still loads as a config file).",
+        ),
     ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print size, memory and FLOPs; no weights.")
@@ -90,8 +185,10 @@ def train(
         cfg = requested_config(resume, config, overrides)  # compared with the run's own
     else:
         cfg = with_absolute_paths(load_config(config, overrides))
-    if print_config:
-        typer.echo(dump_config(cfg), nl=False)
+    if print_config or explain:
+        from factdyn.config import explain_config
+
+        typer.echo(explain_config(cfg) if explain else dump_config(cfg), nl=False)
         return
     if dry_run:
         from factdyn.train.estimate import describe
@@ -106,6 +203,8 @@ def train(
     if resume is None:
         from factdyn.files import prepare_output
 
+        _refuse_existing_run(out)
+
         # not a file, not inside another run; a non-empty one is refused by the training
         prepare_output(out, overwrite=True)
     if resume is None and cfg.data.source == "world" and None in (cfg.data.path, cfg.model.name):
@@ -115,9 +214,7 @@ def train(
         unset = [
             k for k, v in (("data.path", cfg.data.path), ("model.name", cfg.model.name)) if not v
         ]
-        echo_main(
-            f"{' and '.join(unset)} not set: using factdyn's cache {root()} (built on first use)"
-        )
+        info(f"{' and '.join(unset)} not set: using factdyn's cache {root()} (built on first use)")
         cfg = with_cached_inputs(cfg)
     try:
         run_dir = run_train(
@@ -129,6 +226,9 @@ def train(
     except TrainingError as e:
         print(f"factdyn: training stopped: {e}", file=sys.stderr)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt as e:
+        err_main(_interrupted_run(resume or out, e))
+        raise typer.Exit(130) from None
     echo_main(
         f"run written to {run_dir} (logs: logprobs.npy, injections.parquet; next: factdyn analyze {run_dir})"
     )
@@ -137,15 +237,29 @@ def train(
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
-    out: Annotated[Path, typer.Option(help="Parquet file to write.")],
+    out: Annotated[
+        Path,
+        typer.Option(help="File to write; its extension picks the format: .parquet, .csv, .jsonl."),
+    ],
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Write a run's probe log as one long table (step, tokens, item, scenario, depth, probe, stats)."""
     from factdyn.files import atomic_file, prepare_output_file
     from factdyn.rundir import export_long, load_run
 
+    kind = out.suffix.lower()
+    if kind not in EXPORT_FORMATS:
+        raise DataError(
+            f"{out}: export writes {', '.join(EXPORT_FORMATS[:-1])} or {EXPORT_FORMATS[-1]} "
+            f"files; name --out with one of these extensions"
+        )
     prepare_output_file(out, overwrite=overwrite, protected_runs=[run_dir])
     table = export_long(load_run(run_dir))
     with atomic_file(out) as tmp:
-        table.to_parquet(tmp, index=False)
-    typer.echo(f"{len(table):,} rows written to {out}")
+        if kind == ".parquet":
+            table.to_parquet(tmp, index=False)
+        elif kind == ".csv":
+            table.to_csv(tmp, index=False)
+        else:  # one JSON object per line; a missing value is null
+            table.to_json(tmp, orient="records", lines=True, force_ascii=False)
+    echo_main(f"{len(table):,} rows written to {out}")

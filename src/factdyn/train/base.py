@@ -3,10 +3,10 @@
 It is pretrained with a warmup + decay schedule that ends at ``min_lr_ratio * lr``; the saved
 state records that final rate and the data position, so an experiment continues the same
 schedule (held constant) and reads the corpus from where pretraining stopped: no jump in
-learning rate, no re-read text (SPEC §8). ``settle_steps`` > 0 adds updates at that rate with
+learning rate, no re-read text. ``settle_steps`` > 0 adds updates at that rate with
 the continuation's smaller batch, so that neither does the batch size jump: the demo's runs,
 at 4 sequences after pretraining's 16, begin with a loss spike of about 0.2 nat over their
-first 20 updates while AdamW's moments catch up (docs/tiny-regime.md, round 7).
+first 20 updates while AdamW's moments catch up.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from factdyn import progress
 from factdyn.config import BaseConfig, DataConfig
 from factdyn.files import output_dir, write_json_atomic
 from factdyn.train import checkpoint as ckpt
@@ -94,10 +95,15 @@ def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    progress.quiet_other_bars()  # transformers' "Writing model shards" at every snapshot
     tokenizer = AutoTokenizer.from_pretrained(world_dir / "tokenizer")
     source = build_source(
         DataConfig(source="world", path=str(world_dir), seq_len=cfg.seq_len, seed=cfg.seed),
         tokenizer,
+    )
+    progress.phase(
+        f"pretraining the tiny base: {cfg.steps} steps"
+        + (f" + {cfg.settle_steps} settling" if cfg.settle_steps else "")
     )
     model = build_model(cfg, len(tokenizer), tokenizer.eos_token_id)
     model.train()

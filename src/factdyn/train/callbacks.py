@@ -9,11 +9,13 @@ callbacks; so are a benchmark's timers, passed to ``train(..., callbacks=...)``.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from factdyn import progress
 from factdyn.errors import TrainingError
 from factdyn.rundir import open_log, update_meta
 from factdyn.train import checkpoint as ckpt
@@ -83,6 +85,7 @@ class Checkpointer(Callback):
         if step == self.start or (step % self.every and step != self.total):
             return
         self.check_finite(step, model)
+        t0 = time.perf_counter()
         states = ckpt.full_state(self.trained, self.optimizer)  # collective: every rank
         if self.world.main:
             ckpt.save_checkpoint(
@@ -94,6 +97,7 @@ class Checkpointer(Callback):
                 self.tokenizer,
             )
             update_meta(self.run_dir, steps_done=step)
+            progress.debug(f"checkpoint step {step} saved in {time.perf_counter() - t0:.1f} s")
         self.last = step
         barrier(self.world)
 

@@ -20,11 +20,21 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from factdyn import progress
 from factdyn.errors import TrainingError
 from factdyn.inject.placement import IGNORE, apply_placements
 from factdyn.train.callbacks import Callback
 from factdyn.train.distributed import World, all_reduce_sum
 from factdyn.train.lr import lr_at
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during the loop: a KeyboardInterrupt that knows how many updates were
+    done, so that the command can say where the run stopped."""
+
+    def __init__(self, step: int, total: int):
+        super().__init__(f"interrupted after step {step} of {total}")
+        self.step, self.total = step, total
 
 
 @dataclass
@@ -185,9 +195,10 @@ def run_loop(
         initial=start_step,
         desc=cfg.desc,
         unit="step",
-        disable=not world.main,
+        disable=not world.main or progress.quiet(),
         dynamic_ncols=True,
     )
+    done = start_step  # updates completed
     try:
         for cb in callbacks:
             cb.on_train_start(start_step)
@@ -213,11 +224,16 @@ def run_loop(
                 raise TrainingError(f"step {step}: {e}") from None
             for cb in callbacks:
                 cb.on_step_end(step, loss, lr)
+            done = step + 1
             rate = (step + 1 - n0) * cfg.tokens_per_step / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
             bar.update(1)
         for cb in callbacks:
             cb.on_step_start(cfg.total_steps, model)  # θ_T: the final weights
+    except KeyboardInterrupt as e:
+        if isinstance(e, Interrupted):
+            raise
+        raise Interrupted(done, cfg.total_steps) from None
     finally:
         bar.close()  # also when a step or a callback (the checkpointer's NaN guard) stops it
     for cb in callbacks:
