@@ -40,6 +40,20 @@ def test_quick_demo_writes_report_and_summary(tmp_path):
     n_alone = len(pd.read_parquet(out / "run" / "probes.parquet").query("scenario == 'duplicate'"))
     for depth in ("memorization", "semantic", "composition"):  # every seed's probes
         assert summary["duplicate"][depth]["n_probes"] == SEEDS * n_alone // 3
+    # `factdyn report` of the demo folder shows the demo's pooled analysis: the same verdicts
+    mine = tmp_path / "mine"
+    reported = subprocess.run(
+        [sys.executable, "-m", "factdyn", "report", str(out), "--out", str(mine)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert reported.returncode == 0, reported.stderr[-3000:]
+    assert f"the analysis saved in {out / 'analysis'}" in reported.stdout
+
+    def verdicts(folder):
+        doc = json.loads((folder / "findings.json").read_text())
+        return [(f["ref"], f["verdict"], f["interval"]) for f in doc]
+
+    assert verdicts(mine) == verdicts(out / "report")
     # a second call reuses the finished run and the cached world and base
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
