@@ -1,8 +1,10 @@
 """What factdyn says while it works, and how much.
 
 * :func:`phase` prints one line when something slow begins that has no progress bar of its
-  own (``factdyn: loading model PATH …``), so that nothing sits silent for more than a few
-  seconds; :func:`debug` lines show only with ``-v``.
+  own (``factdyn: loading model PATH …``), so that a terminal never sits silent for more than
+  a few seconds. Like a spinner it is for a person watching: it shows when stderr is a
+  terminal (or with ``-v``), so that logs and captured output hold only results, bars and
+  errors. :func:`debug` lines show only with ``-v``.
 * The verbosity (``factdyn -q``: errors and final paths only; ``-v``: debug lines too) lives in
   the environment (``FACTDYN_VERBOSITY``), so the processes a command starts (torchrun's
   workers, the demo's seeds, a sweep's runs) say as much as it does.
@@ -40,6 +42,14 @@ def quiet() -> bool:
 
 def _main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
+
+
+def _interactive() -> bool:
+    """Someone is watching: stderr is a terminal."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced by an object without it, or closed
+        return False
 
 
 class _LineHandler(logging.Handler):
@@ -98,8 +108,10 @@ def quiet_other_bars() -> None:
 
 
 def phase(message: str) -> None:
-    """``factdyn: MESSAGE …`` when a slow step without a bar begins (main process; not -q)."""
-    if _main_process() and not quiet():
+    """``factdyn: MESSAGE …`` when a slow step without a bar begins: on the main process, to
+    a terminal (or with -v), not with -q."""
+    level = verbosity()
+    if _main_process() and (level == VERBOSE or (level == NORMAL and _interactive())):
         _handler()
         log.info(f"{message} …")
 

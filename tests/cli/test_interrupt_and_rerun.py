@@ -80,8 +80,8 @@ def test_ctrl_c_ends_with_the_saved_step_and_the_resume_command(toy_world, toy_b
     assert saved == read_meta(run)["steps_done"] and saved % 5 == 0 and saved <= stopped < 400
     assert (run / "checkpoints" / f"step_{saved:07d}").is_dir()
     assert "Traceback" not in err and out == ""
-    # the default output: factdyn's phase line and bar, no other library's progress bars
-    assert "factdyn: loading model" in err and "train:" in err
+    # the default output: factdyn's bar, no other library's progress bars
+    assert "train:" in err
     assert "Loading weights" not in err and "Writing model shards" not in err
 
 

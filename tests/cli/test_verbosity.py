@@ -81,8 +81,11 @@ def test_without_an_option_a_command_keeps_the_verbosity_it_inherited(clean_env,
     assert progress.quiet()
 
 
-def test_phase_lines_are_one_line_on_stderr_and_silent_when_quiet(clean_env, capsys, monkeypatch):
+def test_phase_lines_go_to_a_terminal_and_are_silent_when_quiet(clean_env, capsys, monkeypatch):
     progress.configure(progress.NORMAL)
+    progress.phase("tokenizing corpus")
+    assert capsys.readouterr().err == ""  # stderr captured, not a terminal: logs stay clean
+    monkeypatch.setattr(progress, "_interactive", lambda: True)
     progress.phase("tokenizing corpus")
     assert capsys.readouterr().err == "factdyn: tokenizing corpus …\n"
     monkeypatch.setenv("RANK", "1")  # another process of a torchrun launch: silent
@@ -95,3 +98,15 @@ def test_phase_lines_are_one_line_on_stderr_and_silent_when_quiet(clean_env, cap
     assert capsys.readouterr().err == ""
     progress.configure(progress.NORMAL)
     assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"  # other libraries' bars off
+
+
+def test_loading_a_model_says_so_without_transformers_bars(
+    toy_base, clean_env, capsys, monkeypatch
+):
+    from factdyn.score.loading import load_model_and_tokenizer
+
+    progress.configure(progress.NORMAL)
+    monkeypatch.setattr(progress, "_interactive", lambda: True)
+    load_model_and_tokenizer(str(toy_base))
+    err = capsys.readouterr().err
+    assert err == f"factdyn: loading model {toy_base} …\n"  # and no "Loading weights" bar
