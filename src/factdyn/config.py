@@ -449,19 +449,19 @@ def _model_at(model: type[BaseModel] | None, loc: tuple) -> type[BaseModel] | No
 
 
 def _unknown_key(loc: tuple, model: type[BaseModel] | None, source: str) -> str:
-    """``source: unknown key 'a.b'; did you mean 'a.c'?`` (or the keys there are)."""
+    """``source, field 'a.b': unknown key; did you mean 'a.c'?`` (or the keys there are)."""
     name = ".".join(str(p) for p in loc)
     where = _model_at(model, loc[:-1])
     if where is None:
-        return f"{source}: unknown key '{name}'"
+        return f"{source}, field '{name}': unknown key"
     fields = list(where.model_fields)
     kind = "section" if all(_model_in(f.annotation) for f in where.model_fields.values()) else "key"
     prefix = "".join(f"{p}." for p in loc[:-1])
     close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
     if close:
-        return f"{source}: unknown {kind} '{name}'; did you mean '{prefix}{close[0]}'?"
+        return f"{source}, field '{name}': unknown {kind}; did you mean '{prefix}{close[0]}'?"
     there = f"{prefix.rstrip('.')} has" if prefix else "known"
-    return f"{source}: unknown {kind} '{name}' ({there}: {', '.join(fields)})"
+    return f"{source}, field '{name}': unknown {kind} ({there}: {', '.join(fields)})"
 
 
 def _set_source(loc: tuple, overrides: list[str]) -> str | None:
@@ -486,7 +486,7 @@ def _one_line(
     overrides: list[str] = (),
 ) -> DataError:
     """The first validation error as ``source, field 'a.b': message``; an unknown key as
-    ``source: unknown key 'a.b'; did you mean 'a.c'?``. ``source`` is the file, or the
+    ``source, field 'a.b': unknown key; did you mean 'a.c'?``. ``source`` is the file, or the
     ``--set`` among ``overrides`` that gave the field."""
     errors = e.errors()
     err = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])

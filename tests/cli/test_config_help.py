@@ -97,11 +97,11 @@ def test_pretrain_print_config_explain():
     [
         (
             ["train", "--print-config", "--set", "optim.lrr=1e-3"],
-            "--set optim.lrr=1e-3: unknown key 'optim.lrr'; did you mean 'optim.lr'?",
+            "--set optim.lrr=1e-3, field 'optim.lrr': unknown key; did you mean 'optim.lr'?",
         ),
         (
             ["train", "--print-config", "--set", "optm.lr=1e-3"],
-            "--set optm.lr=1e-3: unknown section 'optm'; did you mean 'optim'?",
+            "--set optm.lr=1e-3, field 'optm': unknown section; did you mean 'optim'?",
         ),
         (
             [
@@ -110,11 +110,12 @@ def test_pretrain_print_config_explain():
                 "--set",
                 "injection.scenarios=[{name: a, count: 1, intervl: 2}]",
             ],
-            "unknown key 'injection.scenarios.0.intervl'; did you mean 'injection.scenarios.0.interval'?",
+            "field 'injection.scenarios.0.intervl': unknown key; did you mean "
+            "'injection.scenarios.0.interval'?",
         ),
         (
             ["pretrain", "--set", "setle_steps=100"],
-            "--set setle_steps=100: unknown key 'setle_steps'; did you mean 'settle_steps'?",
+            "--set setle_steps=100, field 'setle_steps': unknown key; did you mean 'settle_steps'?",
         ),
     ],
 )
@@ -131,11 +132,11 @@ def test_an_unknown_key_in_a_file_names_the_file_and_lists_the_keys_when_none_is
     cfg.write_text("train:\n  stesp: 20\n")
     err = exits_2(["train", str(cfg), "--print-config"])
     assert err.startswith(
-        f"factdyn: error: {cfg}: unknown key 'train.stesp'; did you mean 'train.steps'?"
+        f"factdyn: error: {cfg}, field 'train.stesp': unknown key; did you mean 'train.steps'?"
     )
     cfg.write_text("eval:\n  zzz: 1\n")
     err = exits_2(["train", str(cfg), "--print-config"])
-    assert f"{cfg}: unknown key 'eval.zzz' (eval has: schedule, window," in err
+    assert f"{cfg}, field 'eval.zzz': unknown key (eval has: schedule, window," in err
 
 
 @pytest.mark.parametrize(
