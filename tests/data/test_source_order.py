@@ -127,3 +127,21 @@ def test_olmo_seed_zero_is_olmos_order_another_shuffles_it_within_windows(tmp_pa
     for w in range(0, 50, 8):
         assert sorted(win[w : w + 8]) == sorted(order[w : w + 8].tolist())
     assert win != order.tolist()
+
+
+def test_a_dataset_shorter_than_the_run_is_read_again(jsonl_dir, tmp_path):
+    import datasets
+
+    plain = build_source(DataConfig(source="hf", path=str(jsonl_dir), seq_len=4), CharTok())
+    assert _read(plain, 80) == _packed(DOCS) * 2  # seed 0: the same order on every pass
+    saved = tmp_path / "saved"
+    datasets.Dataset.from_dict({"text": DOCS}).save_to_disk(saved)
+    for path in (jsonl_dir, saved):  # streamed, and saved
+        src = build_source(DataConfig(source="hf", path=str(path), seq_len=4, seed=3), CharTok())
+        first, second = _read(src, 80)[:40], _read(src, 80)[40:]
+        assert sorted(first) == sorted(second) == sorted(_packed(DOCS))
+        assert first != second  # each pass its own order
+    empty = tmp_path / "empty"
+    datasets.Dataset.from_dict({"text": ["x"]}).filter(lambda r: False).save_to_disk(empty)
+    with pytest.raises(DataError, match="no documents in split 'train'"):
+        build_source(DataConfig(source="hf", path=str(empty), seq_len=4), CharTok()).sequence(0)

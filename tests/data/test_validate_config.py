@@ -51,7 +51,7 @@ def test_one_paraphrase_per_item_is_refused_as_train_refuses_it(
         injection=f"{{items: {items}, n_controls: 3, cohorts: 1}}",
     )
     refused = exits_2(["data", "validate", items, "--config", config])
-    assert "field 'paraphrases': 1 paraphrases" in refused and "scenario 'paraphrase'" in refused
+    assert "field 'paraphrases': 1 paraphrase," in refused and "scenario 'paraphrase'" in refused
     assert exits_2(["train", config, "--out", tmp_path / "run"]) == refused
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
     # without --config the file itself is well formed: valid
@@ -91,8 +91,23 @@ def test_a_run_the_items_suit_is_described(toy_world, tokenizer_only, tmp_path):
     # paraphrase and duplicate: 5 injections each of 2 items; once: 1 each
     assert "22 injections at steps 0 to 81, train.steps=110" in r.output
     assert "fits data.seq_len=64" in r.output
+    assert f"corpus: {toy_world / 'corpus'} (text, field 'text'): " in r.output
     # no model named: the token lengths are said to be unchecked, the rest is checked
     bare = _config(tmp_path / "bare.yaml", toy_world, None)
     r = CliRunner().invoke(app, ["data", "validate", str(items), "--config", str(bare)])
     assert r.exit_code == 0, r.output
     assert "tokens: not checked against data.seq_len" in r.output
+
+
+def test_a_corpus_without_the_text_field_is_refused_as_train_refuses_it(
+    toy_world, tokenizer_only, tmp_path, exits_2
+):
+    items = _items(toy_world, tmp_path / "items.jsonl")
+    config = _config(tmp_path / "mine.yaml", toy_world, tokenizer_only)
+    over = ["--set", "data.text_field=content"]
+    refused = exits_2(["data", "validate", items, "--config", config, *over])
+    assert "no field 'content' (set data.text_field" in refused
+    trained = exits_2(
+        ["train", config, *over, "--set", f"injection.items={items}", "--out", tmp_path / "r"]
+    )
+    assert trained == refused

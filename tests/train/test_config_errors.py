@@ -143,7 +143,7 @@ def test_too_few_paraphrases_names_the_scenario_and_its_count(
 ):
     items = _items(toy_world, tmp_path, paraphrases=1)
     msg = _refused(_user(toy_world, garbage_model, items), tmp_path, loads)
-    assert f"{items}, item 0, field 'paraphrases': 1 paraphrases" in msg
+    assert f"{items}, item 0, field 'paraphrases': 1 paraphrase," in msg
     assert "scenario 'paraphrase'" in msg
     assert "give that scenario count: 2 (or variant: duplicate) in injection.scenarios" in msg
 

@@ -183,6 +183,7 @@ def _check_run(file: Path, config: Path, overrides: list[str], tokenizer: str | 
             f"tokens: every probe and injected text fits data.seq_len={cfg.data.seq_len} with "
             f"{name}'s tokenizer (the longest injected text: {longest} tokens with its EOS)"
         )
+        lines.insert(0, _check_corpus(cfg, tok))
     split = ", ".join(f"{k} {scenarios.count(k)}" for k in dict.fromkeys(scenarios))
     when = f"{len(steps)} injections at steps {min(steps)} to {max(steps)}" if steps else "none"
     return [
@@ -190,6 +191,20 @@ def _check_run(file: Path, config: Path, overrides: list[str], tokenizer: str | 
         tokens,
         *lines,
     ]
+
+
+def _check_corpus(cfg, tokenizer) -> str:
+    """The run's background data opened as train opens it (tokenized and cached, or its
+    first sequence streamed): a missing file or text field is said now."""
+    from factdyn.data.sources import build_source
+
+    if cfg.data.path is None and cfg.data.source == "world":
+        return "corpus: not checked (data.path not set: train uses factdyn's cached world)"
+    source = build_source(cfg.data, tokenizer)
+    source.sequence(0)
+    n = getattr(source, "n_sequences", None)
+    size = f"{n:,} sequences of {cfg.data.seq_len} tokens" if n else "its first sequence read"
+    return f"corpus: {cfg.data.path} ({cfg.data.source}, field '{cfg.data.text_field}'): {size}"
 
 
 @data_app.command("validate")

@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from factdyn import progress
 from factdyn.errors import DataError
 from factdyn.files import atomic_file
 
@@ -96,7 +97,13 @@ def tokenize_documents(tokenizer, docs: Iterable[str], batch: int = 1000) -> np.
         raise DataError("tokenizer: no eos_token; factdyn separates documents with it")
     chunks: list[np.ndarray] = []
     buf: list[str] = []
-    bar = tqdm(desc="tokenizing corpus", unit=" docs", leave=False)
+    # shown on a terminal only (None: tqdm's "disable on non-TTY"), as factdyn's phase lines
+    bar = tqdm(
+        desc="tokenizing corpus",
+        unit=" docs",
+        leave=False,
+        disable=True if progress.quiet() else None,
+    )
 
     def flush() -> None:
         for ids in tokenizer(buf, add_special_tokens=False)["input_ids"]:

@@ -5,7 +5,8 @@ is memory-mapped (:func:`datasets.load_from_disk`). ``data.seed`` 0 reads the do
 the dataset's own order; another seed shuffles them, reproducibly: a saved dataset as a whole,
 a streamed one through a buffer of :data:`SHUFFLE_BUFFER` documents (and its shards' order).
 
-A stream cannot seek, so position ``p`` is reached by reading forward (each rank reads its
+A dataset shorter than the run is read again, pass after pass (another shuffle each pass for
+a non-zero seed). A stream cannot seek, so position ``p`` is reached by reading forward (each rank reads its
 own rows in increasing order); a resumed run re-reads from the start up to its position,
 which is deterministic (the shuffle too, given its seed) and needs no extra state in the
 checkpoint.
@@ -13,6 +14,7 @@ checkpoint.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +37,15 @@ def is_saved_dataset(path: str | Path) -> bool:
     return (p / "state.json").is_file() or (p / "dataset_dict.json").is_file()
 
 
-def open_documents(path: str, split: str, seed: int = 0) -> Iterable[dict]:
+def _pass_seed(seed: int, epoch: int) -> int:
+    """The shuffle seed of one pass over the data: another order on every pass."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def open_documents(path: str, split: str, seed: int = 0, epoch: int = 0) -> Iterable[dict]:
     """The rows of a dataset (a ``save_to_disk`` folder, data files, a hub id) in the order
-    ``seed`` gives; every failure to open it is one line naming ``data.path``."""
+    ``seed`` gives on pass ``epoch``; every failure to open it is one line naming
+    ``data.path``."""
     import datasets
 
     if is_saved_dataset(path):
@@ -52,12 +60,12 @@ def open_documents(path: str, split: str, seed: int = 0) -> Iterable[dict]:
                     f"it has {', '.join(sorted(ds))})"
                 )
             ds = ds[split]
-        return ds.shuffle(seed=seed) if seed else ds
+        return ds.shuffle(seed=_pass_seed(seed, epoch)) if seed else ds
     try:
         ds = datasets.load_dataset(path, split=split, streaming=True)
     except Exception as e:  # many error types; the user needs one line
         raise _one_line(path, "cannot stream dataset (field 'data.path')", e) from None
-    return ds.shuffle(seed=seed, buffer_size=SHUFFLE_BUFFER) if seed else ds
+    return ds.shuffle(seed=_pass_seed(seed, epoch), buffer_size=SHUFFLE_BUFFER) if seed else ds
 
 
 @dataclass
@@ -72,15 +80,26 @@ class StreamedPacked:
     _next: int = 0
 
     def _rows(self) -> Iterator[dict]:
-        rows = iter(open_documents(self.path, self.split, self.seed))
-        while True:
-            try:
-                row = next(rows)
-            except StopIteration:
-                return
-            except Exception as e:  # a broken file or connection, met while reading
-                raise _one_line(self.path, "cannot read dataset (field 'data.path')", e) from None
-            yield row
+        """Every row, pass after pass (a dataset shorter than the run is read again, in
+        another order for a non-zero seed)."""
+        for epoch in itertools.count():
+            rows = iter(open_documents(self.path, self.split, self.seed, epoch))
+            n = 0
+            while True:
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    break
+                except Exception as e:  # a broken file or connection, met while reading
+                    raise _one_line(
+                        self.path, "cannot read dataset (field 'data.path')", e
+                    ) from None
+                n += 1
+                yield row
+            if n == 0:
+                raise DataError(
+                    f"{self.path}: no documents in split '{self.split}' (field 'data.path')"
+                )
 
     def _sequences(self) -> Iterator[np.ndarray]:
         buf: list[int] = []

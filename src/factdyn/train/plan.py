@@ -167,7 +167,8 @@ def check_paraphrases(inj: InjectionConfig, items: list[KnowledgeItem], source: 
         for j, e in enumerate(inj.schedule):
             if e.item < len(items) and e.variant > (p := len(items[e.item].paraphrases)):
                 raise DataError(
-                    f"{source}, item {e.item}, field 'paraphrases': {p} paraphrases, but "
+                    f"{source}, item {e.item}, field 'paraphrases': {p} paraphrase"
+                    f"{'' if p == 1 else 's'}, but "
                     f"injection.schedule[{j}] (step {e.step}) asks for variant {e.variant} "
                     f"(variant i is paraphrases[i-1]): add paraphrases, or lower its variant"
                 )
@@ -180,7 +181,8 @@ def check_paraphrases(inj: InjectionConfig, items: list[KnowledgeItem], source: 
         for i, name in enumerate(scenarios):
             if name == s.name and (p := len(items[i].paraphrases)) < need:
                 raise DataError(
-                    f"{source}, item {i}, field 'paraphrases': {p} paraphrases, but scenario "
+                    f"{source}, item {i}, field 'paraphrases': {p} paraphrase"
+                    f"{'' if p == 1 else 's'}, but scenario "
                     f"'{s.name}' injects each of its items {s.count} times in different "
                     f"words (its train_context, then {need} paraphrases): give every item at "
                     f"least {need} paraphrases, or give that scenario count: {p + 1} (or "
