@@ -145,3 +145,17 @@ def test_a_dataset_shorter_than_the_run_is_read_again(jsonl_dir, tmp_path):
     datasets.Dataset.from_dict({"text": ["x"]}).filter(lambda r: False).save_to_disk(empty)
     with pytest.raises(DataError, match="no documents in split 'train'"):
         build_source(DataConfig(source="hf", path=str(empty), seq_len=4), CharTok()).sequence(0)
+
+
+def test_asking_a_stream_for_the_same_position_again_does_not_restart_it(jsonl_dir, monkeypatch):
+    from factdyn.data import hfstream
+
+    opened = []
+    real = hfstream.open_documents
+    monkeypatch.setattr(
+        hfstream, "open_documents", lambda *a, **kw: opened.append(a) or real(*a, **kw)
+    )
+    src = build_source(DataConfig(source="hf", path=str(jsonl_dir), seq_len=4, seed=2), CharTok())
+    first = src.sequence(0).tolist()  # train reads it before the model loads, then at step 0
+    assert src.sequence(0).tolist() == first and src.sequence(1).tolist() != first
+    assert len(opened) == 1

@@ -78,6 +78,7 @@ class StreamedPacked:
     seed: int = 0
     _it: Iterator[np.ndarray] | None = field(default=None, repr=False)
     _next: int = 0
+    _last: tuple[int, np.ndarray] | None = field(default=None, repr=False)
 
     def _rows(self) -> Iterator[dict]:
         """Every row, pass after pass (a dataset shorter than the run is read again, in
@@ -120,10 +121,13 @@ class StreamedPacked:
                 buf = buf[self.seq_len :]
 
     def sequence(self, position: int) -> np.ndarray:
+        if self._last is not None and self._last[0] == position:
+            return self._last[1]  # asked again (the check before training, then step 0)
         if self._it is None or position < self._next:
             self._it, self._next = self._sequences(), 0
         for seq in self._it:
             self._next += 1
             if self._next - 1 == position:
+                self._last = (position, seq)
                 return seq
         raise DataError(f"{self.path}: stream ended before sequence {position}")
