@@ -149,6 +149,8 @@ def check_item_counts(inj: InjectionConfig, n_items: int, source: str) -> None:
     fixes = [f"give at least {least + inj.n_controls} items"]
     if n >= least:
         fixes.insert(0, f"set injection.n_controls={n - least} or less")
+    if n < n_items:
+        fixes.append("raise injection.max_items")
     if fixed:
         fixes.append("lower the scenarios' n_items")
     if len(inj.scenarios) > 1:
