@@ -119,8 +119,8 @@ def pretrain(
         path = run_pretrain(world, out, cfg) if out else cached_base(world, cfg)
     except KeyboardInterrupt as e:
         err_main(
-            f"factdyn: pretraining interrupted{_interrupted_at(e)}; nothing was saved (it has "
-            "no resume: run the command again)"
+            f"factdyn: pretraining interrupted{_interrupted_at(e)}; the base model was not "
+            "saved (pretraining has no resume: run the command again)"
         )
         raise typer.Exit(130) from None
     echo_main(f"base model: {path}")
@@ -203,10 +203,8 @@ def train(
     if resume is None:
         from factdyn.files import prepare_output
 
-        _refuse_existing_run(out)
-
-        # not a file, not inside another run; a non-empty one is refused by the training
-        prepare_output(out, overwrite=True)
+        _refuse_existing_run(out)  # before anything loads: a run there goes on with --resume
+        prepare_output(out, overwrite=True)  # not a file, not inside another run
     if resume is None and cfg.data.source == "world" and None in (cfg.data.path, cfg.model.name):
         from factdyn.cache import root
         from factdyn.demo import with_cached_inputs
@@ -247,13 +245,13 @@ def export(
     from factdyn.files import atomic_file, prepare_output_file
     from factdyn.rundir import export_long, load_run
 
+    prepare_output_file(out, overwrite=overwrite, protected_runs=[run_dir])
     kind = out.suffix.lower()
     if kind not in EXPORT_FORMATS:
         raise DataError(
             f"{out}: export writes {', '.join(EXPORT_FORMATS[:-1])} or {EXPORT_FORMATS[-1]} "
             f"files; name --out with one of these extensions"
         )
-    prepare_output_file(out, overwrite=overwrite, protected_runs=[run_dir])
     table = export_long(load_run(run_dir))
     with atomic_file(out) as tmp:
         if kind == ".parquet":
