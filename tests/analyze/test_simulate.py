@@ -528,3 +528,17 @@ def test_missing_or_damaged_replicates(tmp_path, exits_2):
     (folder / "summary.json").write_text(json.dumps(doc))
     line = exits_2(sim_args(folder))
     assert f"{file}: duplicate/semantic: 400 replicates" in line and "rerun factdyn analyze" in line
+
+
+def test_the_default_scenario_is_one_with_a_usable_fit(analysis_dir, tmp_path):
+    _, out = analysis_dir
+    assert "scenario: duplicate" in runner.invoke(app, sim_args(out)).output
+
+    def no_duplicate_fit(doc):  # duplicate forgot nothing measurable: no threshold there
+        for entry in doc["duplicate"].values():
+            entry["decay_constant"] = -0.1
+
+    bad = _doctored(out, tmp_path, no_duplicate_fit)
+    result = runner.invoke(app, sim_args(bad))
+    assert result.exit_code == 0, result.output
+    assert "scenario: once" in result.output

@@ -350,12 +350,27 @@ def _log10_factorial(m: np.ndarray) -> np.ndarray:
 # ---- a run's analysis as the model's inputs ----
 
 
-def default_scenario(scenarios: Sequence[str]) -> str:
-    """``duplicate`` (the paper's repeated exposures) when the analysis has it, else the
-    first scenario."""
+def default_scenario(analysis: Analysis) -> str:
+    """``duplicate`` (the paper's repeated exposures) when the analysis has it with a usable
+    forgetting fit at some depth, else the first scenario that has one (else ``duplicate`` or
+    the first scenario, whose refusal then says why)."""
+    scenarios = analysis.scenarios()
     if not scenarios:
         raise DataError("simulate: the analysis has no injected scenario")
-    return "duplicate" if "duplicate" in scenarios else scenarios[0]
+
+    def fits(s: str) -> bool:
+        for p in analysis.populations:
+            if p.scenario == s:
+                try:
+                    params_of(analysis, p)
+                except NoFit:
+                    continue
+                return True
+        return False
+
+    preferred = ["duplicate", *(s for s in scenarios if s != "duplicate")]
+    usable = [s for s in preferred if s in scenarios and fits(s)]
+    return usable[0] if usable else ("duplicate" if "duplicate" in scenarios else scenarios[0])
 
 
 def _scale(analysis: Analysis) -> float:

@@ -22,7 +22,9 @@ def simulate(
     exposures: Annotated[int, typer.Option(help="Number of exposures (K).")],
     scenario: Annotated[
         str | None,
-        typer.Option(help="Whose fit to use (default: duplicate if analysed, else the first)."),
+        typer.Option(
+            help="Whose fit to use (default: duplicate, else the first scenario with a usable fit)."
+        ),
     ] = None,
     depth: Annotated[
         list[str] | None,
@@ -88,7 +90,7 @@ def simulate(
     analysis = read_analysis(analysis_dir)
     if not analysis.populations:
         raise DataError(f"{file}: the analysis has no injected scenario")
-    scenario = default_scenario(analysis.scenarios()) if scenario is None else scenario
+    scenario = default_scenario(analysis) if scenario is None else scenario
     if scenario not in analysis.scenarios():
         have = ", ".join(analysis.scenarios())
         raise DataError(f"{file}: no scenario {scenario!r} (the analysis has: {have})")
