@@ -6,28 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from char_tok import CharTok
 
 from factdyn.config import DataConfig
 from factdyn.data.sources import build_source
 from factdyn.errors import DataError
-
-
-class CharTok:
-    """One id per character, EOS = 0: the stream a source must produce is known exactly."""
-
-    eos_token_id = 0
-
-    def __call__(self, text, add_special_tokens=False):
-        if isinstance(text, list):
-            return {"input_ids": [[ord(c) for c in t] for t in text]}
-        return {"input_ids": [ord(c) for c in text]}
-
-    def __len__(self):
-        return 256
-
-    def get_vocab(self):
-        return {chr(i): i for i in range(256)}
-
 
 # 40 documents of 3 distinct letters: each packs into exactly one sequence of 4 (text + EOS),
 # so a sequence names its document

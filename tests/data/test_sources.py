@@ -4,28 +4,12 @@ import json
 
 import numpy as np
 import pytest
+from char_tok import CharTok
 
 from factdyn.config import DataConfig
 from factdyn.data.corpus import PackedTokens
 from factdyn.data.sources import build_source
 from factdyn.errors import DataError
-
-
-class CharTok:
-    """A stand-in tokenizer with a known mapping: one id per character, EOS = 0."""
-
-    eos_token_id = 0
-
-    def __call__(self, text, add_special_tokens=False):
-        if isinstance(text, list):
-            return {"input_ids": [[ord(c) for c in t] for t in text]}
-        return {"input_ids": [ord(c) for c in text]}
-
-    def __len__(self):
-        return 256
-
-    def get_vocab(self):
-        return {chr(i): i for i in range(256)}
 
 
 def test_olmo_memmap_follows_global_index(tmp_path):
