@@ -200,8 +200,8 @@ class DataConfig(_Section):
     )
     seed: int = Field(
         0,
-        description="order of the background sequences: another seed is a replicate with other "
-        "training noise",
+        description="order of the background sequences (hf and olmo: 0 = the dataset's own); "
+        "another seed is a replicate with other training noise",
     )
 
 
