@@ -86,7 +86,7 @@ def test_ctrl_c_ends_with_the_saved_step_and_the_resume_command(toy_world, toy_b
 
 
 def _fake_train(exc: BaseException):
-    def train(cfg, run_dir, **kwargs):
+    def train(*args, **kwargs):
         raise exc
 
     return train
@@ -153,3 +153,16 @@ def test_a_folder_with_other_files_as_out_is_refused_without_resume(exits_2, tmp
     (tmp_path / "notes" / "a.txt").write_text("mine")
     err = exits_2(["train", "--out", tmp_path / "notes", *_set("data.path=w", "model.name=m")])
     assert "exists and is not empty (and is no factdyn run)" in err and "--resume" not in err
+
+
+def test_ctrl_c_during_pretraining_says_the_base_was_not_saved(tmp_path, monkeypatch):
+    (tmp_path / "world" / "tokenizer").mkdir(parents=True)
+    monkeypatch.setattr("factdyn.train.base.pretrain", _fake_train(Interrupted(12, 450)))
+    argv = ["pretrain", "--world", str(tmp_path / "world"), "--out", str(tmp_path / "base")]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 130
+    assert result.stderr == (
+        "factdyn: pretraining interrupted after step 12 of 450; the base model was not saved "
+        "(pretraining has no resume: run the command again)\n"
+    )
+    assert not (tmp_path / "base").exists()
