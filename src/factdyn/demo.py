@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from factdyn import cache
+from factdyn import cache, progress
 from factdyn.config import BaseConfig, RunConfig, load_config
 from factdyn.errors import DataError, TrainingError
 
@@ -55,6 +55,7 @@ def cached_world(**overrides: object) -> Path:
         from factdyn.data.generator import generate_world
 
         _single_process(out)
+        progress.phase("building the offline world (first use; cached afterwards)")
         generate_world(
             out,
             n_items=spec["items"],
@@ -150,8 +151,10 @@ def run_demo(out: Path, quick: bool = False, seeds: int = SEEDS) -> DemoResult:
         if status != "done":
             todo.append((cfg, run_dir))
     if todo:
+        progress.phase(f"training {len(todo)} run(s) side by side")
         train_side_by_side(todo, out, threads=local_threads(seeds))
     run = pool_runs(run_dirs) if seeds > 1 else load_run(run_dirs[0])
+    progress.phase("analysing (bootstrap intervals) and writing the report")
     analysis = analyze_run(run)
     analysis_dir = write_analysis(analysis, out / "analysis")
     names = ", ".join(d.name for d in run_dirs)

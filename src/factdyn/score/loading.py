@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import torch
+from safetensors import SafetensorError
 
 from factdyn import progress
 from factdyn.errors import DataError
@@ -30,8 +31,9 @@ def load_model_and_tokenizer(
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
         model = AutoModelForCausalLM.from_pretrained(name, revision=revision, dtype=DTYPES[dtype])
-    except OSError as e:
-        raise DataError(f"{name}: cannot load model/tokenizer ({str(e).splitlines()[0]})") from None
+    except (OSError, ValueError, SafetensorError) as e:  # missing, unreadable or damaged files
+        reason = (str(e).splitlines() or [type(e).__name__])[0]
+        raise DataError(f"{name}: cannot load model/tokenizer ({reason})") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = model.to(device)
