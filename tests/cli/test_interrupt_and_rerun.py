@@ -12,25 +12,14 @@ import sys
 import time
 
 import pytest
+from tiny_run import TINY, VERBOSITY_ENV
 from typer.testing import CliRunner
 
 from factdyn.cli import app
 from factdyn.rundir import read_meta
 from factdyn.train.loop import Interrupted
 
-TINY = [
-    "data.seq_len=64",
-    "train.batch_size=8",
-    "injection.interval=10",
-    "injection.n_controls=3",
-    "injection.cohorts=1",
-    "injection.scenario_offset=0",
-    "eval.window=5",
-    "train.threads=1",
-]
-# factdyn's own environment variables, so that the command runs as a user's would
-CLEAN = ("FACTDYN_VERBOSITY", "TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS")
-CLEAN += ("HF_DATASETS_DISABLE_PROGRESS_BARS",)
+CLEAN = VERBOSITY_ENV  # factdyn's own environment variables
 
 
 def _env() -> dict:

@@ -9,26 +9,14 @@ import subprocess
 import sys
 
 import pytest
+from tiny_run import TINY, VERBOSITY_ENV
 from typer.testing import CliRunner
 
 from factdyn import progress
 from factdyn.cli import app
 
-TINY = [
-    "data.seq_len=64",
-    "train.batch_size=8",
-    "injection.interval=10",
-    "injection.n_controls=3",
-    "injection.cohorts=1",
-    "injection.scenario_offset=0",
-    "eval.window=5",
-    "train.threads=1",
-    "train.steps=45",
-    "train.checkpoint_every=20",
-]
-# what -q/-v write into the environment (so that child processes inherit them)
-ENV = ("FACTDYN_VERBOSITY", "TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS")
-ENV += ("HF_DATASETS_DISABLE_PROGRESS_BARS",)
+TINY = [*TINY, "train.steps=45", "train.checkpoint_every=20"]
+ENV = VERBOSITY_ENV
 
 
 @pytest.fixture
