@@ -155,6 +155,18 @@ OverwriteOpt = Annotated[
     ),
 ]
 
+PrintConfigOpt = Annotated[
+    bool, typer.Option("--print-config", help="Print the resolved settings and stop.")
+]
+ExplainOpt = Annotated[
+    bool,
+    typer.Option(
+        "--explain",
+        help="Print the settings with each field's description, type and default as a comment "
+        "above it (the output still loads as a config file).",
+    ),
+]
+
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(

@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from factdyn.cli.app import OverwriteOpt, SetOpt, app, echo_main, err_main, info
+from factdyn.cli.app import (
+    ExplainOpt,
+    OverwriteOpt,
+    PrintConfigOpt,
+    SetOpt,
+    app,
+    echo_main,
+    err_main,
+    info,
+)
 from factdyn.errors import DataError
 
 # what `factdyn export` writes, by the --out file's extension
@@ -85,15 +94,8 @@ def pretrain(
     out: Annotated[Path | None, typer.Option(help="Output dir (default: factdyn's cache).")] = None,
     set_: SetOpt = None,
     overwrite: OverwriteOpt = False,
-    print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print the resolved settings and stop.")
-    ] = False,
-    explain: Annotated[
-        bool,
-        typer.Option(
-            "--explain", help="Print the settings with each one's description, type and default."
-        ),
-    ] = False,
+    print_config: PrintConfigOpt = False,
+    explain: ExplainOpt = False,
 ) -> None:
     """Pretrain the tiny base model from scratch on a generated world (cached)."""
     from factdyn.config import load_base_config
@@ -148,17 +150,8 @@ def train(
     world: Annotated[Path | None, typer.Option(help="Shortcut for data.path (a world).")] = None,
     model: Annotated[str | None, typer.Option(help="Shortcut for model.name.")] = None,
     steps: Annotated[int | None, typer.Option(help="Shortcut for train.steps.")] = None,
-    print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print the resolved config and stop.")
-    ] = False,
-    explain: Annotated[
-        bool,
-        typer.Option(
-            "--explain",
-            help="With --print-config: each field's description, type and default as a comment "
-            "above it (the output still loads as a config file).",
-        ),
-    ] = False,
+    print_config: PrintConfigOpt = False,
+    explain: ExplainOpt = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print size, memory and FLOPs; no weights.")
     ] = False,
