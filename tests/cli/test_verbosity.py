@@ -23,7 +23,8 @@ ENV = VERBOSITY_ENV
 def clean_env(monkeypatch):
     """No verbosity inherited, and whatever a command sets undone afterwards."""
     for name in ENV:
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # recorded, so that what a command sets is undone
+        monkeypatch.delenv(name)
 
 
 def _sets(toy_world, toy_base) -> list[str]:
