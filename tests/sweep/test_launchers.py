@@ -186,6 +186,9 @@ def test_an_interrupted_sweep_stops_its_jobs_and_their_children_and_starts_no_ot
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # a terminal's foreground group of its own
+        # as from a shell: SIGINT not ignored (a pytest-xdist worker ignores it, and Python
+        # turns SIGINT into KeyboardInterrupt only where it was not ignored at start)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.time() + 120
