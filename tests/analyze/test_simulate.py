@@ -8,7 +8,6 @@ import dataclasses
 import json
 import math
 import re
-
 import shutil
 
 import duckdb
@@ -19,8 +18,8 @@ from analyze_synth import planted_run
 from typer.testing import CliRunner
 
 import factdyn.cli.simulate  # noqa: F401  (registers the command on the app)
-from factdyn.analyze.populations import analyze_run
 from factdyn.analyze.bootstrap import Replicates
+from factdyn.analyze.populations import analyze_run
 from factdyn.analyze.simulate import (
     ModelParams,
     final_levels,
