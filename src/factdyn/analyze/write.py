@@ -242,6 +242,9 @@ def _table(file: Path, categories: Mapping[str, list]) -> pd.DataFrame:
     return table
 
 
+_ALL_RUN_INFO = tuple(f.name for f in dataclasses.fields(RunInfo))  # each may be null
+
+
 def read_analysis(path: str | Path) -> Analysis:
     """The :class:`~factdyn.analyze.result.Analysis` :func:`write_analysis` wrote to ``path``
     (the folder or its summary.json), bootstrap replicates included, so that every interval
@@ -304,9 +307,6 @@ def read_analysis(path: str | Path) -> Analysis:
         options=options,
         sources=tuple(str(s) for s in doc["_sources"]),
     )
-
-
-_ALL_RUN_INFO = tuple(f.name for f in dataclasses.fields(RunInfo))
 
 
 def _replicates(
