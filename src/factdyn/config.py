@@ -295,11 +295,6 @@ class EvalConfig(_Section):
         description="tokens in one scoring forward pass: 1024 suits a CPU; on a GPU larger is "
         "faster while memory lasts (the GPU presets set 65536)",
     )
-    contexts: bool = Field(
-        False,
-        description="also log each item's train_context likelihood in context.npy; no "
-        "analysis reads it",
-    )
 
 
 class TrainConfig(_Section):
