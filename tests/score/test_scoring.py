@@ -12,7 +12,7 @@ import torch
 from factdyn.data.items import DEPTHS, KnowledgeItem, Probe, save_items
 from factdyn.rundir import STATS, init_logs
 from factdyn.score.loading import load_model_and_tokenizer
-from factdyn.score.requests import encode_probes, encode_texts, probe_table
+from factdyn.score.requests import encode_probes, probe_table
 from factdyn.train.distributed import World
 from factdyn.train.evaluation import ProbeLogger
 
@@ -273,29 +273,21 @@ def test_score_cli_writes_parquet(model_dir, reference, tmp_path):
 
 @pytest.mark.parametrize("batch_tokens", [10**6, 1])
 def test_training_logger_scores_equal_reference(loaded, reference, tmp_path, batch_tokens):
-    """The path training takes: items encoded once (probes, and each ``train_context`` as a
-    whole text), scored by the probe logger into the run's preallocated ``.npy`` logs; a
-    context's entry is the mean log probability of all its predicted tokens."""
+    """The path training takes: probes encoded once, scored by the probe logger into the
+    run's preallocated ``logprobs.npy``."""
     model, tokenizer = loaded
     items = _items()
     probes = encode_probes(tokenizer, items)
-    contexts = encode_texts(tokenizer, [it.train_context for it in items])
     probe_item = probe_table(items)["item"].to_numpy()
     steps, mask = np.array([0]), np.ones((1, len(items)), dtype=bool)
     init_logs(tmp_path, steps, len(probes), len(items), 1)
     world = World(0, 1, torch.device("cpu"))
-    logger = ProbeLogger(tmp_path, steps, mask, probes, probe_item, contexts, world, batch_tokens)
+    logger = ProbeLogger(tmp_path, steps, mask, probes, probe_item, world, batch_tokens)
     assert logger.maybe_log(0, model)
 
     logged = np.load(tmp_path / "logprobs.npy")[0]
     for k, col in enumerate(STATS):
         np.testing.assert_allclose(logged[:, k], reference[col].to_numpy(), atol=1e-5)
-    for k, item in enumerate(items):
-        ids = tokenizer(item.train_context)["input_ids"]
-        with torch.no_grad():
-            logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].double(), -1)
-        want = np.mean([logp[i - 1, ids[i]].item() for i in range(1, len(ids))])
-        assert np.load(tmp_path / "context.npy")[0, k] == pytest.approx(want, abs=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -372,7 +364,7 @@ def test_logger_resuming_a_four_statistic_log_writes_the_four(loaded, reference,
     np.save(tmp_path / "logprobs.npy", np.full((1, len(probes), 4), np.nan, np.float32))
     world = World(0, 1, torch.device("cpu"))
     probe_item = probe_table(items)["item"].to_numpy()
-    logger = ProbeLogger(tmp_path, steps, mask, probes, probe_item, None, world, 10**6)
+    logger = ProbeLogger(tmp_path, steps, mask, probes, probe_item, world, 10**6)
     assert logger.maybe_log(0, model)
     logged = np.load(tmp_path / "logprobs.npy")[0]
     assert logged.shape == (len(probes), 4)

@@ -109,7 +109,6 @@ def test_sparse_evaluation_logs_exactly_the_promised_steps(toy_world, toy_base, 
                 "train.steps=120",
                 "eval.schedule=sparse",
                 "eval.log_points=6",
-                "eval.contexts=false",
             ),
             tmp_path / "run",
         )

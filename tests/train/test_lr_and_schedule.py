@@ -58,31 +58,27 @@ def test_sparse_scores_each_item_at_its_own_steps_and_controls_everywhere():
 
 
 def test_ranks_share_out_exactly_the_scheduled_probes(tmp_path):
-    """Each logged step's scheduled probes and contexts are split across ranks without
+    """Each logged step's scheduled probes are split across ranks without
     overlap or gap; FSDP (``split=False``) has every rank score them all."""
     # 3 items with 2 probes each: item 0 injected at 0 and 20, item 1 at 0, item 2 a control
     steps, mask = eval_schedule("sparse", [[0, 20], [0], []], window=2, total=60, log_points=4)
     probe_item = np.array([0, 0, 1, 1, 2, 2])
     requests = Requests([np.arange(k + 3) for k in range(6)], np.tile([1, 2], (6, 1)))
-    contexts = Requests([np.arange(10) for _ in range(3)], np.tile([1, 10], (3, 1)))
     init_logs(tmp_path, steps, 6, 3, 60)
     cpu = torch.device("cpu")
 
     def logger(rank, size, split=True):
         world = World(rank, size, cpu)
-        return ProbeLogger(tmp_path, steps, mask, requests, probe_item, contexts, world, 64, split)
+        return ProbeLogger(tmp_path, steps, mask, requests, probe_item, world, 64, split)
 
     for row, step in enumerate(steps):
         want_p = {p for p in range(6) if mask[row, probe_item[p]]}
-        want_c = {i for i in range(3) if mask[row, i]}
         parts = [logger(r, 2).requests_at(row) for r in range(2)]
         p_ids = [set(p[0].tolist()) for p in parts]
-        c_ids = [set(p[2].tolist()) for p in parts]
         assert p_ids[0] | p_ids[1] == want_p and not p_ids[0] & p_ids[1], step
-        assert c_ids[0] | c_ids[1] == want_c and not c_ids[0] & c_ids[1], step
         for p, ids in zip(parts, p_ids, strict=True):  # the requests are those probes' own
             assert [len(x) for x in p[1].ids] == [k + 3 for k in sorted(ids)]
         full = logger(1, 2, split=False).requests_at(row)
-        assert set(full[0].tolist()) == want_p and set(full[2].tolist()) == want_c
+        assert set(full[0].tolist()) == want_p
     at = steps.tolist().index(21)  # inside item 0's second window, outside item 1's steps
     assert mask[at].tolist() == [True, False, True]

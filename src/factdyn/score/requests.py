@@ -1,7 +1,7 @@
 """Probes as loglikelihood requests: token ids of ``input + " " + target`` and the target span.
 
-The span is found from the tokenizer's offset mapping on the full text (SPEC §3), never by
-tokenizing the target alone: a BPE merge across the boundary would silently shift it.
+The span is found from the tokenizer's offset mapping on the full text (docs/method.md),
+never by tokenizing the target alone: a BPE merge across the boundary would silently shift it.
 Encoding happens once per run; scoring then only moves token ids.
 """
 
@@ -61,13 +61,12 @@ def check_lengths(
     tokenizer,
     seq_len: int,
     injected: Iterable[tuple[int, int]] = (),
-    contexts: bool = False,
 ) -> None:
     """Refuse up front what can never fit in ``seq_len`` tokens, naming item and field: a
-    probe (input and target, scored as one sequence), an injected text (``(item, variant)``
-    pairs; :func:`~factdyn.inject.placement.plan_placements` then checks their exact length)
-    and, when scored, a train_context. Texts are first bounded by characters, so a megabyte
-    string is refused without being tokenized (that, and scoring it, could take hours)."""
+    probe (input and target, scored as one sequence) and an injected text (``(item, variant)``
+    pairs; :func:`~factdyn.inject.placement.plan_placements` then checks their exact length).
+    Texts are first bounded by characters, so a megabyte string is refused without being
+    tokenized (that, and scoring it, could take hours)."""
     longest = max(map(len, tokenizer.get_vocab()), default=1)
     # a token never covers more characters than its vocabulary entry (or an unknown word)
     max_chars = seq_len * max(longest, 128)
@@ -90,8 +89,6 @@ def check_lengths(
             raise DataError(f"{probe(r)}: input and target are {len(x)} tokens, {where}")
     for item, variant in injected:
         bound(f"item {item}, field '{_variant_field(variant)}'", items[item].variant(variant))
-    for k, it in enumerate(items if contexts else ()):
-        bound(f"item {k}, field 'train_context'", it.train_context)
 
 
 def _encode(tokenizer, texts: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
@@ -122,11 +119,4 @@ def encode_probes(tokenizer, items: Sequence[KnowledgeItem]) -> Requests:
                 "text (nothing predicts it)"
             )
         spans.append((s, e))
-    return Requests([np.asarray(x, dtype=np.int64) for x in ids], np.asarray(spans, dtype=np.int64))
-
-
-def encode_texts(tokenizer, texts: Sequence[str]) -> Requests:
-    """Whole texts, every predicted token scored (a paragraph's mean log probability)."""
-    ids, _ = _encode(tokenizer, list(texts))
-    spans = [(1, len(x)) for x in ids]
     return Requests([np.asarray(x, dtype=np.int64) for x in ids], np.asarray(spans, dtype=np.int64))

@@ -129,7 +129,7 @@ def run_hours(
         hours = train.steps × (F_step + 2·N·S) / (devices × flops_per_second) / 3600
 
     F_step: training FLOPs per optimizer step (:func:`estimate`: 6·N·tokens + attention);
-    N: parameters; S: ``scored_tokens_per_step``, the probe (and context) tokens scored per
+    N: parameters; S: ``scored_tokens_per_step``, the probe tokens scored per
     step, averaged over the run (a forward pass only: ≈ 2·N FLOPs per token; its attention
     term is left out). S is the caller's: it depends on the items, depths and evaluation
     schedule, which the config alone does not give (0 = training only).

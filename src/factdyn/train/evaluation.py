@@ -64,8 +64,8 @@ def eval_schedule(
 
 
 class ProbeLogger(Callback):
-    """Scores the scheduled items' probes (and contexts) at the logged steps into the run's
-    ``.npy`` logs; what is not scored at a step stays NaN."""
+    """Scores the scheduled items' probes at the logged steps into the run's
+    ``logprobs.npy``; what is not scored at a step stays NaN."""
 
     def __init__(
         self,
@@ -74,7 +74,6 @@ class ProbeLogger(Callback):
         mask: np.ndarray,
         probes,
         probe_item: np.ndarray,
-        contexts,
         world: World,
         batch_tokens: int,
         split: bool = True,
@@ -85,27 +84,23 @@ class ProbeLogger(Callback):
         self.world = world if split else World(0, 1, world.device)
         self.main = world.main
         self.batch_tokens = batch_tokens
-        self.probes, self.contexts = probes, contexts
+        self.probes = probes
         self.n_probes = len(probes)
-        self.n_items = len(contexts) if contexts is not None else 0
         self._subsets: dict[bytes, tuple] = {}
-        # the preallocated logs, opened once; only rank 0 writes
+        # the preallocated log, opened once; only rank 0 writes
         self.log = open_log(run_dir, "logprobs.npy") if self.main else None
-        self.clog = open_log(run_dir, "context.npy") if self.main and contexts is not None else None
 
     def requests_at(self, row: int) -> tuple:
-        """This rank's (probe ids, probe requests, item ids, context requests) for a logged
-        row. Each rank scores an interleaved share of the scheduled rows and rank 0 gathers;
-        sharded (FSDP) models need every rank in every forward pass, so then each rank scores
-        them all. Few distinct item sets occur, so they are built once each."""
+        """This rank's (probe ids, probe requests) for a logged row. Each rank scores an
+        interleaved share of the scheduled rows and rank 0 gathers; sharded (FSDP) models need
+        every rank in every forward pass, so then each rank scores them all. Few distinct item
+        sets occur, so they are built once each."""
         items = self.mask[row]
         key = np.packbits(items).tobytes()
         if key not in self._subsets:
             w = self.world
             p_idx = np.flatnonzero(items[self.probe_item])[w.rank :: w.size]
-            c_idx = np.flatnonzero(items)[w.rank :: w.size]
-            ctx = self.contexts.subset(c_idx) if self.contexts is not None else None
-            self._subsets[key] = (p_idx, self.probes.subset(p_idx), c_idx, ctx)
+            self._subsets[key] = (p_idx, self.probes.subset(p_idx))
         return self._subsets[key]
 
     def on_step_start(self, step: int, model) -> None:
@@ -117,17 +112,10 @@ class ProbeLogger(Callback):
         if row is None:
             return False
         dev = self.world.device
-        p_idx, probes, c_idx, contexts = self.requests_at(row)
+        p_idx, probes = self.requests_at(row)
         local = score_requests(model, probes, batch_tokens=self.batch_tokens, device=dev)
         scores = gather_rows(local, p_idx, self.n_probes, self.world)
-        ctx = None
-        if contexts is not None:
-            local_c = score_requests(model, contexts, batch_tokens=self.batch_tokens, device=dev)
-            ctx = gather_rows(local_c, c_idx, self.n_items, self.world)
         if self.log is not None:
             self.log[row] = scores[:, : self.log.shape[2]]  # a log older than greedy: 4
             self.log.flush()
-            if ctx is not None:
-                self.clog[row] = ctx[:, 3]  # mean log prob over the whole paragraph ("full")
-                self.clog.flush()
         return True

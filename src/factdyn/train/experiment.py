@@ -23,7 +23,15 @@ import yaml
 from factdyn.config import RunConfig, dump_config
 from factdyn.errors import DataError, TrainingError
 from factdyn.files import atomic_dir, write_json_atomic, write_text_atomic
-from factdyn.rundir import init_logs, read_meta, run_meta, run_tables, update_meta, write_run_tables
+from factdyn.rundir import (
+    Status,
+    init_logs,
+    read_meta,
+    run_meta,
+    run_tables,
+    update_meta,
+    write_run_tables,
+)
 from factdyn.score.requests import probe_table
 from factdyn.train import checkpoint as ckpt
 from factdyn.train.callbacks import Callback, Checkpointer, TrainLog
@@ -77,7 +85,7 @@ def _write_run_dir(
                 lr_first=lr_at(plan.schedule_start, **plan.lr_kwargs),
                 base_step=plan.base_step,
                 model_lineage=plan.base_state.get("lineage", cfg.model.name),
-                status="running",
+                status=Status.RUNNING,
                 steps_done=0,
                 total_steps=cfg.train.steps,
                 world_size=world.size,
@@ -135,7 +143,7 @@ def _continue(run_dir: Path, plan: Plan, start: int, order: dict) -> None:
         run_dir,
         **config_record(cfg),
         total_steps=cfg.train.steps,
-        status="running",
+        status=Status.RUNNING,
         steps_done=start,
         error=None,
         data_order=order,
@@ -158,7 +166,7 @@ def train(
     """
     from factdyn.data.sources import build_source
     from factdyn.score.loading import load_model_and_tokenizer
-    from factdyn.score.requests import encode_probes, encode_texts
+    from factdyn.score.requests import encode_probes
 
     recorded = None
     if resume:
@@ -196,11 +204,6 @@ def train(
         source = build_source(cfg.data.model_copy(update={"seed": order["seed"]}), tokenizer)
         source.sequence(0)  # an unreadable corpus or a missing text field: said now
         probes = encode_probes(tokenizer, plan.items)
-        contexts = (
-            encode_texts(tokenizer, [it.train_context for it in plan.items])
-            if cfg.eval.contexts
-            else None
-        )
         model, _ = load_model_and_tokenizer(
             str(last) if last else cfg.model.name,
             revision=None if last else cfg.model.revision,
@@ -214,9 +217,7 @@ def train(
             else:
                 held.append(_write_run_dir(plan, run_dir, len(probes), world, n_parameters, order))
         barrier(world)
-        return _run(
-            plan, run_dir, model, tokenizer, source, probes, contexts, world, last, callbacks
-        )
+        return _run(plan, run_dir, model, tokenizer, source, probes, world, last, callbacks)
     finally:
         for lock in held:
             lock.release()
@@ -230,7 +231,6 @@ def _run(
     tokenizer,
     source,
     probes,
-    contexts,
     world: World,
     resume_from: Path | None,
     extra: Sequence[Callback],
@@ -279,7 +279,6 @@ def _run(
             plan.mask,
             probes,
             probe_table(plan.items)["item"].to_numpy(),
-            contexts,
             world,
             cfg.eval.batch_tokens,
             split=not cfg.model.fsdp,
@@ -312,8 +311,8 @@ def _run(
         run_loop(model, opt, batcher, int(state.get("step", 0)), loop, world, callbacks, net)
     except TrainingError as e:
         if world.main:
-            update_meta(run_dir, status="failed", error=str(e))
+            update_meta(run_dir, status=Status.FAILED, error=str(e))
         raise
     if world.main:
-        update_meta(run_dir, status="done", steps_done=cfg.train.steps)
+        update_meta(run_dir, status=Status.DONE, steps_done=cfg.train.steps)
     return run_dir

@@ -294,7 +294,7 @@ def plan_items(cfg: RunConfig, tokenizer) -> Layout:
         )
     fixed = () if cfg.injection.allow_truncation else {(i.item, i.variant) for i in schedule}
     try:
-        check_lengths(items, tokenizer, cfg.data.seq_len, sorted(fixed), cfg.eval.contexts)
+        check_lengths(items, tokenizer, cfg.data.seq_len, sorted(fixed))
     except DataError as e:
         raise DataError(
             f"{source}, {e}: shorten it, or set a larger data.seq_len (the model's context "
