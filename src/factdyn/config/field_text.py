@@ -104,8 +104,14 @@ def type_text(field: FieldInfo) -> str:
     return _type_text(field.annotation, _bounds_text(field.metadata))
 
 
+def default_value(field: FieldInfo) -> str | None:
+    """``field``'s default as YAML writes it inline; None when the field is required."""
+    if field.is_required():
+        return None
+    return _short(field.get_default(call_default_factory=True))
+
+
 def default_text(field: FieldInfo) -> str:
     """``required``, or ``default`` and the value as YAML writes it inline."""
-    if field.is_required():
-        return "required"
-    return f"default {_short(field.get_default(call_default_factory=True))}"
+    value = default_value(field)
+    return "required" if value is None else f"default {value}"

@@ -65,6 +65,9 @@ class ModelShape(_Section):
 
 
 class ModelConfig(_Section):
+    """The model to continue and how it runs: where its weights come from, the precision,
+    the device and the memory savers."""
+
     name: str | None = Field(
         None,
         description="the model to continue: a local directory or a Hugging Face hub id; "
@@ -110,6 +113,9 @@ class ModelConfig(_Section):
 
 
 class OptimConfig(_Section):
+    """AdamW and its learning-rate schedule; a continued run resumes the base's schedule
+    where its pretraining stopped unless told otherwise."""
+
     lr: float | None = Field(
         None,
         gt=0,
@@ -155,6 +161,9 @@ class OptimConfig(_Section):
 
 
 class DataConfig(_Section):
+    """The background text the injected knowledge is mixed into, and where in it the run
+    starts reading."""
+
     source: Literal["world", "text", "hf", "olmo"] = Field(
         "world",
         description="the background text: world (from `factdyn generate`), text (.txt/.jsonl "
@@ -193,6 +202,9 @@ class DataConfig(_Section):
 
 
 class ScenarioConfig(_Section):
+    """One way of injecting a share of the items: how often, how far apart, with which
+    text (one entry of ``injection.scenarios``)."""
+
     name: str = Field(..., description="the scenario's name in the logs (not 'control')")
     variant: Literal["paraphrase", "duplicate"] = Field(
         "duplicate",
@@ -213,6 +225,9 @@ class ScenarioConfig(_Section):
 
 
 class ScheduleEntry(_Section):
+    """One explicit injection: this item's text in this step's batch (one entry of
+    ``injection.schedule``)."""
+
     step: int = Field(..., ge=0, description="the step whose batch carries the text")
     item: int = Field(..., ge=0, description="the item's index in the items file")
     variant: int = Field(0, ge=0, description="0 = train_context, i = paraphrases[i-1]")
@@ -220,6 +235,9 @@ class ScheduleEntry(_Section):
 
 
 class InjectionConfig(_Section):
+    """The knowledge items and when each is injected: split among the scenarios, in
+    cohorts with staggered starts, beside controls that are never injected."""
+
     items: str | None = Field(
         None,
         description="the knowledge items: a .json/.jsonl file, a dataset folder or hub id; "
@@ -262,6 +280,9 @@ class InjectionConfig(_Section):
 
 
 class EvalConfig(_Section):
+    """When the probes are scored: every step, or sparsely around each item's injections
+    (fewer forward passes on a large model)."""
+
     schedule: Literal["every", "sparse"] = Field(
         "every",
         description="every: score every probe before the first update and after each; sparse: "
@@ -285,6 +306,8 @@ class EvalConfig(_Section):
 
 
 class TrainConfig(_Section):
+    """The run's length, batch, checkpoints and live logging."""
+
     steps: int = Field(250, ge=1, description="optimizer updates of the run")
     batch_size: int = Field(
         4, ge=1, description="global batch in sequences (all processes together)"
@@ -329,6 +352,9 @@ SIDE_FIELDS = (("train", "trackers"),)
 
 
 class RunConfig(_Section):
+    """One run of continued pretraining: every section, each field with the default of the
+    offline tiny run."""
+
     model: ModelConfig = ModelConfig()
     optim: OptimConfig = OptimConfig()
     data: DataConfig = DataConfig()
