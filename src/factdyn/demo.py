@@ -4,21 +4,21 @@ world (generated, cached) → tiny base model (pretrained, cached) → training 
 three scenarios and control items → analysis → report. The defaults of :class:`RunConfig`
 *are* the demo's run, trained :data:`SEEDS` times with another order of the background text
 (``data.seed``), side by side, and analysed pooled: one tiny run's decay constants are too
-uncertain to decide much (docs/tiny-regime.md, rounds 4, 5 and 8). ``--quick`` shrinks every stage to a smoke test of
-about a minute.
-The cached world and base are built here (and by ``factdyn train`` without a world or model,
-through :func:`with_cached_inputs`), never inside training.
+uncertain to decide much. ``--quick`` shrinks every stage to a smoke test of about a minute.
+The world and the base come from factdyn's cache (:mod:`factdyn.train.cached`), built on
+first use.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from factdyn import cache, progress
+from factdyn import progress
 from factdyn.config import BaseConfig, RunConfig, load_config
 from factdyn.errors import DataError, TrainingError
+from factdyn.rundir import Status, load_run, run_status
+from factdyn.train.cached import cached_base, cached_world
 
 # the demo's replicates: data.seed 0, 1, ... of the same run, pooled by the analysis
 SEEDS = 4
@@ -39,56 +39,6 @@ QUICK_RUN = [
 ]
 
 
-def _single_process(what: Path) -> None:
-    """Several processes would build the same cache entry at once."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise DataError(
-            f"{what}: not built yet; build it in one process first ('factdyn pretrain')"
-        )
-
-
-def cached_world(**overrides: object) -> Path:
-    """The demo world (generator settings ``overrides``), generated on first use."""
-    spec = cache.world_spec(**overrides)
-    out = cache.world_path(spec)
-    if not cache.world_built(out):
-        from factdyn.data.generator import generate_world
-
-        _single_process(out)
-        progress.phase("building the offline world (first use; cached afterwards)")
-        generate_world(
-            out,
-            n_items=spec["items"],
-            seed=spec["seed"],
-            corpus_mb=spec["corpus_mb"],
-            entities=spec["entities"],
-        )
-    return out
-
-
-def cached_base(world: Path, cfg: BaseConfig | None = None) -> Path:
-    """The tiny base pretrained on ``world``, trained on first use per (world, config)."""
-    cfg = cfg or BaseConfig()
-    out = cache.base_path(world, cfg)
-    if not cache.base_built(out):
-        from factdyn.train.base import pretrain
-
-        _single_process(out)
-        pretrain(world, out, cfg)
-    return out
-
-
-def with_cached_inputs(cfg: RunConfig) -> RunConfig:
-    """``cfg`` with a missing world (data.path) and base model (model.name) filled from
-    factdyn's cache, built on first use (a world-sourced run only)."""
-    cfg = cfg.model_copy(deep=True)
-    if cfg.data.source == "world" and cfg.data.path is None:
-        cfg.data.path = str(cached_world())
-    if cfg.data.source == "world" and cfg.model.name is None:
-        cfg.model.name = str(cached_base(Path(cfg.data.path)))
-    return cfg
-
-
 @dataclass
 class DemoResult:
     run_dirs: list[Path]
@@ -106,11 +56,11 @@ def train_side_by_side(todo: list[tuple[RunConfig, Path]], out: Path, threads: i
     """Train (or resume) the runs at once, one ``factdyn train`` process each with ``threads``
     torch threads: a sweep's local launcher (kill-safe; logs in ``out/logs``), under one bar
     over all their steps. On 2 cores, three one-thread runs side by side took 415 s where one
-    after another with two threads they took 505 s (docs/tiny-regime.md, round 6). The caller
-    derives ``threads`` from the seed count, not from the runs left, so a resumed run keeps the
-    count it started with and its log stays bit-identical."""
+    after another with two threads they took 505 s. The caller derives ``threads`` from the
+    seed count, not from the runs left, so a resumed run keeps the count it started with and
+    its log stays bit-identical."""
     from factdyn.sweep.launch import run_local, with_step_bar, write_job
-    from factdyn.sweep.sweep import failures
+    from factdyn.sweep.state import failures
 
     jobs = [write_job(out, run_dir.name, run_dir, cfg, threads) for cfg, run_dir in todo]
     state = with_step_bar(jobs, lambda: run_local(jobs, len(jobs), lambda _: None))
@@ -129,7 +79,6 @@ def run_demo(out: Path, quick: bool = False, seeds: int = SEEDS) -> DemoResult:
     from factdyn.analyze.write import write_analysis
     from factdyn.report.html import write_report
     from factdyn.report.text import format_summary
-    from factdyn.rundir import load_run, run_status
     from factdyn.sweep.launch import local_threads
     from factdyn.train.resume import resume_config
 
@@ -146,9 +95,9 @@ def run_demo(out: Path, quick: bool = False, seeds: int = SEEDS) -> DemoResult:
             + (QUICK_RUN if quick else []),
         )
         status = run_status(run_dir)
-        if status != "new":  # every existing run must be this demo's (not an older version's)
+        if status != Status.NEW:  # every existing run must be this demo's (not an older one's)
             resume_config(run_dir, cfg, source="this demo")
-        if status != "done":
+        if status != Status.DONE:
             todo.append((cfg, run_dir))
     if todo:
         progress.phase(f"training {len(todo)} run(s) side by side")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ import yaml
 from factdyn.errors import DataError
 from factdyn.files import write_json_atomic
 
-# The scenario name of the never-injected items whose probes measure drift (SPEC §8).
+# The scenario name of the never-injected items whose probes measure drift (docs/method.md).
 CONTROL = "control"
 # Per probe: four log probabilities, then greedy (1.0 when the model's argmax continuation is
 # the target, else 0.0). Logs written before greedy existed hold only the first four.
@@ -244,11 +245,28 @@ def read_meta(run_dir: str | Path) -> dict:
     return meta
 
 
-def run_status(run_dir: str | Path) -> str:
-    """'done', 'started' (a run directory a resume continues) or 'new'."""
+class Status(StrEnum):
+    """Where a run, or the sweep's job that trains it, stands: the one vocabulary of both.
+
+    meta.json's ``status`` is RUNNING (training now, or killed: a resume continues it), DONE
+    or FAILED; a run not begun is NEW. A sweep's job is also WAITING (not started yet),
+    STOPPED (by its interrupted driver) or CANCELLED (its Slurm job, by its driver)."""
+
+    NEW = "new"
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    CANCELLED = "cancelled"
+
+
+def run_status(run_dir: str | Path) -> Status:
+    """NEW (no meta.json), DONE, FAILED, or RUNNING for any other run a resume continues."""
     if not (Path(run_dir) / "meta.json").is_file():
-        return "new"
-    return "done" if read_meta(run_dir).get("status") == "done" else "started"
+        return Status.NEW
+    status = read_meta(run_dir).get("status")
+    return Status(status) if status in (Status.DONE, Status.FAILED) else Status.RUNNING
 
 
 def load_run(run_dir: str | Path) -> Run:

@@ -22,7 +22,9 @@ from typer.testing import CliRunner
 
 from factdyn.cli import app
 from factdyn.errors import DataError
-from factdyn.sweep.launch import Job, run_slurm
+from factdyn.sweep.launch import Job
+from factdyn.sweep.slurm import run_slurm, slurm_parameters
+from factdyn.sweep.state import DONE
 from factdyn.sweep.sweep import claim_output, dry_run, plan_sweep
 
 GRIDS = Path(__file__).resolve().parents[2] / "src" / "factdyn" / "grids"
@@ -109,7 +111,7 @@ def test_the_slurm_path_asks_submitit_for_slurm_or_for_the_named_test_executor(
     with pytest.raises(DataError, match="no Slurm"):
         run_slurm([job], tmp_path / "s", {}, lambda state: None)
     state = run_slurm([job], tmp_path / "s", {}, lambda state: None, test_executor="local")
-    assert state == {"a": "done"}
+    assert state == {"a": DONE}
     monkeypatch.setenv("PATH", _fake_slurm_path(tmp_path))
     run_slurm([job], tmp_path / "s", {}, lambda state: None)
     assert fake_submitit.clusters == ["local", "slurm"]
@@ -227,8 +229,6 @@ def test_an_interrupted_sweep_stops_its_jobs_and_their_children_and_starts_no_ot
 
 
 def test_set_slurm_fields_reach_the_grids_slurm_section_validated(tmp_path):
-    from factdyn.sweep.launch import slurm_parameters
-
     sets = ["slurm.partition=gpu", "slurm.account=1234", "slurm.time_min=60", "slurm.qos=high"]
     sweep = plan_sweep("olmo", tmp_path / "o", overrides=[*sets, "data.files=/data/s.txt"])
     slurm = sweep.grid.slurm

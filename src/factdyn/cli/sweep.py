@@ -59,7 +59,7 @@ def reproduce(
     section (partition, account, gpus_per_node, time_min, ...). Interrupted (Ctrl-C,
     SIGTERM), it stops its runs and prints the command that resumes them."""
     from factdyn.errors import DataError
-    from factdyn.sweep.launch import Interrupted, signal_name, sigterm_interrupts
+    from factdyn.sweep.stopping import Interrupted, signal_name, sigterm_interrupts
     from factdyn.sweep.sweep import interrupted_line, reproduce_command
 
     if jobs < 1:
@@ -86,9 +86,10 @@ def _reproduce(
     overrides: list[str],
     test_executor: str | None,
 ) -> None:
-    from factdyn.report.grid import write_grid_report
+    from factdyn.sweep.report import write_grid_report
+    from factdyn.sweep.state import failures
     from factdyn.sweep.sweep import dry_run as describe
-    from factdyn.sweep.sweep import failures, plan_sweep, run_sweep
+    from factdyn.sweep.sweep import plan_sweep, run_sweep
 
     sweep = plan_sweep(grid, out, quick, overrides)
     if dry_run:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import shlex
 import threading
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from tqdm import tqdm
 from factdyn.config import RunConfig, apply_overrides, dump_config, with_absolute_paths
 from factdyn.errors import DataError
 from factdyn.files import prepare_output, write_json_atomic
-from factdyn.rundir import run_status
+from factdyn.rundir import Status, run_status
 from factdyn.sweep.grid import (
     Grid,
     RunSpec,
@@ -34,19 +33,11 @@ from factdyn.sweep.grid import (
     with_slurm_overrides,
     with_start,
 )
-from factdyn.sweep.launch import (
-    Interrupted,
-    Job,
-    LocalPool,
-    local_threads,
-    require_slurm,
-    run_local,
-    run_slurm,
-    signal_name,
-    slurm_parameters,
-    with_step_bar,
-    write_job,
-)
+from factdyn.sweep.launch import Job, LocalPool, local_threads, run_local, with_step_bar, write_job
+from factdyn.sweep.slurm import require_slurm, run_slurm, slurm_parameters
+from factdyn.sweep.state import WAITING, States, counts, named
+from factdyn.sweep.stopping import Interrupted, signal_name
+from factdyn.train.cached import cached_base, cached_world
 
 SWEEP = "sweep.json"
 
@@ -136,7 +127,6 @@ def claim_output(sweep: Sweep) -> None:
 def _tiny_model(spec: RunSpec) -> tuple[str, str, int]:
     """The tiny world and base (or stage snapshot) of ``spec``, built on first use, and the
     base's data position."""
-    from factdyn.demo import cached_base, cached_world
     from factdyn.train import checkpoint as ckpt
     from factdyn.train.base import stage_path
 
@@ -189,7 +179,7 @@ def prepare(sweep: Sweep, threads: int | None = None, processes: int = 1) -> lis
     for spec in sweep.specs:
         text = dump_config(configs[spec.name])
         run_dir = sweep.run_dir(spec)
-        if run_status(run_dir) != "new" and (run_dir / "config.yaml").read_text() != text:
+        if run_status(run_dir) != Status.NEW and (run_dir / "config.yaml").read_text() != text:
             raise DataError(
                 f"{run_dir}: was started with another configuration than the grid's "
                 f"({sweep.out / 'configs' / (spec.name + '.yaml')}); give another --out"
@@ -206,15 +196,15 @@ class ProgressLine:
     def __init__(self, echo) -> None:
         self.echo, self.last, self.lock = echo, "", threading.Lock()
 
-    def __call__(self, state: dict[str, str]) -> None:
+    def __call__(self, state: States) -> None:
         with self.lock:
-            n = Counter("failed" if v.startswith("failed") else v for v in state.values())
-            running = sorted(k for k, v in state.items() if v == "running")
+            n, running = counts(state), named(state, Status.RUNNING)
+            ended = (Status.FAILED, Status.STOPPED, Status.CANCELLED)
             line = (
-                f"runs: {n['done']}/{len(state)} done · {n['running']} running"
-                f"{' (' + ', '.join(running) + ')' if running else ''} · {n['waiting']} waiting"
-                + "".join(f" · {n[k]} {k}" for k in ("failed", "stopped", "cancelled") if n[k])
-            )
+                f"runs: {n[Status.DONE]}/{len(state)} done · {n[Status.RUNNING]} running"
+                f"{' (' + ', '.join(running) + ')' if running else ''}"
+                f" · {n[Status.WAITING]} waiting"
+            ) + "".join(f" · {n[k]} {k}" for k in ended if n[k])
             if line != self.last:
                 self.last = line
                 with tqdm.external_write_mode():  # above the steps' bar, if one is drawn
@@ -227,13 +217,13 @@ def run_sweep(
     jobs: int = 1,
     echo=print,
     test_executor: str | None = None,
-) -> dict[str, str]:
+) -> States:
     """Every run of the sweep to its end (skipping finished ones); returns each run's state.
 
     ``slurm`` needs Slurm here, checked before anything is built; ``test_executor``
     (``local``/``debug``, tests only) runs its submission with submitit's executor of that
     name on this machine instead. SIGINT (or SIGTERM, under
-    :func:`~factdyn.sweep.launch.sigterm_interrupts`) stops the local runs and starts no
+    :func:`~factdyn.sweep.stopping.sigterm_interrupts`) stops the local runs and starts no
     other, or cancels the Slurm jobs, and raises :class:`Interrupted` with their states."""
     if launcher == "local":
         if test_executor is not None:
@@ -245,7 +235,7 @@ def run_sweep(
                 todo, lambda: run_local(todo, jobs, ProgressLine(echo), pool), stop=pool.stop
             )
         except (KeyboardInterrupt, Interrupted) as e:
-            state = {j.name: pool.state.get(j.name, "waiting") for j in todo}
+            state = {j.name: pool.state.get(j.name, WAITING) for j in todo}
             raise Interrupted(signal_name(e), state, "local") from None
     if launcher == "slurm":
         if test_executor is None:
@@ -264,25 +254,20 @@ def interrupted_line(e: Interrupted, command: str) -> str:
     if state is None:
         what = "no run had been launched"
     else:
-        n = Counter("failed" if v.startswith("failed") else v for v in state.values())
-        halted = sorted(k for k, v in state.items() if v in ("running", "stopped", "cancelled"))
+        n = counts(state)
+        halted = named(state, Status.RUNNING, Status.STOPPED, Status.CANCELLED)
         parts = []
         if halted:
             verb = "cancelled the Slurm jobs of" if e.launcher == "slurm" else "stopped"
             parts.append(f"{verb} {', '.join(halted)} (each resumes from its last checkpoint)")
         if e.launcher == "local":
-            parts.append(f"{n['waiting']} run{'' if n['waiting'] == 1 else 's'} not started")
-        if n["failed"]:
-            parts.append(f"{n['failed']} failed")
-        parts.append(f"{n['done']} of {len(state)} done")
+            waiting = n[Status.WAITING]
+            parts.append(f"{waiting} run{'' if waiting == 1 else 's'} not started")
+        if n[Status.FAILED]:
+            parts.append(f"{n[Status.FAILED]} failed")
+        parts.append(f"{n[Status.DONE]} of {len(state)} done")
         what = "; ".join(parts)
     return f"interrupted ({e.signal_name}): {what}; resume with: {command}"
-
-
-def failures(state: dict[str, str]) -> list[str]:
-    return [
-        f"{k}: {v.removeprefix('failed: ')}" for k, v in state.items() if v.startswith("failed")
-    ]
 
 
 def dry_run(sweep: Sweep, launcher: str = "local", jobs: int = 1) -> str:
@@ -327,6 +312,6 @@ def grid_runs(out: Path) -> tuple[dict, dict[str, list[Path]]]:
     by_point: dict[str, list[Path]] = {}
     for r in record["runs"]:
         run_dir = Path(out) / "runs" / r["name"]
-        if run_status(run_dir) == "done":
+        if run_status(run_dir) == Status.DONE:
             by_point.setdefault(r["point"], []).append(run_dir)
     return record, by_point
