@@ -1,4 +1,5 @@
-"""The report of a sweep (``factdyn reproduce``, ``factdyn report SWEEP_DIR``).
+"""The report of a sweep (``factdyn reproduce``, ``factdyn report SWEEP_DIR``): the report
+pages of :mod:`factdyn.report`, fed with the grid's points.
 
 Each point of the grid is one analysis: its replicates pooled (:mod:`factdyn.analyze.pool`,
 the bootstrap resampling items across them). The findings that compare runs (stage, size,
