@@ -1,9 +1,9 @@
 """factdyn's cache of the offline world and base model (``$FACTDYN_CACHE``, default
 ``~/.cache/factdyn``): where each lives, keyed by its settings, and whether it is built.
 
-Nothing here builds anything: the caller (``factdyn train``/``pretrain``, the demo) generates
-the world with :func:`factdyn.data.generator.generate_world` and pretrains the base with
-:func:`factdyn.train.base.pretrain` into these paths when they are not built yet.
+Nothing here builds anything (the data layer reads the cache too, so this module stays below
+it): :mod:`factdyn.train.cached` generates the world and pretrains the base into these paths
+when they are not built yet.
 """
 
 from __future__ import annotations
