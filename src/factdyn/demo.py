@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from factdyn import progress
-from factdyn.config import BaseConfig, RunConfig, load_config
+from factdyn.config import BaseConfig, RunConfig, updated
 from factdyn.errors import DataError, TrainingError
 from factdyn.rundir import Status, load_run, run_status
 from factdyn.train.cached import cached_base, cached_world
@@ -27,16 +27,11 @@ QUICK_WORLD = {"items": 9, "corpus_mb": 1.5, "entities": 300}
 QUICK_BASE = BaseConfig(
     hidden_size=64, layers=2, intermediate_size=256, batch_size=8, steps=120, lr=3e-3
 )
-QUICK_RUN = [
-    "train.steps=50",
-    "train.batch_size=8",
-    "injection.interval=8",
-    "injection.n_controls=3",
-    "injection.cohorts=2",
-    "eval.window=5",
-    "eval.log_points=10",
-    "train.checkpoint_every=25",
-]
+QUICK_RUN: dict[str, dict[str, int]] = {
+    "train": {"steps": 50, "batch_size": 8, "checkpoint_every": 25},
+    "injection": {"interval": 8, "n_controls": 3, "cohorts": 2},
+    "eval": {"window": 5, "log_points": 10},
+}
 
 
 @dataclass
@@ -89,10 +84,12 @@ def run_demo(out: Path, quick: bool = False, seeds: int = SEEDS) -> DemoResult:
     run_dirs = [run_dir_of(out, k) for k in range(seeds)]
     todo = []
     for k, run_dir in enumerate(run_dirs):
-        cfg = load_config(
-            None,
-            [f"data.path={world}", f"model.name={base}", f"data.seed={k}"]
-            + (QUICK_RUN if quick else []),
+        cfg = updated(
+            RunConfig(),
+            "the demo",
+            data={"path": str(world), "seed": k},
+            model={"name": str(base)},
+            **(QUICK_RUN if quick else {}),
         )
         status = run_status(run_dir)
         if status != Status.NEW:  # every existing run must be this demo's (not an older one's)

@@ -25,7 +25,7 @@ def test_quick_demo_writes_report_and_summary(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "report:" in r.stdout and "effectivity" in r.stdout
     # the runs train side by side, in processes of their own, under one bar over their steps
-    steps = SEEDS * int(next(o for o in QUICK_RUN if o.startswith("train.steps=")).split("=")[1])
+    steps = SEEDS * QUICK_RUN["train"]["steps"]
     assert f"{steps}/{steps}" in r.stderr
     html = (out / "report" / "report.html").read_text()
     assert "data:image/png;base64," in html
