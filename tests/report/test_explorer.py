@@ -12,7 +12,8 @@ from report_synth import planted_run
 
 from factdyn.analyze.populations import analyze_run
 from factdyn.data.items import DEPTHS, KnowledgeItem, Probe, save_items
-from factdyn.report.explorer import build, paragraphs, section, thin
+from factdyn.report.explorer import build, paragraphs, thin
+from factdyn.report.explorer_page import section
 
 SCHEDULE = [0, 30, 60]
 WINDOW = 10

@@ -29,31 +29,12 @@ def batch_switch(info: RunInfo) -> str | None:
     )
 
 
-def format_summary(analysis: Analysis) -> str:
-    """A plain-text table per scenario × depth, with the settings that produced it."""
-    m = analysis.settings
-    lines = [
-        f"source: {m.source}",
-        f"stat {m.stat} · window {m.window} · IQR factor {m.iqr_factor} · "
-        f"drift correction {'on' if m.drift_corrected else 'off'}"
-        + (" · reference mode (retainability in %)" if m.reference else ""),
-        f"logged steps: {logged_steps(m)}",
-    ]
-    switch = batch_switch(analysis.run_info)
-    if switch:
-        lines.append(f"batch switch: {switch}")
-    head = (
-        "scenario",
-        "depth",
-        "effectivity",
-        "a",
-        "R²",
-        "τ steps",
-        "τ tokens",
-        "SNR",
-        "n/excl/outl",
-    )
-    rows = [head]
+HEAD = ("scenario", "depth", "effectivity", "a", "R²", "τ steps", "τ tokens", "SNR", "n/excl/outl")
+
+
+def _table(analysis: Analysis) -> list[str]:
+    """One row per population under :data:`HEAD`, names left- and numbers right-aligned."""
+    rows = [HEAD]
     for p in analysis.populations:
         rows.append(
             (
@@ -68,7 +49,8 @@ def format_summary(analysis: Analysis) -> str:
                 f"{p.n_probes}/{p.n_excluded}/{p.n_outliers}",
             )
         )
-    widths = [max(len(r[k]) for r in rows) for k in range(len(head))]
+    widths = [max(len(r[k]) for r in rows) for k in range(len(HEAD))]
+    lines = []
     for k, r in enumerate(rows):
         cells = [r[j].ljust(w) if j < 2 else r[j].rjust(w) for j, w in enumerate(widths)]
         lines.append("  ".join(cells).rstrip())
@@ -76,6 +58,11 @@ def format_summary(analysis: Analysis) -> str:
             lines.append("  ".join("-" * w for w in widths))
     if not analysis.populations:
         lines.append("(no injected probes in the log)")
+    return lines
+
+
+def _alternatives(analysis: Analysis) -> list[str]:
+    """The fit under the alternative estimators, one line per population that has them."""
     alternatives = [
         f"{p.scenario}/{p.depth} "
         + ", ".join(
@@ -86,13 +73,19 @@ def format_summary(analysis: Analysis) -> str:
         for p in analysis.populations
         if p.alternatives
     ]
-    if alternatives:
-        lines.append(
-            "beside the paper's R̄(t) (not used by any finding; estimators.csv): "
-            f"gain_floor = only probes with gain > {GAIN_FLOOR:g} noise floors, "
-            "ratio_of_means = Σ(ℓ − ℓ_pre) ÷ Σ gain"
-        )
-        lines += [f"  {line}" for line in alternatives]
+    if not alternatives:
+        return []
+    return [
+        "beside the paper's R̄(t) (not used by any finding; estimators.csv): "
+        f"gain_floor = only probes with gain > {GAIN_FLOOR:g} noise floors, "
+        "ratio_of_means = Σ(ℓ − ℓ_pre) ÷ Σ gain",
+        *(f"  {line}" for line in alternatives),
+    ]
+
+
+def _notes(m: Settings) -> list[str]:
+    """The controls' drift and noise floor, what the log did not allow, and the legend."""
+    lines = []
     if m.control_drift_last:
         drift = fmt_per_depth(m.control_drift_last, m.control_drift_last_ci, "+.3f")
         lines.append(f"control drift (mean Δℓ of control probes at the last step): {drift}")
@@ -115,4 +108,21 @@ def format_summary(analysis: Analysis) -> str:
         lines.append(
             f"CI: {m.confidence_level:.0%} bootstrap intervals over items ({m.resamples} resamples)"
         )
+    return lines
+
+
+def format_summary(analysis: Analysis) -> str:
+    """A plain-text table per scenario × depth, with the settings that produced it."""
+    m = analysis.settings
+    lines = [
+        f"source: {m.source}",
+        f"stat {m.stat} · window {m.window} · IQR factor {m.iqr_factor} · "
+        f"drift correction {'on' if m.drift_corrected else 'off'}"
+        + (" · reference mode (retainability in %)" if m.reference else ""),
+        f"logged steps: {logged_steps(m)}",
+    ]
+    switch = batch_switch(analysis.run_info)
+    if switch:
+        lines.append(f"batch switch: {switch}")
+    lines += _table(analysis) + _alternatives(analysis) + _notes(m)
     return "\n".join(lines)
