@@ -17,15 +17,15 @@ def logged_steps(m: Settings) -> str:
 
 def batch_switch(info: RunInfo) -> str | None:
     """A warning when the run continues the tiny base at another batch size than the base's
-    last updates had: the measurement then includes the switch (docs/tiny-regime.md, round 7)."""
+    last updates had: the measurement then includes the switch."""
     run, base = info.batch_size, info.base_batch_size
     if run is None or base is None or run == base:
         return None
     return (
         f"{run} sequences per update, continuing a base whose last updates had {base}: its "
         "AdamW moments fit the other batch, and on the demo the switch costs a loss spike in "
-        "the run's first updates that pulls the controls down (docs/tiny-regime.md, round 7; "
-        "factdyn pretrain --set settle_steps=100 avoids it)"
+        "the run's first updates that pulls the controls down (factdyn pretrain --set "
+        "settle_steps=100 avoids it)"
     )
 
 
