@@ -33,6 +33,7 @@ from factdyn.config import (
     apply_overrides,
     load_config,
     read_mapping,
+    updated,
 )
 from factdyn.errors import DataError
 from factdyn.sweep import GRIDS, packaged_grids
@@ -264,5 +265,4 @@ def with_start(cfg: RunConfig, position: int, replicate: int) -> RunConfig:
     start = (cfg.data.start if cfg.data.start is not None else position) + replicate * (
         cfg.train.steps * cfg.train.batch_size
     )
-    raw = apply_overrides(cfg.model_dump(mode="json"), [f"data.start={start}"])
-    return RunConfig.model_validate(raw)
+    return updated(cfg, data={"start": start})

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from factdyn.config import RunConfig, apply_overrides, dump_config, with_absolute_paths
+from factdyn.config import RunConfig, dump_config, updated, with_absolute_paths
 from factdyn.errors import DataError
 from factdyn.files import prepare_output, write_json_atomic
 from factdyn.rundir import Status, run_status
@@ -145,10 +145,7 @@ def resolve(spec: RunSpec) -> RunConfig:
     position = cfg.data.start or 0
     if spec.base is not None:
         world, model, position = _tiny_model(spec)
-        raw = apply_overrides(
-            cfg.model_dump(mode="json"), [f"data.path={world}", f"model.name={model}"]
-        )
-        cfg = RunConfig.model_validate(raw)
+        cfg = updated(cfg, data={"path": world}, model={"name": model})
     return with_absolute_paths(with_start(cfg, position, spec.replicate))
 
 
