@@ -165,19 +165,20 @@ def train(
     ] = None,
 ) -> None:
     """Continue pretraining with injected knowledge, logging every probe's log probability."""
-    from factdyn.config import dump_config, load_config, with_absolute_paths
+    from factdyn.config import dump_config, load_config, updated, with_absolute_paths
 
     overrides = list(set_ or [])
-    overrides += [f"data.path={world}"] if world else []
-    overrides += [f"model.name={model}"] if model else []
-    overrides += [f"train.steps={steps}"] if steps is not None else []
-    overrides += [f"train.trackers=[{','.join(tracker)}]"] if tracker else []
     if resume is not None:
         from factdyn.train.resume import requested_config
 
         cfg = requested_config(resume, config, overrides)  # compared with the run's own
     else:
-        cfg = with_absolute_paths(load_config(config, overrides))
+        cfg = load_config(config, overrides)
+    cfg = updated(cfg, "--world", data={"path": str(world)}) if world else cfg
+    cfg = updated(cfg, "--model", model={"name": model}) if model else cfg
+    cfg = updated(cfg, "--steps", train={"steps": steps}) if steps is not None else cfg
+    cfg = updated(cfg, "--tracker", train={"trackers": tracker}) if tracker else cfg
+    cfg = with_absolute_paths(cfg) if resume is None else cfg
     if print_config or explain:
         from factdyn.config import explain_config
 
