@@ -82,7 +82,6 @@ def tracked_run(world: Path, base: Path, out: Path, steps: int) -> list[float]:
         "injection.n_controls=3",
         "eval.schedule=every",
         "eval.window=2",
-        "eval.contexts=false",
         "train.trackers=[tensorboard]",
     ]
     clock = StepClock()

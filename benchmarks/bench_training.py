@@ -222,7 +222,6 @@ def run_interleaved(
             "eval.schedule=sparse",
             "eval.window=1",
             "eval.log_points=1",
-            "eval.contexts=false",
         ],
     )
     plain = PlainLoop(base, world, total)
