@@ -10,6 +10,7 @@ import pytest
 from matplotlib.image import imread
 from report_synth import DECAY, SCHEDULES, planted
 
+from factdyn.analyze.bootstrap import HIGH, LOW
 from factdyn.analyze.populations import analyze_run
 from factdyn.report import figures as F
 
@@ -131,7 +132,8 @@ def test_retainability_bands_and_effectivity_bars_span_the_bootstrap_intervals(a
     segments = [seg for c in fig.get_axes()[0].collections for seg in c.get_segments()]
     got = sorted((round(s[:, 1].min(), 9), round(s[:, 1].max(), 9)) for s in segments)
     want = sorted(
-        (round(p.effectivity_ci[0], 9), round(p.effectivity_ci[1], 9)) for p in analysis.populations
+        (round(p.effectivity_ci[LOW], 9), round(p.effectivity_ci[HIGH], 9))
+        for p in analysis.populations
     )
     assert got == want
 

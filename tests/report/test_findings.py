@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from report_synth import DECAY, planted
 
+from factdyn.analyze.bootstrap import HIGH, LOW
 from factdyn.analyze.populations import analyze_run
 from factdyn.analyze.result import Analysis
 from factdyn.report.findings import Finding, compute_findings, findings_document
@@ -168,7 +169,7 @@ def test_r2_against_each_depths_floor(paper_like):
     assert verdict(compute_findings([a]), R2) == YES
     low = planted_reps(a, "r2", 0.7, 0.75, scenario="once", depth="memorization")
     f = finding(compute_findings([low]), R2)
-    assert f.verdict == NO and f.interval[1] < 0.8
+    assert f.verdict == NO and f.interval[HIGH] < 0.8
     assert "R², once/memorization" in f.evidence.split("; ")[0]
     straddle = planted_reps(a, "r2", 0.75, 0.85, scenario="once", depth="semantic")
     assert verdict(compute_findings([straddle]), R2) == UNSURE
@@ -179,7 +180,7 @@ def test_a_difference_between_scenarios_is_decided_by_its_interval(paper_like):
     gain = planted_reps(a, "effectivity", 0.7, 0.8, scenario="duplicate")
     f = finding(compute_findings([gain]), DUP_GAIN)
     assert f.verdict == YES
-    assert 0.1 < f.interval[0] < f.interval[1] < 0.3  # duplicate − paraphrase: 0.1 … 0.3
+    assert 0.1 < f.interval[LOW] < f.interval[HIGH] < 0.3  # duplicate − paraphrase: 0.1 … 0.3
     assert "duplicate − paraphrase effectivity" in f.evidence
     loss = planted_reps(a, "effectivity", 0.3, 0.4, scenario="duplicate")
     assert verdict(compute_findings([loss]), DUP_GAIN) == NO
@@ -231,7 +232,7 @@ def test_findings_document_is_strict_json(paper_like):
         return dataclasses.replace(p, replicates=dataclasses.replace(p.replicates, effectivity=eff))
 
     found = compute_findings([replaced(paper_like, unbounded, "once", "memorization")])
-    assert finding(found, ORDER).interval[0] == -np.inf
+    assert finding(found, ORDER).interval[LOW] == -np.inf
     doc = findings_document(found)
     json.dumps(doc, allow_nan=False)
     assert len(doc) == 16 and {d["verdict"] for d in doc} <= {YES, NO, UNSURE, NA}
@@ -271,7 +272,7 @@ def test_end_levels_by_the_interval_of_the_last_gap(paper_like):
     assert verdict(compute_findings([with_gap(paper_like, 0.8, 0.05)]), END) == NO
     assert verdict(compute_findings([with_gap(paper_like, 0.45, 0.1)]), END) == UNSURE
     f = finding(compute_findings([with_gap(paper_like, -0.05, 0.1)]), END)  # |gap| from 0
-    assert f.verdict == YES and f.interval[0] == 0.0
+    assert f.verdict == YES and f.interval[LOW] == 0.0
 
 
 # ---- the single-run findings on planted runs ----------------------------------------------
@@ -314,7 +315,7 @@ def test_duplicate_forgotten_faster_flips_with_the_planted_decay():
 def test_power_law_fit_quality_fails_on_noisy_forgetting():
     found = compute_findings([analyze_run(planted(noise=1.0))])
     assert verdict(found, R2) in (NO, UNSURE)
-    assert finding(found, R2).interval[0] < 0.8
+    assert finding(found, R2).interval[LOW] < 0.8
 
 
 def with_semantic_share(a: Analysis, shares: dict[str, float]) -> Analysis:

@@ -8,6 +8,7 @@ import re
 
 from report_synth import planted
 
+from factdyn.analyze.bootstrap import HIGH, LOW
 from factdyn.analyze.populations import analyze_run
 from factdyn.analyze.result import RunInfo
 from factdyn.report.numbers import MISSING, fmt, fmt_interval
@@ -32,7 +33,7 @@ def test_the_summary_prints_one_row_per_population_with_its_numbers():
     rows = {tuple(cells[:2]): cells for cells in (re.split(r"\s{2,}", ln.strip()) for ln in lines)}
 
     def ci(interval):
-        return f" [{interval[0]:.3g}, {interval[1]:.3g}]"
+        return f" [{interval[LOW]:.3g}, {interval[HIGH]:.3g}]"
 
     for p in analysis.populations:
         assert rows[(p.scenario, p.depth)][2:] == [

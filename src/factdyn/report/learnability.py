@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from factdyn.analyze.bootstrap import percentiles
+from factdyn.analyze.bootstrap import HIGH, LOW, NO_INTERVAL, Interval, percentiles
 from factdyn.analyze.intervals import IntervalCurve, measured_thresholds
 from factdyn.analyze.result import Analysis
 from factdyn.analyze.simulate import (
@@ -42,9 +42,10 @@ class Comparison:
     source: str  # the scenario the simulator was fed with
     intervals: tuple[int, ...]
     measured: tuple[float, ...]
-    measured_ci: tuple[tuple[float, float], ...]
+    measured_ci: tuple[Interval, ...]
     predicted: tuple[float, ...]  # NaN: no fit to predict from
     tau: float  # predicted threshold (steps)
+    tau_ci: Interval  # the analysis's interval of τ (steps) of the population fed to the simulator
     params: ModelParams | None
     replicates: tuple[ModelParams, ...]  # params of each bootstrap replicate with a usable fit
     why_not: str  # why there is no prediction ('' when there is)
@@ -83,12 +84,13 @@ def compare(a: Analysis) -> list[Comparison]:
             float(kept_levels(params, c.interval, k)[-1]) if params else math.nan for c in curves
         )
         replicates = tuple(replicates_of(a, pop, params)[0]) if params else ()
+        tau_ci = pop.x_intercept_steps_ci if pop is not None else NO_INTERVAL
         out.append(
             Comparison(
                 depth, source, tuple(c.interval for c in curves),
                 tuple(c.kept[-1] for c in curves), tuple(c.kept_ci[-1] for c in curves),
-                predicted, predicted_threshold(params) if params else math.nan, params,
-                replicates, why,
+                predicted, predicted_threshold(params) if params else math.nan, tau_ci,
+                params, replicates, why,
             )
         )  # fmt: skip
     return out
@@ -105,7 +107,8 @@ def figure(a: Analysis, title: str | None = None):
     retained = measured_thresholds(list(a.intervals)).retained
     for ax, c in zip(axes, found, strict=False):
         x = np.array(c.intervals, dtype=float)
-        lo, hi = np.array(c.measured_ci).T
+        measured_ci = np.array(c.measured_ci)
+        lo, hi = measured_ci[:, LOW], measured_ci[:, HIGH]
         y = np.array(c.measured)
         err = np.nan_to_num(np.abs(np.vstack([y - lo, hi - y])))
         color = F.depth_color(c.depth)
@@ -116,9 +119,9 @@ def figure(a: Analysis, title: str | None = None):
             curves = final_levels([c.params, *c.replicates], np.full(len(grid), k), grid)
             ax.plot(grid, curves[0], color="black", lw=1, label=f"simulated from '{c.source}'")
             if c.replicates:
-                lo, hi = percentiles(curves[1:]).T
-                ax.fill_between(grid, lo, hi, color="black", alpha=0.12, lw=0,
-                                label="simulated, 95% band")  # fmt: skip
+                band = percentiles(curves[1:])
+                ax.fill_between(grid, band[:, LOW], band[:, HIGH], color="black", alpha=0.12,
+                                lw=0, label="simulated, 95% band")  # fmt: skip
             if math.isfinite(c.tau):
                 ax.axvline(c.tau, color="black", ls="--", lw=0.8, label=f"τ predicted {fmt(c.tau)}")
         if retained.get(c.depth):
@@ -153,7 +156,6 @@ def rows(a: Analysis) -> list[tuple[str, ...]]:
             )
         out.append((
             c.depth, str(th.retained.get(c.depth) or "none"), str(th.rises.get(c.depth) or "none"),
-            fmt_estimate(c.tau, c.params.intervals["x_intercept_steps"]) if c.params
-            else fmt(c.tau), verdict,
+            fmt_estimate(c.tau, c.tau_ci) if c.params else fmt(c.tau), verdict,
         ))  # fmt: skip
     return out

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from factdyn.analyze.bootstrap import Interval, percentiles
+from factdyn.analyze.bootstrap import HIGH, LOW, Interval, percentiles
 from factdyn.analyze.result import Analysis
 from factdyn.report.numbers import fmt, fmt_interval
 
@@ -57,8 +57,8 @@ class Est:
     reps: np.ndarray
 
     def interval(self) -> Interval:
-        lo, hi = percentiles(self.reps)
-        return float(lo), float(hi)
+        bounds = percentiles(self.reps)
+        return float(bounds[LOW]), float(bounds[HIGH])
 
     def __add__(self, other: Est | float) -> Est:
         return lift(np.add)(self, other)
