@@ -5,6 +5,10 @@ script and plotting library inlined, no network) plus every figure as PNG and PD
 Only ``out_dir/report.html`` and the figures' files in ``out_dir/figures/`` are written: all
 of them are made in a staging folder, then each is renamed over its old version (the page
 last), so a reader never sees a half-written file and files of anyone else stay.
+
+The page's parts live beside it: its tables in :mod:`factdyn.report.tables`, its figures in
+:mod:`factdyn.report.page_figures`, the item explorer in :mod:`factdyn.report.explorer` (the
+data) and :mod:`factdyn.report.explorer_page` (its block of the page).
 """
 
 from __future__ import annotations
