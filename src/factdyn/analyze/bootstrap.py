@@ -29,7 +29,10 @@ from factdyn.errors import DataError
 LEVEL = 0.95
 RESAMPLES = 1000  # the default; $FACTDYN_RESAMPLES overrides it (the tests use fewer)
 
-Interval = tuple[float, float]
+Interval = tuple[float, float]  # (low, high)
+# where an interval's bounds sit: in an Interval, and on the last axis of an array of them
+LOW, HIGH = 0, 1
+NO_INTERVAL: Interval = (math.nan, math.nan)  # undefined: no resamples, or none defined
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,8 +137,9 @@ def default_resamples() -> int:
 
 
 def percentiles(x: np.ndarray) -> np.ndarray:
-    """(…, 2) lower and upper percentile along axis 0, NaN resamples left out; inverted-CDF
-    quantiles, so an infinite x-intercept in the tail is an infinite bound, not NaN."""
+    """(…, 2) lower and upper percentile along axis 0 (at :data:`LOW`, :data:`HIGH`), NaN
+    resamples left out; inverted-CDF quantiles, so an infinite x-intercept in the tail is an
+    infinite bound, not NaN."""
     tail = round((1 - LEVEL) / 2, 12)  # 0.025, not 0.025000000000000022
     with warnings.catch_warnings():  # a quantity undefined in every resample: NaN bounds
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -150,7 +154,7 @@ def intervals_of(x: np.ndarray) -> tuple[Interval, ...]:
 
 def interval_of(replicates: np.ndarray) -> Interval:
     """One quantity's percentile interval over its replicates (B,); NaN bounds without any."""
-    return intervals_of(percentiles(replicates))[0] if len(replicates) else (math.nan, math.nan)
+    return intervals_of(percentiles(replicates))[0] if len(replicates) else NO_INTERVAL
 
 
 def fit_many(
@@ -255,7 +259,7 @@ def median_interval(
     in :func:`probe_counts`; a resample repeats each probe's row as often as it is drawn.
     The values are sorted once; each resample walks them with its counts (compiled)."""
     if resamples == 0 or len(items) == 0:
-        return (math.nan, math.nan)
+        return NO_INTERVAL
     values = np.asarray(values, dtype=np.float64)
     rows, _ = np.nonzero(~np.isnan(values))
     flat = values[~np.isnan(values)]
@@ -287,8 +291,7 @@ def bootstrap_population(
     ``resamples=0`` gives undefined (NaN) intervals.
     """
     if resamples == 0 or len(items) == 0:
-        nan = (math.nan, math.nan)
-        n = (nan,)
+        nan, n = NO_INTERVAL, (NO_INTERVAL,)
         return PopulationIntervals(nan, n * gains.shape[1], n * len(t), nan, nan, nan, nan, nan)
     counts = probe_counts(items, resamples, seed)
     t = np.asarray(t, dtype=np.float64)

@@ -20,44 +20,23 @@ come from the population's resamples of items.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from factdyn.analyze.bootstrap import (
-    Interval,
+    NO_INTERVAL,
     filtered_means,
     fit_many,
     interval_of,
     probe_counts,
 )
 from factdyn.analyze.fit import probe_step_weights
-
-if TYPE_CHECKING:
-    from factdyn.analyze.result import Population
+from factdyn.analyze.result import AlternativeFit, Population
 
 GAIN_FLOOR = 3.0  # a probe's gain must exceed this many noise floors (gain_floor)
 ESTIMATORS = ("gain_floor", "ratio_of_means")
-
-
-@dataclass(frozen=True)
-class AlternativeFit:
-    """R̄(t) = b − a·log10 t under one alternative estimator, with 95% bootstrap intervals."""
-
-    decay_constant: float
-    decay_constant_ci: Interval
-    intercept: float
-    intercept_ci: Interval
-    r2: float
-    r2_ci: Interval
-    n_probes: int  # probes behind the curve
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def alternative_fits(
@@ -102,11 +81,13 @@ def alternative_fits(
         def fit(counts: np.ndarray, _curve=curve, _w=per_probe):
             return fit_many(t, _curve(counts), counts @ _w)
 
+        # the estimate: the fit on the sample itself, a batch of one resample of every item
         a, b, r2 = (float(v[0]) for v in fit(np.ones((1, len(items)), dtype=np.int32)))
-        nan = (math.nan, math.nan)
-        cis = [nan] * 3 if draws is None else [interval_of(v) for v in fit(draws)]
+        a_ci, b_ci, r2_ci = (
+            (NO_INTERVAL,) * 3 if draws is None else (interval_of(v) for v in fit(draws))
+        )
         n = int(seen.any(axis=0).sum()) if seen.size else 0
-        out[name] = AlternativeFit(a, cis[0], b, cis[1], r2, cis[2], n)
+        out[name] = AlternativeFit(a, a_ci, b, b_ci, r2, r2_ci, n)
     return out
 
 

@@ -23,7 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from factdyn.analyze.bootstrap import Interval, default_resamples, mean_replicates, percentiles
+from factdyn.analyze.bootstrap import (
+    HIGH,
+    LOW,
+    Interval,
+    default_resamples,
+    mean_replicates,
+    percentiles,
+)
 from factdyn.analyze.result import Analysis, ordered
 from factdyn.data.items import DEPTHS
 
@@ -47,12 +54,12 @@ class IntervalCurve:
     @property
     def rises(self) -> bool:
         """The kept level rises with exposures: the slope's interval lies above 0."""
-        return bool(self.slope_ci[0] > 0)
+        return bool(self.slope_ci[LOW] > 0)
 
     @property
     def retained(self) -> bool:
         """Something is kept one interval after the last exposure: its interval above 0."""
-        return bool(self.kept_ci[-1][0] > 0)
+        return bool(self.kept_ci[-1][LOW] > 0)
 
 
 def _slopes(levels: np.ndarray) -> np.ndarray:
@@ -165,14 +172,14 @@ def intervals_table(curves: list[IntervalCurve]) -> pd.DataFrame:
             "interval": c.interval,
             "exposure": k + 1,
             "kept": c.kept[k],
-            "kept_ci_low": c.kept_ci[k][0],
-            "kept_ci_high": c.kept_ci[k][1],
+            "kept_ci_low": c.kept_ci[k][LOW],
+            "kept_ci_high": c.kept_ci[k][HIGH],
             "peak": c.peak[k],
-            "peak_ci_low": c.peak_ci[k][0],
-            "peak_ci_high": c.peak_ci[k][1],
+            "peak_ci_low": c.peak_ci[k][LOW],
+            "peak_ci_high": c.peak_ci[k][HIGH],
             "slope": c.slope,
-            "slope_ci_low": c.slope_ci[0],
-            "slope_ci_high": c.slope_ci[1],
+            "slope_ci_low": c.slope_ci[LOW],
+            "slope_ci_high": c.slope_ci[HIGH],
             "rises": c.rises,
             "retained": c.retained,
             "n_probes": c.n_probes,

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from factdyn.analyze.bootstrap import Interval, Replicates
-from factdyn.analyze.estimators import AlternativeFit
 from factdyn.analyze.options import AnalysisOptions
 from factdyn.data.items import DEPTHS
 
@@ -26,8 +25,25 @@ def ordered(names: Sequence[str], preferred: Sequence[str] = ()) -> list[str]:
 
 
 @dataclass(frozen=True)
+class AlternativeFit:
+    """R̄(t) = b − a·log10 t under one estimator of :mod:`factdyn.analyze.estimators`, with
+    95% bootstrap intervals."""
+
+    decay_constant: float
+    decay_constant_ci: Interval
+    intercept: float
+    intercept_ci: Interval
+    r2: float
+    r2_ci: Interval
+    n_probes: int  # probes behind the curve
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class Population:
-    """The paper's numbers for one scenario × depth (SPEC §5); NaN where undefined."""
+    """The paper's numbers for one scenario × depth (docs/method.md); NaN where undefined."""
 
     scenario: str
     depth: str

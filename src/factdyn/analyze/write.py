@@ -38,10 +38,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from factdyn.analyze.bootstrap import Replicates
-from factdyn.analyze.estimators import AlternativeFit, estimators_table
+from factdyn.analyze.estimators import estimators_table
 from factdyn.analyze.intervals import IntervalCurve, intervals_table
 from factdyn.analyze.options import AnalysisOptions
-from factdyn.analyze.result import Analysis, Population, RunInfo, Settings
+from factdyn.analyze.result import AlternativeFit, Analysis, Population, RunInfo, Settings
 from factdyn.errors import DataError
 from factdyn.files import json_safe, output_dir, write_json_atomic
 
