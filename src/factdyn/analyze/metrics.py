@@ -1,4 +1,4 @@
-"""The paper's per-probe quantities (SPEC §5) as pure functions on arrays.
+"""The paper's per-probe quantities (docs/method.md) as pure functions on arrays.
 
 Everything works on a log ``ell`` of shape (L, P): ℓ of P probes at L logged steps ``steps``
 (strictly increasing, not necessarily consecutive). Nothing is interpolated: a quantity that
@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 NO_ROW = -1  # a row index meaning "no such logged step"
+FIRST = 0  # the column of a probe's first injection in the (P, N) arrays of Acquisition
 
 
 class Acquisition(NamedTuple):
@@ -119,7 +120,7 @@ def exposure_levels(
         out[ok] = ell[rows[ok], probe[ok]]
         return out
 
-    first = at(np.broadcast_to(acq.base_row[:, :1], inj.shape).copy())
+    first = at(np.broadcast_to(acq.base_row[:, FIRST : FIRST + 1], inj.shape).copy())
     after = np.full(inj.shape, -1, dtype=np.int64)
     after[:, :-1] = np.where(inj[:, 1:] >= 0, inj[:, 1:], -1)
     n = acq.valid.sum(axis=1)

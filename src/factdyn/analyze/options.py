@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from factdyn.errors import DataError
-from factdyn.rundir import STATS
+from factdyn.rundir import CONTROL, STATS, Run
 
 # the log-probability statistics an analysis may read (greedy is a 0/1 flag: its own table)
 LOG_PROB_STATS = tuple(s for s in STATS if s != "greedy")
+IQR_PAPER = 1.5
+IQR_REFERENCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,51 @@ class AnalysisOptions:
         if self.resamples is not None:
             flags.append(f"--resamples {self.resamples}")
         return " ".join(flags) or "defaults"
+
+
+@dataclass(frozen=True)
+class Method:
+    """The options as they apply to one run: every default resolved."""
+
+    window: int
+    iqr: float
+    drift_correct: bool
+    reference: bool
+    resamples: int
+    seed: int
+
+    @property
+    def exclude(self) -> str:
+        """Which gains mean no acquisition (:func:`~factdyn.analyze.metrics.retainability`)."""
+        return "zero" if self.reference else "nonpositive"
+
+    @property
+    def scale(self) -> float:
+        """What a fraction of retainability is multiplied by to be reported (100: percent)."""
+        return 100.0 if self.reference else 1.0
+
+
+def resolve(run: Run, options: AnalysisOptions) -> Method:
+    """The window, IQR factor and drift correction ``options`` mean for this run; refused
+    when the run cannot have them. The caller resolves the resamples (the default reads the
+    environment, :func:`~factdyn.analyze.bootstrap.default_resamples`)."""
+    window = int(options.window if options.window is not None else run.window)
+    if window < 1:
+        raise DataError(f"{run.path}: the run's window is {window}; give --window (≥ 1)")
+    reference = options.reference
+    iqr = float(
+        options.iqr if options.iqr is not None else (IQR_REFERENCE if reference else IQR_PAPER)
+    )
+    has_controls = bool((run.probes["scenario"] == CONTROL).any())
+    drift_correct = options.drift_correct
+    if drift_correct is None:
+        drift_correct = has_controls and not reference
+    elif drift_correct and not has_controls:
+        raise DataError(
+            f"{run.path}: drift correction needs control probes (scenario '{CONTROL}'); this run has none"
+        )
+    resamples = int(options.resamples)  # type: ignore[arg-type]
+    return Method(window, iqr, bool(drift_correct), reference, resamples, options.seed)
 
 
 def _is_int(value: object) -> bool:
