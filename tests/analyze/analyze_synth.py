@@ -6,7 +6,7 @@ inside the window, so the planted peak is the local acquisition maximum and g_i 
 effectivity); until the next injection ℓ then sags by 10 % of g_i. After the peak of the last
 injection, ℓ follows ``ℓ_pre + G·(b − a·log10 t + ε_t)`` with G the accumulated gain and ε
 uniform noise, i.e. a planted power-law retainability. Controls stay at their base. A drift
-added to *every* probe (controls included) models the background forgetting of SPEC §8.
+added to *every* probe (controls included) models the background forgetting (docs/method.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hand-computed cases for every definition of SPEC §5 (window, ties, exclusion, sparse, IQR)."""
+"""Hand-computed cases for every definition of docs/method.md (window, ties, exclusion, sparse, IQR)."""
 
 from __future__ import annotations
 

@@ -19,13 +19,12 @@ from typer.testing import CliRunner
 
 import factdyn.cli.simulate  # noqa: F401  (registers the command on the app)
 from factdyn.analyze.bootstrap import Replicates
+from factdyn.analyze.longtail import learned, long_tail
 from factdyn.analyze.populations import analyze_run
 from factdyn.analyze.simulate import (
     ModelParams,
     final_levels,
     kept_levels,
-    learned,
-    long_tail,
     params_of,
     predicted_threshold,
     simulate,

@@ -1,4 +1,4 @@
-"""The forgetting fit (SPEC §5.5): R̄(t) = b − a·log10(t) by least squares, for t ≥ 1."""
+"""The forgetting fit (docs/method.md): R̄(t) = b − a·log10(t) by least squares, for t ≥ 1."""
 
 from __future__ import annotations
 

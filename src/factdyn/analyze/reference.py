@@ -1,4 +1,4 @@
-"""Reader for the JSON probe log of the paper's published code (SPEC §5, "Reference compatibility").
+"""Reader for the JSON probe log of the paper's published code (docs/method.md).
 
 The log is a list with one object per logged step (position 0 is θ_0) holding, for the depth
 prefixes ``mem``/``gen``/``gen_hard``, ``<prefix>_target``/``_first``/``_full`` arrays
@@ -183,6 +183,51 @@ def _steps(records: list[dict], where: str) -> np.ndarray:
     return steps - steps[0]  # position 0 is θ_0, whatever the absolute step number
 
 
+def _depth_log(records: list[dict], prefix: str, where: str, n_items: int | None) -> np.ndarray:
+    """(L, I, K, S) ℓ of one depth prefix's probes in every statistic of :data:`STATS` (NaN:
+    not logged), from its ``<prefix>_<suffix>`` losses; refused unless it has ``n_items``
+    items (None: any number)."""
+    per_stat = {}
+    for stat, suffix in SUFFIX.items():
+        key = f"{prefix}_{suffix}" if suffix else None
+        if key is not None and (key in records[0] or suffix == "target"):
+            per_stat[stat] = -_array(records, key, where)  # loss -> log probability
+    target = per_stat["target_mean"]
+    if n_items is not None and target.shape[1] != n_items:
+        raise DataError(
+            f"{where}: field '{prefix}_target' has {target.shape[1]} items, not {n_items}"
+        )
+    for stat, arr in per_stat.items():
+        if arr.shape != target.shape:
+            _, n, k = arr.shape
+            raise DataError(
+                f"{where}: field '{prefix}_{SUFFIX[stat]}' is a {n}x{k} [item][probe] array, "
+                f"'{prefix}_target' a {target.shape[1]}x{target.shape[2]} one"
+            )
+    return np.stack([per_stat.get(s, np.full(target.shape, np.nan)) for s in STATS], axis=-1)
+
+
+def _injections(scen: list[str]) -> pd.DataFrame:
+    """The paper's hard-wired schedule of each item (by its scenario) as an injections table."""
+    unknown = -1  # the log does not say which batch row or tokens an injection took
+    return pd.DataFrame(
+        [
+            {
+                "step": s,
+                "row": unknown,
+                "item": k,
+                "scenario": sc,
+                "variant": v if sc == "paraphrase" else 0,
+                "token_start": unknown,
+                "token_end": unknown,
+            }
+            for k, sc in enumerate(scen)
+            for v, s in enumerate(_injection_steps(sc))
+        ],
+        columns=list(INJECTIONS),
+    ).sort_values(["step", "item"], ignore_index=True)
+
+
 def read_reference_log(
     path: str | Path, tokens_per_step: int = TOKENS_PER_STEP, window: int = WINDOW
 ) -> Run:
@@ -202,59 +247,22 @@ def read_reference_log(
     blocks, rows = [], []
     n_items = None
     for prefix, depth in PREFIXES.items():
-        per_stat = {}
-        for stat, suffix in SUFFIX.items():
-            key = f"{prefix}_{suffix}" if suffix else None
-            if key is not None and (key in records[0] or suffix == "target"):
-                per_stat[stat] = -_array(records, key, str(path))  # loss -> log probability
-        target = per_stat["target_mean"]
-        if n_items is None:
-            n_items = target.shape[1]
-        elif target.shape[1] != n_items:
-            raise DataError(
-                f"{path}: field '{prefix}_target' has {target.shape[1]} items, not {n_items}"
-            )
-        for stat, arr in per_stat.items():
-            if arr.shape != target.shape:
-                _, n, k = arr.shape
-                raise DataError(
-                    f"{path}: field '{prefix}_{SUFFIX[stat]}' is a {n}x{k} [item][probe] array, "
-                    f"'{prefix}_target' a {target.shape[1]}x{target.shape[2]} one"
-                )
-        stacked = np.stack(
-            [per_stat.get(s, np.full(target.shape, np.nan)) for s in STATS], axis=-1
-        )  # (L, I, K, S)
-        present = ~np.isnan(target).all(axis=0)  # (I, K) probe positions that exist
+        stacked = _depth_log(records, prefix, str(path), n_items)  # (L, I, K, S)
+        n_items = stacked.shape[1]
+        # the probe positions that exist: logged at some step
+        present = ~np.isnan(stacked[..., STATS.index("target_mean")]).all(axis=0)  # (I, K)
         items, probes = np.nonzero(present)
-        blocks.append((items, probes, stacked[:, items, probes, :]))
+        blocks.append(stacked[:, items, probes, :])
         rows += [(int(k), depth, int(j)) for k, j in zip(items, probes, strict=True)]
     if not rows:
         raise DataError(f"{path}: no probe losses logged (every '_target' value is empty or null)")
     order = sorted(
         range(len(rows)), key=lambda i: (rows[i][0], DEPTHS.index(rows[i][1]), rows[i][2])
     )
-    logprobs = np.concatenate([b[2] for b in blocks], axis=1)[:, order, :]
+    logprobs = np.concatenate(blocks, axis=1)[:, order, :]
     probes = pd.DataFrame([rows[i] for i in order], columns=["item", "depth", "probe"])
     probes = probes.assign(input="", target="")  # the log records no probe texts
-
     scen = [_scenario(k) for k in range(n_items or 0)]
-    unknown = -1  # the log does not say which batch row or tokens an injection took
-    injections = pd.DataFrame(
-        [
-            {
-                "step": s,
-                "row": unknown,
-                "item": k,
-                "scenario": sc,
-                "variant": v if sc == "paraphrase" else 0,
-                "token_start": unknown,
-                "token_end": unknown,
-            }
-            for k, sc in enumerate(scen)
-            for v, s in enumerate(_injection_steps(sc))
-        ],
-        columns=list(INJECTIONS),
-    ).sort_values(["step", "item"], ignore_index=True)
     return make_run(
         path,
         {"reference_log": str(path)},
@@ -268,6 +276,6 @@ def read_reference_log(
         steps,
         logprobs,  # float64: the published losses, unrounded
         _context(records, n_items or 0, str(path)),
-        run_tables(probes, scen, injections),
+        run_tables(probes, scen, _injections(scen)),
         np.zeros((0, len(TRAIN_COLUMNS))),
     )

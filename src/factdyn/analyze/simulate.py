@@ -1,6 +1,6 @@
 """Predict Δℓ(t) of a fact under any exposure schedule from a run's fitted quantities.
 
-The paper fits the mean retainability R̄(t) = b − a·log10 t (SPEC §5.5) and reads
+The paper fits the mean retainability R̄(t) = b − a·log10 t (docs/method.md) and reads
 τ = 10^(b/a) as a learnability threshold: a fact seen less often than once every τ steps is
 never learned. This module turns that reading into an explicit prediction, so that it can be
 checked against runs with other schedules and carried over to a corpus with a long tail of
@@ -15,7 +15,7 @@ exposures superpose::
     R(0) = 1,   R(u) = clip(b − a·log10 u, 0, 1) for u > 0
 
 - The gain is taken to appear at the exposure step itself: the lag to the local acquisition
-  maximum within the window (SPEC §5.1) is ignored, and R is counted from the exposure.
+  maximum within the window (docs/method.md) is ignored, and R is counted from the exposure.
 - R is the fitted line where it was measured (u ≥ 1 step). Below one step, which only a fact
   seen more than once per step reaches, it is the same line continued (clipped at 1).
 - E_k is the run's mean effectivity of injection k (``effectivity_per_injection``) where the
@@ -25,13 +25,14 @@ exposures superpose::
 
 Exposures every Δ steps keep R(Δ) of each gain when the next one comes, and R(Δ) > 0
 exactly when Δ < τ: τ is the largest interval at which exposures accumulate
-(:func:`predicted_threshold`). A run fitted in percent (``--reference``) has its a and b
+(:func:`predicted_threshold`); :mod:`factdyn.analyze.longtail` carries it over to a corpus
+with a long tail of facts. A run fitted in percent (``--reference``) has its a and b
 divided by 100 here (τ is unchanged).
 
 Each prediction's 95% interval comes from the analysis's item bootstrap: the model is run
 once per replicate (:func:`replicates_of`), with that replicate's a, b
 and E_k together, since they come from one draw of items and are correlated (a and b
-strongly); :func:`final_levels` and :func:`learned` take all replicates at once.
+strongly); :func:`final_levels` takes all replicates at once.
 """
 
 from __future__ import annotations
@@ -125,8 +126,8 @@ def simulate(
 ) -> np.ndarray:
     """Δℓ at each of ``steps`` after exposures at ``exposure_steps`` (E_k in time order): the
     superposition of the module's model, O(exposures × steps)."""
-    t_k = np.sort(_finite_array(exposure_steps, "exposure steps"))
-    at = _finite_array(steps, "steps")
+    t_k = np.sort(finite_array(exposure_steps, "exposure steps"))
+    at = finite_array(steps, "steps")
     out = np.zeros(at.shape)
     for gain, t in zip(exposure_gains(params, len(t_k)), t_k, strict=True):
         out += gain * retention(params, at - t)
@@ -138,8 +139,8 @@ def kept_levels(params: ModelParams, interval: float, exposures: int) -> np.ndar
     the last value is what K exposures leave Δ steps after the K-th): what each exposure
     builds on. O(K × injections measured), so K can be large; :func:`final_levels` gives the
     last value alone in closed form."""
-    delta = _positive(interval, "interval")
-    k = _count(exposures, "exposures")
+    delta = positive(interval, "interval")
+    k = count(exposures, "exposures")
     r = retention(params, delta * np.arange(1, k + 1))  # r[m − 1] = R(mΔ)
     gains = exposure_gains(params, k)
     last = params.effectivities[-1]
@@ -171,93 +172,6 @@ def predicted_threshold(params: ModelParams) -> float:
     while (mid := (lo + hi) / 2) not in (lo, hi):  # down to adjacent floats
         lo, hi = (mid, hi) if keeps(mid) else (lo, mid)
     return float(10.0**hi)
-
-
-# ---- a long tail of facts ----
-
-
-@dataclass(frozen=True, eq=False)
-class LongTail:
-    """N facts with Zipf(s) frequencies in a corpus read once: each fact's exposures, evenly
-    spaced over the S = C / T steps, and the Δℓ they leave at the end (step S). Arrays are per
-    rank (index r − 1)."""
-
-    zipf: float  # s
-    facts: int  # N
-    mentions: float  # M, over all facts
-    corpus_tokens: float  # C
-    tokens_per_step: float  # T
-    level: float  # a fact counts as learned when its final Δℓ ≥ level
-    steps: float  # S = C / T
-    exposures: np.ndarray  # n_r = ⌊M·r^(−s) / Σ_j j^(−s)⌋ (int64)
-    intervals: np.ndarray  # S / n_r steps between its mentions (inf: never mentioned)
-    final_levels: np.ndarray  # Δℓ at step S
-    fraction_above: float  # share of the N facts whose final Δℓ ≥ level
-    rank_threshold: int  # every rank ≤ this ends at ≥ level (0: not even the first)
-
-    @property
-    def ranks(self) -> np.ndarray:
-        return np.arange(1, self.facts + 1)
-
-
-def long_tail(
-    params: ModelParams,
-    zipf: float,
-    facts: int,
-    mentions: float,
-    corpus_tokens: float,
-    tokens_per_step: float,
-    level: float,
-) -> LongTail:
-    """Which facts of a Zipf-distributed corpus the model says are learned by its end.
-
-    The fact of rank r is expected n = M·r^(−s)/Σ_j j^(−s) times; it gets ⌊n⌋ exposures
-    (the expected count rounded down: a fact expected less than once is never seen and ends
-    at 0), at steps 0, S/⌊n⌋, 2S/⌊n⌋, ..., so its final level is :func:`kept_levels` at
-    interval S/⌊n⌋ after ⌊n⌋ exposures. Computed in closed form (:func:`final_levels`) once
-    per distinct count, so N = 10^6 facts, each seen up to billions of times, takes well under
-    a second.
-    """
-    s = _finite_number(zipf, "zipf")
-    if s < 0:
-        raise DataError(f"simulate: zipf must be ≥ 0, not {s:g}")
-    n_facts = _count(facts, "facts")
-    m_total = _finite_number(mentions, "mentions")
-    if m_total < 0:
-        raise DataError(f"simulate: mentions must be ≥ 0, not {m_total:g}")
-    tokens = _positive(corpus_tokens, "corpus_tokens")
-    per_step = _positive(tokens_per_step, "tokens_per_step")
-    threshold_level = _positive(level, "level")
-    total_steps = tokens / per_step
-    weights = np.arange(1, n_facts + 1, dtype=np.float64) ** -s
-    expected = m_total * weights / weights.sum()
-    # rounded down, forgiving a few ulps so that an exact count is not lost to rounding
-    n = np.floor(expected * (1 + 4 * np.finfo(np.float64).eps)).astype(np.int64)
-    seen = n > 0
-    intervals = np.full(n_facts, np.inf)
-    intervals[seen] = total_steps / n[seen]
-    counts, facts_each = _runs(n)
-    mentioned = counts > 0
-    levels = np.zeros(len(counts))  # a fact never mentioned ends at 0
-    delta = total_steps / counts[mentioned]
-    levels[mentioned] = final_levels([params], counts[mentioned], delta)[0]
-    final = np.repeat(levels, facts_each)
-    above = final >= threshold_level
-    rank_threshold = n_facts if above.all() else int(np.argmin(above))
-    return LongTail(
-        zipf=s,
-        facts=n_facts,
-        mentions=m_total,
-        corpus_tokens=tokens,
-        tokens_per_step=per_step,
-        level=threshold_level,
-        steps=total_steps,
-        exposures=n,
-        intervals=intervals,
-        final_levels=final,
-        fraction_above=float(above.mean()),
-        rank_threshold=rank_threshold,
-    )
 
 
 def final_levels(
@@ -292,42 +206,6 @@ def final_levels(
         live = np.log10(age) < reach  # a j-th exposure that some set still keeps
         out[:, live] += (gains[:, j - 1 : j] - last) * _retention(a, b, age[live])
     return out
-
-
-def learned(tail: LongTail, params: Sequence[ModelParams]) -> tuple[np.ndarray, np.ndarray]:
-    """``tail``'s ``fraction_above`` and ``rank_threshold`` (B,) under each of ``params`` (a
-    bootstrap's replicates), on the same corpus.
-
-    The facts of one exposure count end alike and hold consecutive ranks, so the final levels
-    are computed once per count. A fact mentioned every τ = 10^(b/a) steps or less often ends
-    at 0, below any level, so each parameter set needs only the counts above S/τ, the most
-    frequent ones: the sets go in blocks of similar τ, each computed over the counts its
-    largest τ needs (B × counts floats at once would not fit for a long tail)."""
-    counts, facts = _runs(tail.exposures)
-    seen = counts > 0  # a fact never mentioned ends at 0, below any level
-    counts, facts = counts[seen], facts[seen]
-    delta = tail.steps / counts
-    log_tau = np.array([p.intercept / p.decay_constant for p in params])
-    shares = np.zeros(len(params))
-    ranks = np.zeros(len(params), dtype=np.int64)
-    order = np.argsort(log_tau)
-    block = max(1, 2**18 // max(len(counts), 1))
-    for start in range(0, len(params), block):
-        rows = order[start : start + block]
-        use = int(np.searchsorted(np.log10(delta), log_tau[rows].max()))  # Δ < τ: R(Δ) > 0
-        levels = final_levels([params[r] for r in rows], counts[:use], delta[:use])
-        above = levels >= tail.level
-        shares[rows] = above @ facts[:use] / tail.facts
-        ranks[rows] = (np.cumprod(above, axis=1) * facts[:use]).sum(axis=1)
-    return shares, ranks
-
-
-def _runs(exposures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct exposure counts of a long tail's facts, most first, and how many facts
-    have each: the counts do not increase with the rank, so the facts of one count are
-    consecutive ranks and end alike."""
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(exposures)) + 1])
-    return exposures[starts], np.diff(np.append(starts, len(exposures)))
 
 
 _SMALL = 16
@@ -437,10 +315,10 @@ def replicate_params(params: ModelParams, draws: Draws) -> tuple[list[ModelParam
     return out, len(draws[0]) - len(out)
 
 
-# ---- checks of inputs ----
+# ---- checks of inputs (a refusal names the input) ----
 
 
-def _finite_number(value: object, name: str) -> float:
+def finite_number(value: object, name: str) -> float:
     try:
         v = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -450,14 +328,14 @@ def _finite_number(value: object, name: str) -> float:
     return v
 
 
-def _positive(value: object, name: str) -> float:
-    v = _finite_number(value, name)
+def positive(value: object, name: str) -> float:
+    v = finite_number(value, name)
     if v <= 0:
         raise DataError(f"simulate: {name} must be positive, not {v:g}")
     return v
 
 
-def _count(value: object, name: str) -> int:
+def count(value: object, name: str) -> int:
     try:
         k = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
@@ -467,7 +345,7 @@ def _count(value: object, name: str) -> int:
     return k
 
 
-def _finite_array(values: Sequence[float], name: str) -> np.ndarray:
+def finite_array(values: Sequence[float], name: str) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):

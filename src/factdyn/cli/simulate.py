@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from factdyn.cli.app import app
 from factdyn.errors import DataError
+
+if TYPE_CHECKING:
+    from factdyn.analyze.prediction import Chosen, Corpus, Prediction
+    from factdyn.analyze.result import Analysis
 
 
 @app.command()
@@ -52,80 +56,97 @@ def simulate(
     from a run's per-injection gains and power-law forgetting fit (superposed decays); with
     the long-tail options, the share of a Zipf corpus's facts learned by its end. Each
     prediction comes with a 95% interval over the analysis's bootstrap replicates."""
-
-    from factdyn.analyze.bootstrap import interval_of
-    from factdyn.analyze.simulate import (
-        NoFit,
-        default_scenario,
-        final_levels,
-        learned,
-        long_tail,
-        params_of,
-        predicted_threshold,
-        replicates_of,
-    )
+    from factdyn.analyze.prediction import choose, predict
     from factdyn.analyze.write import read_analysis, summary_path
-    from factdyn.report.numbers import fmt, fmt_estimate, fmt_interval
 
-    def count(v: float) -> str:  # 1e9 as 1,000,000,000; 2.5e-3 as 0.0025
-        return fmt(v, ",.0f") if float(v).is_integer() and abs(v) < 1e15 else fmt(v, ",.6g")
+    tail = {"--zipf": zipf, "--facts": facts, "--mentions": mentions}
+    tail |= {"--corpus-tokens": corpus_tokens, "--level": level}
+    given = _checked(interval, exposures, tail, tokens_per_step)
+    file = summary_path(analysis_dir)
+    analysis = read_analysis(analysis_dir)
+    scenario, chosen = choose(analysis, str(file), scenario, depth)
+    # the run's tokens per step, when the analysis knows them
+    per_step = next((c.params.tokens_per_step for c in reversed(chosen) if c.params), None)
+    lines = _header(analysis, file, scenario, exposures, interval, per_step)
+    corpus = None
+    if given:
+        per_tail = tokens_per_step if tokens_per_step is not None else per_step
+        corpus = _corpus(file, zipf, facts, mentions, corpus_tokens, per_tail, level)  # type: ignore[arg-type]
+        lines.append(_corpus_line(corpus))
+    for c in chosen:
+        lines += ["", c.depth]
+        if c.params is None:
+            lines.append(f"  no prediction: {c.reason}")
+            continue
+        prediction = predict(analysis, c.population, c.params, interval, exposures, corpus)
+        lines += _depth_lines(c, prediction, interval, exposures, per_step)
+    typer.echo("\n".join(lines))
 
+
+def _checked(
+    interval: float, exposures: int, tail: dict[str, float | None], tokens_per_step: float | None
+) -> bool:
+    """Refuse a schedule that is none, or some of the long-tail options without the rest;
+    whether the long tail was asked for."""
     if not exposures >= 1:
         raise DataError(f"simulate: --exposures must be at least 1, not {exposures}")
     if not interval > 0 or interval == float("inf"):
         raise DataError(f"simulate: --interval must be a positive number of steps, not {interval}")
-    tail_options = {
-        "--zipf": zipf,
-        "--facts": facts,
-        "--mentions": mentions,
-        "--corpus-tokens": corpus_tokens,
-        "--level": level,
-    }
-    given = [k for k, v in tail_options.items() if v is not None]
+    given = [k for k, v in tail.items() if v is not None]
     if given or tokens_per_step is not None:
-        missing = [k for k, v in tail_options.items() if v is None]
+        missing = [k for k, v in tail.items() if v is None]
         if missing:
             raise DataError(f"simulate: the long-tail options also need {', '.join(missing)}")
-    file = summary_path(analysis_dir)
-    analysis = read_analysis(analysis_dir)
-    if not analysis.populations:
-        raise DataError(f"{file}: the analysis has no injected scenario")
-    scenario = default_scenario(analysis) if scenario is None else scenario
-    if scenario not in analysis.scenarios():
-        have = ", ".join(analysis.scenarios())
-        raise DataError(f"{file}: no scenario {scenario!r} (the analysis has: {have})")
-    asked = bool(depth)
-    depths = list(dict.fromkeys(depth)) if depth else analysis.depths(scenario)
+    return bool(given)
 
-    per_step = None  # the run's tokens per step, when the analysis knows them
-    results = []  # (depth, population, params or the reason there are none)
-    for d in depths:
-        population = analysis.get(scenario, d)
-        if population is None:
-            have = ", ".join(analysis.depths(scenario))
-            raise DataError(f"{file}: {scenario} has no depth {d!r} (it has: {have})")
-        try:
-            params = params_of(analysis, population, str(file))
-        except NoFit as e:
-            if asked:
-                raise
-            results.append((d, population, e.reason))
-            continue
-        per_step = params.tokens_per_step
-        results.append((d, population, params))
-    if not any(not isinstance(p, str) for _, _, p in results):
-        reasons = "; ".join(f"{d}: {p}" for d, _, p in results)
-        raise DataError(f"{file}: {scenario}: no depth has a usable forgetting fit ({reasons})")
 
-    def tokens(steps: float) -> str:
-        if per_step is None:
-            return "tokens per step unknown"
-        return f"{fmt(steps * per_step, ',.0f')} tokens"
+def _corpus(
+    file: Path,
+    zipf: float,
+    facts: int,
+    mentions: float,
+    corpus_tokens: float,
+    tokens_per_step: float | None,
+    level: float,
+) -> Corpus:
+    """The long tail's corpus, its tokens per step given or the run's."""
+    from factdyn.analyze.prediction import Corpus
 
+    if tokens_per_step is None:
+        raise DataError(f"{file}: the run's tokens per step are unknown: give --tokens-per-step")
+    if not tokens_per_step > 0 or tokens_per_step == float("inf"):
+        raise DataError(f"simulate: --tokens-per-step must be positive, not {tokens_per_step}")
+    return Corpus(zipf, facts, mentions, corpus_tokens, tokens_per_step, level)
+
+
+def _count(v: float) -> str:
+    """1e9 as 1,000,000,000; 2.5e-3 as 0.0025."""
+    from factdyn.report.numbers import fmt
+
+    return fmt(v, ",.0f") if float(v).is_integer() and abs(v) < 1e15 else fmt(v, ",.6g")
+
+
+def _tokens(steps: float, per_step: float | None) -> str:
+    from factdyn.report.numbers import fmt
+
+    if per_step is None:
+        return "tokens per step unknown"
+    return f"{fmt(steps * per_step, ',.0f')} tokens"
+
+
+def _header(
+    analysis: Analysis,
+    file: Path,
+    scenario: str,
+    exposures: int,
+    interval: float,
+    per_step: float | None,
+) -> list[str]:
+    """What was asked, the model, and where the intervals come from."""
     lines = [
         f"analysis: {file} ({analysis.options.describe()})",
-        f"scenario: {scenario} · {exposures} exposures every {count(interval)} steps "
-        f"({tokens(interval)})",
+        f"scenario: {scenario} · {exposures} exposures every {_count(interval)} steps "
+        f"({_tokens(interval, per_step)})",
         "model: Δℓ(t) = Σ_k E_k·R(t − t_k), R(0) = 1, R(u) = clip(b − a·log10 u, 0, 1)",
     ]
     if not analysis.settings.resamples:
@@ -138,71 +159,64 @@ def simulate(
             "predictions [95% CI]: over the analysis's bootstrap replicates, each with its own "
             "a, b and E_k"
         )
-    if given:
-        tail_per_step = tokens_per_step if tokens_per_step is not None else per_step
-        if tail_per_step is None:
-            raise DataError(
-                f"{file}: the run's tokens per step are unknown: give --tokens-per-step"
-            )
-        if not tail_per_step > 0 or tail_per_step == float("inf"):
-            raise DataError(f"simulate: --tokens-per-step must be positive, not {tail_per_step}")
-        tail_steps = corpus_tokens / tail_per_step
+    return lines
+
+
+def _corpus_line(corpus: Corpus) -> str:
+    from factdyn.report.numbers import fmt
+
+    tail_steps = corpus.corpus_tokens / corpus.tokens_per_step
+    return (
+        f"long tail: {corpus.facts:,} facts, Zipf s = {fmt(corpus.zipf, 'g')}, "
+        f"{_count(corpus.mentions)} mentions in {_count(corpus.corpus_tokens)} tokens = "
+        f"{_count(tail_steps)} steps of {_count(corpus.tokens_per_step)} tokens; learned: "
+        f"final Δℓ ≥ {fmt(corpus.level, 'g')}"
+    )
+
+
+def _depth_lines(
+    c: Chosen, p: Prediction, interval: float, exposures: int, per_step: float | None
+) -> list[str]:
+    """One depth's inputs (with the analysis's intervals) and predictions."""
+    from factdyn.analyze.bootstrap import NO_INTERVAL
+    from factdyn.report.numbers import fmt, fmt_estimate, fmt_interval
+
+    params = c.params
+    assert params is not None  # a depth without params has no prediction
+    gains, n, ci = params.effectivities, len(params.effectivities), params.intervals
+    gain_ci = list(ci.get("effectivity_per_injection", ()))
+    gain_ci += [(math.nan, math.nan)] * (n - len(gain_ci))
+    lines = [
+        "  gain per exposure E_k [95% CI]: "
+        + ", ".join(fmt_estimate(e, g, ".4g") for e, g in zip(gains, gain_ci, strict=True))
+        + f" (exposures {n + 1}+ reuse E_{n})",
+        f"  forgetting: a = {fmt_estimate(params.decay_constant, ci.get('decay_constant', NO_INTERVAL), '.4g')}, "
+        f"b = {fmt_estimate(params.intercept, ci.get('intercept', NO_INTERVAL), '.4g')}",
+    ]
+    if p.skipped:
         lines.append(
-            f"long tail: {facts:,} facts, Zipf s = {fmt(zipf, 'g')}, {count(mentions)} "
-            f"mentions in {count(corpus_tokens)} tokens = {count(tail_steps)} steps "
-            f"of {count(tail_per_step)} tokens; learned: final Δℓ ≥ {fmt(level, 'g')}"
+            f"  {p.skipped:,} of {p.skipped + p.replicates:,} bootstrap replicates left out: "
+            "no usable fit (a ≤ 0, or a, b or a gain undefined)"
         )
-    for d, population, params in results:
-        lines += ["", d]
-        if isinstance(params, str):
-            lines.append(f"  no prediction: {params}")
-            continue
-        gains = params.effectivities
-        n = len(gains)
-        ci = params.intervals
-        gain_ci = list(ci.get("effectivity_per_injection", ()))
-        gain_ci += [(math.nan, math.nan)] * (n - len(gain_ci))
-        lines.append(
-            "  gain per exposure E_k [95% CI]: "
-            + ", ".join(fmt_estimate(e, c, ".4g") for e, c in zip(gains, gain_ci, strict=True))
-            + f" (exposures {n + 1}+ reuse E_{n})"
+    lines.append(
+        f"  kept after {exposures} exposures: Δℓ = {fmt_estimate(p.kept, p.kept_ci, '.4g')} at "
+        f"step {_count(exposures * interval)} (one exposure keeps "
+        f"{fmt_estimate(p.single, p.single_ci, '.4g')})"
+    )
+    tau_ci = fmt_interval(ci.get("x_intercept_steps", NO_INTERVAL), ",.0f")
+    tokens_ci = fmt_interval(ci.get("x_intercept_tokens", NO_INTERVAL), ",.0f")
+    in_tokens = f", CI {tokens_ci}" if per_step is not None else ""
+    lines.append(
+        f"  predicted threshold τ: {fmt(p.threshold, ',.0f')} steps (the analysis's 95% CI "
+        f"{tau_ci}; {_tokens(p.threshold, per_step)}{in_tokens})"
+    )
+    if p.tail is not None:
+        rank = p.tail.rank_threshold
+        last = f"every rank ≤ {rank:,} {fmt_interval(p.rank_ci, ',.0f')}" + (
+            f", the last mentioned {int(p.tail.exposures[rank - 1]):,} times"
+            if rank
+            else ": not even the most frequent fact"
         )
-        nan2 = (math.nan, math.nan)
-        lines.append(
-            f"  forgetting: a = {fmt_estimate(params.decay_constant, ci.get('decay_constant', nan2), '.4g')}, "
-            f"b = {fmt_estimate(params.intercept, ci.get('intercept', nan2), '.4g')}"
-        )
-        replicates, skipped = replicates_of(analysis, population, params)
-        if skipped:
-            lines.append(
-                f"  {skipped:,} of {skipped + len(replicates):,} bootstrap replicates left out: "
-                "no usable fit (a ≤ 0, or a, b or a gain undefined)"
-            )
-        models = [params, *replicates]
-        kept, single = final_levels(models, [exposures, 1], [interval, interval]).T
-        lines.append(
-            f"  kept after {exposures} exposures: Δℓ = "
-            f"{fmt_estimate(kept[0], interval_of(kept[1:]), '.4g')} at step "
-            f"{count(exposures * interval)} (one exposure keeps "
-            f"{fmt_estimate(single[0], interval_of(single[1:]), '.4g')})"
-        )
-        tau = predicted_threshold(params)
-        tau_ci = fmt_interval(ci.get("x_intercept_steps", nan2), ",.0f")
-        tokens_ci = fmt_interval(ci.get("x_intercept_tokens", nan2), ",.0f")
-        in_tokens = f", CI {tokens_ci}" if per_step is not None else ""
-        lines.append(
-            f"  predicted threshold τ: {fmt(tau, ',.0f')} steps (the analysis's 95% CI "
-            f"{tau_ci}; {tokens(tau)}{in_tokens})"
-        )
-        if given:
-            tail = long_tail(params, zipf, facts, mentions, corpus_tokens, tail_per_step, level)
-            shares, ranks = learned(tail, replicates)
-            rank = tail.rank_threshold
-            last = f"every rank ≤ {rank:,} {fmt_interval(interval_of(ranks), ',.0f')}" + (
-                f", the last mentioned {int(tail.exposures[rank - 1]):,} times"
-                if rank
-                else ": not even the most frequent fact"
-            )
-            share = fmt_estimate(100 * tail.fraction_above, interval_of(100 * shares), ".4g")
-            lines.append(f"  long tail: {share}% of facts learned ({last})")
-    typer.echo("\n".join(lines))
+        share = fmt_estimate(100 * p.tail.fraction_above, p.share_ci, ".4g")
+        lines.append(f"  long tail: {share}% of facts learned ({last})")
+    return lines
