@@ -52,7 +52,8 @@ def write_job(
     """The job of run ``name``, its files under ``out``: the configuration a new run starts
     from in ``configs/NAME.yaml`` (written now), its output in ``logs/NAME.log``. A file
     already there that is not this run's (another configuration; a log that does not begin
-    with a training command, as :func:`run_job` begins it) is refused, not replaced or appended to."""
+    with a training command, as :func:`run_job` begins it) is refused, not replaced or
+    appended to."""
     config, log = out / "configs" / f"{name}.yaml", out / "logs" / f"{name}.log"
     text = dump_config(cfg)
     if config.is_file() and config.read_text(encoding="utf-8") != text:
