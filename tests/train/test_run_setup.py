@@ -15,9 +15,9 @@ import yaml
 from factdyn import cache, load_run
 from factdyn.analyze.reference import read_reference_log
 from factdyn.config import BaseConfig, load_config
-from factdyn.demo import with_cached_inputs
 from factdyn.errors import DataError
 from factdyn.rundir import META_KEYS, init_logs, open_log, steps_trained
+from factdyn.train.cached import with_cached_inputs
 from factdyn.train.callbacks import Callback
 from factdyn.train.experiment import train
 from factdyn.train.loop import make_optimizer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,8 +21,89 @@ from factdyn.cli.app import (
 )
 from factdyn.errors import DataError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from factdyn.config import RunConfig
+
 # what `factdyn export` writes, by the --out file's extension
 EXPORT_FORMATS = (".parquet", ".csv", ".jsonl")
+
+
+class AnalysisReadout:
+    """What ``factdyn train``'s trackers show of the analysis
+    (:class:`factdyn.train.tracking.Readout`), read from the run's ``logprobs.npy`` (the rows
+    the probe logger has written) and ``probes.parquet``: the mean Δℓ per scenario × depth at
+    a logged row, drift-corrected as the analysis corrects it
+    (:func:`~factdyn.analyze.drift.control_means`), and at the end the numbers and
+    findings ``factdyn report`` would show."""
+
+    def __init__(self, run_dir: Path):
+        import numpy as np
+        import pandas as pd
+
+        from factdyn.rundir import CONTROL, STATS
+
+        self.run_dir = run_dir
+        probes = pd.read_parquet(run_dir / "probes.parquet")
+        self.ell = np.load(run_dir / "logprobs.npy", mmap_mode="r")[..., STATS.index("target_mean")]
+        scenario = probes["scenario"].astype(str).to_numpy()
+        depth = probes["depth"].astype(str).to_numpy()
+        self.depths = list(dict.fromkeys(depth))
+        self.d_code = np.array([self.depths.index(d) for d in depth], dtype=np.int64)
+        self.control = scenario == CONTROL
+        self.groups = {
+            (s, d): np.flatnonzero((scenario == s) & (depth == d))
+            for s, d in dict.fromkeys(zip(scenario, depth, strict=True))
+            if s != CONTROL
+        }
+
+    def means(self, row: int) -> dict[str, float]:
+        import numpy as np
+
+        from factdyn.analyze.drift import control_means
+
+        ell = np.asarray(self.ell[[0, row]], dtype=np.float64)  # (2, P): ℓ_0, ℓ_t
+        ell_0, ell_t = ell
+        delta = ell_t - ell_0
+        (ctrl_0, ctrl_t), _ = control_means(ell.T, self.control, self.d_code, len(self.depths))
+        drift = ctrl_t - ctrl_0  # (D,) the controls' mean Δℓ; NaN: none scored
+        out = {
+            f"drift/{d}": float(v)
+            for d, v in zip(self.depths, drift, strict=True)
+            if np.isfinite(v)
+        }
+        for (scenario, depth), cols in self.groups.items():
+            if np.isfinite(delta[cols]).any():
+                shift = drift[self.depths.index(depth)]
+                mean = float(np.nanmean(delta[cols]))
+                out[f"delta/{scenario}/{depth}"] = mean - (shift if np.isfinite(shift) else 0.0)
+        return out
+
+    def final(self) -> tuple[dict[str, float], pd.DataFrame | None]:
+        """Effectivity and decay constant of every population with their intervals, and the
+        findings table; nothing (and a notice) when the log cannot be analysed."""
+        import pandas as pd
+
+        from factdyn.analyze.inputs import reported
+        from factdyn.report.findings import compute_findings, findings_document
+
+        try:  # the analysis factdyn report would show for this run
+            analysis = reported(self.run_dir).analysis
+        except DataError as e:
+            print(f"factdyn: trackers: no final analysis ({e})", file=sys.stderr)
+            return {}, None
+        values: dict[str, float] = {}
+        for p in analysis.populations:
+            for name, value, ci in (
+                ("effectivity", p.effectivity, p.effectivity_ci),
+                ("decay_constant", p.decay_constant, p.decay_constant_ci),
+            ):
+                key = f"final/{name}/{p.scenario}/{p.depth}"
+                values.update({key: value, f"{key}/lo": ci[0], f"{key}/hi": ci[1]})
+        table = pd.DataFrame(findings_document(compute_findings([analysis])))
+        table["interval"] = table["interval"].map(lambda v: "" if v is None else str(v))
+        return values, table
 
 
 def _interrupted_at(e: BaseException) -> str:
@@ -99,9 +180,9 @@ def pretrain(
 ) -> None:
     """Pretrain the tiny base model from scratch on a generated world (cached)."""
     from factdyn.config import load_base_config
-    from factdyn.demo import cached_base, cached_world
     from factdyn.files import prepare_output
     from factdyn.train.base import pretrain as run_pretrain
+    from factdyn.train.cached import cached_base, cached_world
 
     cfg = load_base_config(set_)
     if print_config or explain:
@@ -189,41 +270,57 @@ def train(
 
         typer.echo(describe(cfg, devices))
         return
-    from factdyn.errors import TrainingError
-    from factdyn.train.experiment import train as run_train
-
     if resume is None and out is None:
         raise DataError("train: give --out RUN_DIR (or --resume RUN_DIR)")
     if resume is None:
-        from factdyn.files import prepare_output
+        cfg = _new_run(out, cfg)
+    run_dir = _train_or_exit(cfg, resume or out, resume is not None, allow_missing_optimizer)
+    echo_main(
+        f"run written to {run_dir} (logs: logprobs.npy, injections.parquet; next: factdyn analyze {run_dir})"
+    )
 
-        _refuse_existing_run(out)  # before anything loads: a run there goes on with --resume
-        prepare_output(out, overwrite=True)  # not a file, not inside another run
-    if resume is None and cfg.data.source == "world" and None in (cfg.data.path, cfg.model.name):
+
+def _new_run(out: Path, cfg: RunConfig) -> RunConfig:
+    """Before a new run loads anything: ``out`` is free for it, and a world-sourced config
+    without its inputs gets factdyn's cached ones (built on first use)."""
+    from factdyn.files import prepare_output
+
+    _refuse_existing_run(out)  # a run there goes on with --resume
+    prepare_output(out, overwrite=True)  # not a file, not inside another run
+    if cfg.data.source == "world" and None in (cfg.data.path, cfg.model.name):
         from factdyn.cache import root
-        from factdyn.demo import with_cached_inputs
+        from factdyn.train.cached import with_cached_inputs
 
         unset = [
             k for k, v in (("data.path", cfg.data.path), ("model.name", cfg.model.name)) if not v
         ]
         info(f"{' and '.join(unset)} not set: using factdyn's cache {root()} (built on first use)")
         cfg = with_cached_inputs(cfg)
+    return cfg
+
+
+def _train_or_exit(
+    cfg: RunConfig, run_dir: Path, resume: bool, allow_missing_optimizer: bool
+) -> Path:
+    """The run, its trackers shown the analysis; a stop is one line on stderr and the exit
+    status (1: training stopped, 130: Ctrl-C)."""
+    from factdyn.errors import TrainingError
+    from factdyn.train.experiment import train as run_train
+
     try:
-        run_dir = run_train(
+        return run_train(
             cfg,
-            resume or out,
-            resume=resume is not None,
+            run_dir,
+            resume=resume,
             allow_missing_optimizer=allow_missing_optimizer,
+            readouts=AnalysisReadout,
         )
     except TrainingError as e:
         print(f"factdyn: training stopped: {e}", file=sys.stderr)
         raise typer.Exit(1) from None
     except KeyboardInterrupt as e:
-        err_main(_interrupted_run(resume or out, e))
+        err_main(_interrupted_run(run_dir, e))
         raise typer.Exit(130) from None
-    echo_main(
-        f"run written to {run_dir} (logs: logprobs.npy, injections.parquet; next: factdyn analyze {run_dir})"
-    )
 
 
 @app.command()

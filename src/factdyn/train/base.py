@@ -86,28 +86,9 @@ class LossHistory(Callback):
         self.losses.append(loss)
 
 
-def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
-    """Train from scratch on the world's corpus; write a resumable HF checkpoint to ``out``
-    (a new folder whole; in an existing one only the checkpoint's files are replaced)."""
-    from transformers import AutoTokenizer
-
-    from factdyn.data.sources import build_source
-
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    progress.quiet_other_bars()  # transformers' "Writing model shards" at every snapshot
-    tokenizer = AutoTokenizer.from_pretrained(world_dir / "tokenizer")
-    source = build_source(
-        DataConfig(source="world", path=str(world_dir), seq_len=cfg.seq_len, seed=cfg.seed),
-        tokenizer,
-    )
-    progress.phase(
-        f"pretraining the tiny base: {cfg.steps} steps"
-        + (f" + {cfg.settle_steps} settling" if cfg.settle_steps else "")
-    )
-    model = build_model(cfg, len(tokenizer), tokenizer.eos_token_id)
-    model.train()
-    opt = make_optimizer(model, (0.9, 0.95), 1e-8, cfg.weight_decay)
+def loop_configs(cfg: BaseConfig) -> tuple[LoopConfig, LoopConfig]:
+    """Pretraining's loop (warmup and decay to ``min_lr_ratio * lr``) and settling's (the
+    updates after it, at the final rate with the smaller batch)."""
     loop = LoopConfig(
         total_steps=cfg.steps,
         micro_batch=cfg.batch_size,
@@ -130,6 +111,32 @@ def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
         tokens_per_step=cfg.settle_batch_size * cfg.seq_len,
         desc="settle",
     )
+    return loop, settle
+
+
+def pretrain(world_dir: Path, out: Path, cfg: BaseConfig) -> Path:
+    """Train from scratch on the world's corpus; write a resumable HF checkpoint to ``out``
+    (a new folder whole; in an existing one only the checkpoint's files are replaced)."""
+    from transformers import AutoTokenizer
+
+    from factdyn.data.sources import build_source
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    progress.quiet_other_bars()  # transformers' "Writing model shards" at every snapshot
+    tokenizer = AutoTokenizer.from_pretrained(world_dir / "tokenizer")
+    source = build_source(
+        DataConfig(source="world", path=str(world_dir), seq_len=cfg.seq_len, seed=cfg.seed),
+        tokenizer,
+    )
+    progress.phase(
+        f"pretraining the tiny base: {cfg.steps} steps"
+        + (f" + {cfg.settle_steps} settling" if cfg.settle_steps else "")
+    )
+    model = build_model(cfg, len(tokenizer), tokenizer.eos_token_id)
+    model.train()
+    opt = make_optimizer(model, (0.9, 0.95), 1e-8, cfg.weight_decay)
+    loop, settle = loop_configs(cfg)
     history = LossHistory()
 
     def position(step: int) -> int:

@@ -8,6 +8,10 @@ file's size and SHA-256), written after the others were read back from disk, the
 marker of PyTorch DCP and OLMo-core: a checkpoint without one, or whose files no longer match
 it (truncated, deleted, bit-flipped), is not used. A resume takes the newest checkpoint that
 verifies (:func:`choose_checkpoint`); rotation never removes the newest verified one.
+
+Whatever else must survive a restart (the data position, the probe log, the training log, the
+trackers) is a :class:`Stateful` component that saves its state into ``state.json`` and
+restores itself from it (torchtitan's ``Stateful``): :func:`loop_state`, :func:`restore`.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 
@@ -231,6 +237,32 @@ def save_model(
 def read_state(path: Path) -> dict:
     f = Path(path) / STATE
     return json.loads(f.read_text()) if f.is_file() else {}
+
+
+class Stateful(Protocol):
+    """A component that must survive a restart. Its state is a small JSON mapping that holds
+    at least ``step``, the step the checkpoint resumes at; given only ``{"step": t}`` (a
+    checkpoint from before it saved itself, or a component new on resume) it restores what
+    an uninterrupted run has at step t."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def loop_state(step: int, components: Mapping[str, Stateful]) -> dict:
+    """``state.json`` of θ_``step``: the step and every component's own state by its name
+    (names other than a base's keys: a checkpoint may be continued as a base)."""
+    return {"step": step, **{name: c.state_dict() for name, c in components.items()}}
+
+
+def restore(path: Path, components: Mapping[str, Stateful]) -> int:
+    """Every component restored from the checkpoint at ``path``, in order; the step it holds."""
+    state = read_state(path)
+    step = int(state.get("step", 0))
+    for name, component in components.items():
+        component.load_state_dict(state.get(name) or {"step": step})
+    return step
 
 
 def load_optimizer_state(path: Path, model, optimizer) -> bool:

@@ -1,7 +1,8 @@
 """Probe evaluation during training: which steps (and items) are logged, and the logger.
 
 Evaluation is a side concern of the loop, a callback (OLMo-core's idea): the loop hands
-θ_t to :meth:`ProbeLogger.on_step_start` before update t, and the logger decides.
+θ_t to :meth:`ProbeLogger.on_step_start` before update t, and the logger decides. The logger
+is also :class:`~factdyn.train.checkpoint.Stateful`: restored, its log fits the plan.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from factdyn.files import atomic_file
 from factdyn.rundir import open_log
 from factdyn.score.loglik import score_requests
-from factdyn.train.callbacks import Callback
+from factdyn.train.callbacks import Callback, resize_log
 from factdyn.train.distributed import World, gather_rows
 
 
@@ -63,9 +65,27 @@ def eval_schedule(
     return steps, mask
 
 
+def fit_probe_log(run_dir: Path, steps: np.ndarray, keep: int) -> None:
+    """Size the probe log for the logged ``steps`` (after train.steps was extended), with its
+    first ``keep`` rows, the same in the old and the new schedule; later ones are NaN until
+    the resumed run writes them. ``context.npy``, which the run directory still preallocates,
+    is sized with it; ``steps.npy`` last, so a kill midway is finished by the next resume. A
+    no-op when the log fits."""
+    logs = [run_dir / "logprobs.npy", run_dir / "context.npy"]
+    logs = [f for f in logs if f.is_file()]
+    fits = all(np.load(f, mmap_mode="r").shape[0] == len(steps) for f in logs)
+    if fits and np.array_equal(np.load(run_dir / "steps.npy"), steps):
+        return
+    for f in logs:
+        resize_log(f, len(steps), keep)
+    with atomic_file(run_dir / "steps.npy") as tmp, tmp.open("wb") as f:
+        np.save(f, np.asarray(steps, dtype=np.int64))
+
+
 class ProbeLogger(Callback):
     """Scores the scheduled items' probes at the logged steps into the run's
-    ``logprobs.npy``; what is not scored at a step stays NaN."""
+    ``logprobs.npy``; what is not scored at a step stays NaN. Its state is the rows logged
+    up to the step a checkpoint holds."""
 
     def __init__(
         self,
@@ -78,6 +98,7 @@ class ProbeLogger(Callback):
         batch_tokens: int,
         split: bool = True,
     ):
+        self.run_dir, self.steps, self.step = run_dir, np.asarray(steps), 0
         self.row_of = {int(s): i for i, s in enumerate(steps)}
         self.mask = mask
         self.probe_item = np.asarray(probe_item, dtype=np.int64)
@@ -103,7 +124,18 @@ class ProbeLogger(Callback):
             self._subsets[key] = (p_idx, self.probes.subset(p_idx))
         return self._subsets[key]
 
+    def state_dict(self) -> dict:
+        return {"step": self.step, "rows": int((self.steps <= self.step).sum())}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        if self.main:
+            keep = int(state.get("rows", (self.steps <= self.step).sum()))
+            fit_probe_log(self.run_dir, self.steps, keep)
+            self.log = open_log(self.run_dir, "logprobs.npy")  # the fitted file
+
     def on_step_start(self, step: int, model) -> None:
+        self.step = step
         self.maybe_log(step, model)
 
     def maybe_log(self, step: int, model) -> bool:

@@ -40,8 +40,8 @@ from factdyn.train.evaluation import ProbeLogger
 from factdyn.train.loop import Batcher, LoopConfig, make_optimizer, run_loop
 from factdyn.train.lr import lr_at
 from factdyn.train.plan import Plan, check_extension, check_inputs, load_tokenizer, make_plan
-from factdyn.train.resume import RunLock, config_record, fit_logs, resume_config
-from factdyn.train.tracking import Tracking, check_trackers
+from factdyn.train.resume import RunLock, config_record, resume_config
+from factdyn.train.tracking import Readouts, Tracking, check_trackers
 
 T = TypeVar("T")
 
@@ -131,11 +131,10 @@ def _claim(run_dir: Path, held: list[RunLock], allow_missing_optimizer: bool) ->
 
 
 def _continue(run_dir: Path, plan: Plan, start: int, order: dict) -> None:
-    """The main rank's records before a resume runs: logs sized for the plan (a longer
-    train.steps), config.yaml and meta.json naming what the run continues with, and the
-    rows after θ_start no longer counted as done."""
+    """The main rank's records before a resume runs: config.yaml and meta.json naming what
+    the run continues with, and the steps after θ_start no longer counted as done (the logs
+    fit themselves to the plan when the checkpointer restores them)."""
     cfg = plan.cfg
-    fit_logs(run_dir, plan.steps, cfg.train.steps, start)
     on_disk = (run_dir / "config.yaml").read_text(encoding="utf-8")
     if dump_config(RunConfig.model_validate(yaml.safe_load(on_disk))) != dump_config(cfg):
         write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
@@ -156,13 +155,15 @@ def train(
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
     allow_missing_optimizer: bool = False,
+    readouts: Readouts | None = None,
 ) -> Path:
     """Run (or resume) an injection experiment; returns the run directory.
 
     On resume ``cfg`` is what the caller asks for (None: the run's config.yaml): the run's own
     configuration, but for a longer train.steps (:func:`resume_config`); a checkpoint without
     its optimizer.pt is used only with ``allow_missing_optimizer``. ``callbacks`` run after
-    factdyn's own (probe logger, checkpointer, training log) at every hook.
+    factdyn's own (probe logger, checkpointer, training log) at every hook. ``readouts``
+    gives the trackers the analysis's numbers (:class:`~factdyn.train.tracking.Readout`).
     """
     from factdyn.data.sources import build_source
     from factdyn.score.loading import load_model_and_tokenizer
@@ -217,11 +218,63 @@ def train(
             else:
                 held.append(_write_run_dir(plan, run_dir, len(probes), world, n_parameters, order))
         barrier(world)
-        return _run(plan, run_dir, model, tokenizer, source, probes, world, last, callbacks)
+        return _run(
+            plan, run_dir, model, tokenizer, source, probes, world, last, callbacks, readouts
+        )
     finally:
         for lock in held:
             lock.release()
         teardown(world)
+
+
+def _prepare(model, plan: Plan, world: World, resuming: bool) -> tuple:
+    """(the module the optimizer steps, wrapped for DDP/FSDP; what the update runs through,
+    compiled if asked; AdamW, with the base's moments if asked and not resuming: a resume's
+    come from its checkpoint)."""
+    cfg = plan.cfg
+    if cfg.model.gradient_checkpointing:
+        # transformers renamed it; the old name still exists on older releases we support
+        enable = getattr(model, "activation_checkpointing_enable", None)
+        (enable or model.gradient_checkpointing_enable)()
+    model.train()
+    wrapped = wrap(model, world, fsdp=cfg.model.fsdp)
+    net = torch.compile(wrapped) if cfg.model.compile else wrapped
+    opt = make_optimizer(
+        wrapped, cfg.optim.betas, cfg.optim.eps, cfg.optim.weight_decay, cfg.optim.decay_exclude
+    )
+    if cfg.optim.load_state and not resuming:
+        ckpt.load_optimizer_state(Path(plan.model_path), wrapped, opt)
+    return wrapped, net, opt
+
+
+def _batcher(plan: Plan, source, tokenizer, world: World) -> Batcher:
+    """The batches of every step, read from the data position the config or the base gives."""
+    cfg = plan.cfg
+    base = plan.base_state
+    start_pos = cfg.data.start if cfg.data.start is not None else int(base.get("data_position", 0))
+    return Batcher(
+        source,
+        start_pos,
+        cfg.train.batch_size,
+        {int(s): g for s, g in plan.placements.groupby("step")},
+        plan.tokens,
+        cfg.injection.placement,
+        tokenizer.eos_token_id,
+        world,
+    )
+
+
+def _loop_config(plan: Plan, world: World) -> LoopConfig:
+    cfg = plan.cfg
+    return LoopConfig(
+        total_steps=cfg.train.steps,
+        micro_batch=cfg.train.micro_batch_size or cfg.train.batch_size // world.size,
+        grad_clip=cfg.optim.grad_clip,
+        lr_kwargs=plan.lr_kwargs,
+        schedule_start=plan.schedule_start,
+        tokens_per_step=plan.tokens_per_step,
+        autocast_dtype=torch.bfloat16 if cfg.model.dtype == "bf16" else None,
+    )
 
 
 def _run(
@@ -234,85 +287,62 @@ def _run(
     world: World,
     resume_from: Path | None,
     extra: Sequence[Callback],
+    readouts: Readouts | None,
 ) -> Path:
+    """Train from θ_0, or from the checkpoint ``resume_from`` with every component that must
+    survive a restart restored by the checkpointer; meta.json says how it ended."""
     cfg = plan.cfg
-    if cfg.model.gradient_checkpointing:
-        # transformers renamed it; the old name still exists on older releases we support
-        enable = getattr(model, "activation_checkpointing_enable", None)
-        (enable or model.gradient_checkpointing_enable)()
-    model.train()
-    wrapped = wrap(model, world, fsdp=cfg.model.fsdp)
-    net = torch.compile(wrapped) if cfg.model.compile else wrapped
-    opt = make_optimizer(
-        wrapped, cfg.optim.betas, cfg.optim.eps, cfg.optim.weight_decay, cfg.optim.decay_exclude
-    )
-    state = ckpt.read_state(resume_from) if resume_from else {}
-    if resume_from is not None:
-        ckpt.load_optimizer_state(resume_from, wrapped, opt)
-    elif cfg.optim.load_state:
-        ckpt.load_optimizer_state(Path(plan.model_path), wrapped, opt)
-    base = plan.base_state
-    start_pos = cfg.data.start if cfg.data.start is not None else int(base.get("data_position", 0))
-    batcher = Batcher(
-        source,
-        start_pos,
-        cfg.train.batch_size,
-        {int(s): g for s, g in plan.placements.groupby("step")},
-        plan.tokens,
-        cfg.injection.placement,
-        tokenizer.eos_token_id,
+    wrapped, net, opt = _prepare(model, plan, world, resume_from is not None)
+    batcher = _batcher(plan, source, tokenizer, world)
+    item_of = probe_table(plan.items)["item"].to_numpy()
+    logger = ProbeLogger(
+        run_dir,
+        plan.steps,
+        plan.mask,
+        probes,
+        item_of,
         world,
+        cfg.eval.batch_tokens,
+        split=not cfg.model.fsdp,
     )
-    loop = LoopConfig(
-        total_steps=cfg.train.steps,
-        micro_batch=cfg.train.micro_batch_size or cfg.train.batch_size // world.size,
-        grad_clip=cfg.optim.grad_clip,
-        lr_kwargs=plan.lr_kwargs,
-        schedule_start=plan.schedule_start,
-        tokens_per_step=plan.tokens_per_step,
-        autocast_dtype=torch.bfloat16 if cfg.model.dtype == "bf16" else None,
-    )
-    callbacks = [  # in this order at every hook: θ_t is scored, then saved
-        ProbeLogger(
-            run_dir,
-            plan.steps,
-            plan.mask,
-            probes,
-            probe_table(plan.items)["item"].to_numpy(),
-            world,
-            cfg.eval.batch_tokens,
-            split=not cfg.model.fsdp,
-        ),
-        Checkpointer(
-            run_dir,
-            wrapped,
-            opt,
-            cfg.train.checkpoint_every,
-            cfg.train.steps,
-            cfg.train.keep_checkpoints,
-            world,
-            tokenizer,
-        ),
-        TrainLog(run_dir, plan.tokens_per_step, world),
-        *extra,
-    ]
+    train_log = TrainLog(run_dir, plan.tokens_per_step, cfg.train.steps, world)
+    components: dict[str, ckpt.Stateful] = {
+        "data": batcher,
+        "probe_log": logger,
+        "train_log": train_log,
+    }
+    tail: list[Callback] = []
     if cfg.train.trackers:  # after the probe logger: it reads the row just scored
-        callbacks.append(
-            Tracking(
-                cfg.train.trackers,
-                run_dir,
-                cfg.model_dump(mode="json"),
-                plan.steps,
-                plan.tokens_per_step,
-                world,
-            )
+        components["trackers"] = Tracking(
+            cfg.train.trackers,
+            run_dir,
+            cfg.model_dump(mode="json"),
+            plan.steps,
+            plan.tokens_per_step,
+            world,
+            readouts,
         )
+        tail.append(components["trackers"])
+    checkpointer = Checkpointer(
+        run_dir,
+        wrapped,
+        opt,
+        cfg.train.checkpoint_every,
+        cfg.train.steps,
+        cfg.train.keep_checkpoints,
+        world,
+        tokenizer,
+        components,
+    )
+    start = checkpointer.restore(resume_from) if resume_from is not None else 0
+    # in this order at every hook: θ_t is scored, then saved
+    callbacks = [logger, checkpointer, train_log, *extra, *tail]
     try:
-        run_loop(model, opt, batcher, int(state.get("step", 0)), loop, world, callbacks, net)
+        run_loop(model, opt, batcher, start, _loop_config(plan, world), world, callbacks, net)
     except TrainingError as e:
         if world.main:
-            update_meta(run_dir, status=Status.FAILED, error=str(e))
+            update_meta(run_dir, status="failed", error=str(e))
         raise
     if world.main:
-        update_meta(run_dir, status=Status.DONE, steps_done=cfg.train.steps)
+        update_meta(run_dir, status="done", steps_done=cfg.train.steps)
     return run_dir

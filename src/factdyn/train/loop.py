@@ -39,16 +39,29 @@ class Interrupted(KeyboardInterrupt):
 
 @dataclass
 class Batcher:
-    """Builds this rank's rows of the global batch of a step, injections included."""
+    """Builds this rank's rows of the global batch of a step, injections included. Step t
+    reads the corpus from sequence ``start + t * batch_size``; its state (a
+    :class:`~factdyn.train.checkpoint.Stateful`) is the next step and the data position it
+    reads from."""
 
     source: object  # factdyn.data.corpus.SequenceSource
-    start: int
+    start: int  # the data position of step 0
     batch_size: int
     placements: dict  # step -> DataFrame of that step's injections
     tokens: dict
     mode: str
     pad_id: int
     world: World
+    next_step: int = 0
+
+    def state_dict(self) -> dict:
+        position = self.start + self.next_step * self.batch_size
+        return {"step": self.next_step, "position": position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.next_step = int(state["step"])
+        position = int(state.get("position", self.start + self.next_step * self.batch_size))
+        self.start = position - self.next_step * self.batch_size
 
     @property
     def rows(self) -> range:
@@ -56,6 +69,7 @@ class Batcher:
         return range(self.world.rank * per, (self.world.rank + 1) * per)
 
     def __call__(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        self.next_step = step + 1
         rows = self.rows
         first = self.start + step * self.batch_size
         batch = np.stack([self.source.sequence(first + r) for r in rows])

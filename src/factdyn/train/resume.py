@@ -4,8 +4,8 @@ A run continues the configuration it started with: ``meta.json`` records it (``c
 canonical dump, and its ``config_sha256``), and a resume whose ``config.yaml``, CONFIG
 argument or ``--set``/``--steps`` resolves to anything else is refused with one line naming
 the fields, but for the one change documented as safe: a longer ``train.steps`` (checked
-further by :func:`factdyn.train.plan.check_extension`; the logs then grow with
-:func:`fit_logs`). One process at a time writes a run: it holds ``fcntl.flock`` on
+further by :func:`factdyn.train.plan.check_extension`; the logs then grow when the
+checkpointer restores them). One process at a time writes a run: it holds ``fcntl.flock`` on
 ``RUN/.lock``, which records its pid.
 """
 
@@ -16,8 +16,6 @@ import hashlib
 import os
 from pathlib import Path
 
-import numpy as np
-
 from factdyn.config import (
     SIDE_FIELDS,
     RunConfig,
@@ -27,7 +25,6 @@ from factdyn.config import (
     load_config,
 )
 from factdyn.errors import DataError
-from factdyn.files import atomic_file
 from factdyn.rundir import read_meta
 
 LOCK = ".lock"
@@ -117,34 +114,3 @@ class RunLock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-
-
-def _rewrite(path: Path, rows: int, keep: int) -> None:
-    """``path`` as a NaN-filled log of ``rows`` rows whose first ``keep`` rows are its own."""
-    old = np.load(path, mmap_mode="r")
-    with atomic_file(path) as tmp:
-        new = np.lib.format.open_memmap(
-            tmp, mode="w+", dtype=old.dtype, shape=(rows, *old.shape[1:])
-        )
-        new[...] = np.nan
-        new[:keep] = old[:keep]
-        new.flush()
-        del new
-
-
-def fit_logs(run_dir: Path, steps: np.ndarray, total: int, start: int) -> None:
-    """Size the preallocated logs for the plan (after train.steps was extended): the rows up
-    to θ_start, the same in the old and the new schedule, are kept; later ones are NaN until
-    the resumed run writes them. A no-op when they fit; a kill midway is finished by the
-    next resume, since every file keeps the same first rows."""
-    old_steps = np.load(run_dir / "steps.npy")
-    logged = np.load(run_dir / "logprobs.npy", mmap_mode="r").shape[0]
-    trained = np.load(run_dir / "train.npy", mmap_mode="r").shape[0]
-    if np.array_equal(old_steps, steps) and logged == len(steps) and trained == total:
-        return
-    kept = int((steps <= start).sum())
-    _rewrite(run_dir / "logprobs.npy", len(steps), kept)
-    _rewrite(run_dir / "context.npy", len(steps), kept)
-    _rewrite(run_dir / "train.npy", total, start)
-    with atomic_file(run_dir / "steps.npy") as tmp, tmp.open("wb") as f:
-        np.save(f, np.asarray(steps, dtype=np.int64))

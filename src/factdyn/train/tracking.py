@@ -13,6 +13,10 @@ What is logged (the main rank only; every tracker gets the same values):
   population with their 95% intervals (``final/...``), the findings table, and the resolved
   configuration as hyperparameters.
 
+The per-step means and the end's numbers come from the analysis, which lives above training:
+the caller hands them in as a :class:`Readout` (``factdyn train`` gives the analysis's own);
+without one, the trackers get the training numbers and the configuration only.
+
 A tracker is a :class:`Sink`; TensorBoard writes event files under ``RUN_DIR/tb/`` and W&B a
 run under ``RUN_DIR/wandb/`` (``WANDB_MODE=offline`` needs no network). A resumed run's
 TensorBoard log is purged from the resumed step on, so the curves show each step once.
@@ -23,9 +27,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -33,7 +36,6 @@ import numpy as np
 import pandas as pd
 
 from factdyn.errors import DataError
-from factdyn.rundir import CONTROL
 from factdyn.train.callbacks import Callback
 from factdyn.train.distributed import World
 
@@ -153,44 +155,26 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join(f"| {line} |" for line in lines)
 
 
-class ProbeMeans:
-    """Mean Δℓ per scenario × depth at one logged row, drift-corrected as the analysis
-    corrects it (:func:`~factdyn.analyze.populations.control_means`), from the run's
-    ``logprobs.npy`` (the rows the probe logger has written) and ``probes.parquet``."""
+class Readout(Protocol):
+    """What the trackers show of the analysis, computed by the caller from the run's logs
+    (training imports no analysis)."""
 
-    def __init__(self, run_dir: Path):
-        probes = pd.read_parquet(run_dir / "probes.parquet")
-        self.log = np.load(run_dir / "logprobs.npy", mmap_mode="r")
-        scenario = probes["scenario"].astype(str).to_numpy()
-        depth = probes["depth"].astype(str).to_numpy()
-        self.depths = list(dict.fromkeys(depth))
-        self.d_code = np.array([self.depths.index(d) for d in depth], dtype=np.int64)
-        self.control = scenario == CONTROL
-        self.groups = {
-            (s, d): np.flatnonzero((scenario == s) & (depth == d))
-            for s, d in dict.fromkeys(zip(scenario, depth, strict=True))
-            if s != CONTROL
-        }
+    def means(self, row: int) -> Mapping[str, float]:
+        """``delta/<scenario>/<depth>`` and ``drift/<depth>`` at logged row ``row``."""
+        ...
 
-    def at(self, row: int) -> dict[str, float]:
-        from factdyn.analyze.populations import control_means
+    def final(self) -> tuple[Mapping[str, float], pd.DataFrame | None]:
+        """The ``final/...`` numbers and the findings table (nothing when there are none)."""
+        ...
 
-        ell_t = np.asarray(self.log[[0, row], :, 0], dtype=np.float64).T  # (P, 2): ℓ_0, ℓ_t
-        delta = ell_t[:, 1] - ell_t[:, 0]
-        ctrl, _ = control_means(ell_t, self.control, self.d_code, len(self.depths))
-        drift = ctrl[1] - ctrl[0]  # (D,) the controls' mean Δℓ; NaN: none scored
-        out = {f"drift/{d}": float(v) for d, v in zip(self.depths, drift, strict=True)
-               if np.isfinite(v)}  # fmt: skip
-        for (scenario, depth), cols in self.groups.items():
-            if np.isfinite(delta[cols]).any():
-                shift = drift[self.depths.index(depth)]
-                mean = float(np.nanmean(delta[cols]))
-                out[f"delta/{scenario}/{depth}"] = mean - (shift if np.isfinite(shift) else 0.0)
-        return out
+
+Readouts = Callable[[Path], Readout]  # the run directory's readout, opened once its logs exist
 
 
 class Tracking(Callback):
-    """Sends the run's numbers to the configured trackers (see the module docstring)."""
+    """Sends the run's numbers to the configured trackers (see the module docstring). Its
+    state is the next step to send: restored, the trackers drop what an interrupted process
+    sent from that step on, and continue."""
 
     def __init__(
         self,
@@ -200,19 +184,28 @@ class Tracking(Callback):
         steps: np.ndarray,
         tokens_per_step: int,
         world: World,
+        readouts: Readouts | None = None,
     ):
         self.names, self.run_dir, self.config = list(names), run_dir, config
         self.row_of = {int(s): i for i, s in enumerate(steps)}
         self.tokens_per_step = tokens_per_step
         self.main = world.main
+        self.readouts = readouts
         self.sinks: list[Sink] = []
-        self.means: ProbeMeans | None = None
+        self.readout: Readout | None = None
         self.clock = 0.0
+        self.step = 0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
 
     def on_train_start(self, step: int) -> None:
         if self.main:
-            self.sinks = [SINKS[n](self.run_dir, step, self.config) for n in self.names]
-            self.means = ProbeMeans(self.run_dir)
+            self.sinks = [SINKS[n](self.run_dir, self.step, self.config) for n in self.names]
+            self.readout = self.readouts(self.run_dir) if self.readouts else None
         self.clock = time.perf_counter()
 
     def _send(self, step: int, values: Mapping[str, float]) -> None:
@@ -221,13 +214,13 @@ class Tracking(Callback):
 
     def on_step_start(self, step: int, model) -> None:
         row = self.row_of.get(step)
-        if self.means is not None and row is not None:  # the probe logger ran before this
-            self._send(step, self.means.at(row))
+        if self.readout is not None and row is not None:  # the probe logger ran before this
+            self._send(step, self.readout.means(row))
 
     def on_step_end(self, step: int, loss: float, lr: float) -> None:
         now = time.perf_counter()
         rate = self.tokens_per_step / max(now - self.clock, 1e-9)
-        self.clock = now
+        self.clock, self.step = now, step + 1
         if self.sinks:
             tokens = (step + 1) * self.tokens_per_step
             self._send(
@@ -243,31 +236,7 @@ class Tracking(Callback):
     def on_train_end(self, step: int) -> None:
         if not self.sinks:
             return
-        values, findings = final_numbers(self.run_dir)
+        values, findings = self.readout.final() if self.readout else ({}, None)
         for sink in self.sinks:
             sink.finish(step, values, findings)
         self.sinks = []
-
-
-def final_numbers(run_dir: Path) -> tuple[dict[str, float], pd.DataFrame | None]:
-    """Effectivity and decay constant of every population with their intervals, and the
-    findings table; nothing (and a notice) when the log cannot be analysed."""
-    from factdyn.analyze.inputs import reported
-    from factdyn.report.findings import compute_findings, findings_document
-
-    try:  # the analysis factdyn report would show for this run
-        analysis = reported(run_dir).analysis
-    except DataError as e:
-        print(f"factdyn: trackers: no final analysis ({e})", file=sys.stderr)
-        return {}, None
-    values: dict[str, float] = {}
-    for p in analysis.populations:
-        for name, value, ci in (
-            ("effectivity", p.effectivity, p.effectivity_ci),
-            ("decay_constant", p.decay_constant, p.decay_constant_ci),
-        ):
-            key = f"final/{name}/{p.scenario}/{p.depth}"
-            values.update({key: value, f"{key}/lo": ci[0], f"{key}/hi": ci[1]})
-    table = pd.DataFrame(findings_document(compute_findings([analysis])))
-    table["interval"] = table["interval"].map(lambda v: "" if v is None else str(v))
-    return values, table
