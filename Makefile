@@ -1,4 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Both set up .venv first.
+# `make test-fast` is for development: the tests that neither train nor start a process.
 # `make gpu-check` is for a CUDA machine whose environment is already installed.
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -6,7 +7,7 @@ PYTEST_ARGS ?=
 GPU_OUT ?= gpu.json
 GPU_BUDGET_S ?= 450
 
-.PHONY: setup demo test lint gpu-check
+.PHONY: setup demo test test-fast lint gpu-check
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,9 +22,14 @@ setup: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/factdyn demo
 
+# The whole suite (CI runs this). `make test PYTEST_ARGS=--durations=15` names the slowest.
 test: setup
 	bash scripts/install-chromium.sh
 	$(PY) -m pytest -q -n auto $(PYTEST_ARGS)
+
+# The tests not marked slow by tests/conftest.py's rule: no training, no subprocess.
+test-fast: setup
+	$(PY) -m pytest -q -n auto -m "not slow" $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
