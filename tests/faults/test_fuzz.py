@@ -18,7 +18,6 @@ import copy
 import json
 import re
 import string
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,6 +43,10 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+# The crash cases read 100k-deep nesting and 5000-digit numbers: each once took a long recursion
+# or a hang; now each reads in about a second at most (16 s on a machine loaded sixfold). A limit
+# that fails a hang, generous enough that a busy machine does not fail a case (tests/conftest.py).
+HANG = pytest.mark.timeout(60)
 
 
 @pytest.fixture(scope="module")
@@ -328,15 +331,14 @@ def _valid_with(extra: str) -> bytes:
         ("nan.json", b"[NaN]", "item 0"),
     ],
 )
+@HANG
 def test_item_file_crashes_found_by_fuzzing(tmp_path, name, raw, says):
     """Each of these was a traceback (RecursionError, ValueError, UnicodeEncodeError on save,
     RecursionError on save) before the reader learned to refuse it."""
     path = tmp_path / name
     path.write_bytes(raw)
-    t0 = time.perf_counter()
     with pytest.raises(DataError, match=re.escape(says)) as e:
         load_items(path)
-    assert time.perf_counter() - t0 < 2.0  # bounded: no long recursion, no hang
     assert_one_line(e.value, str(path))
 
 
@@ -461,16 +463,15 @@ def test_reference_log_crashes_found_by_fuzzing(tmp_path, doc, says):
         (BOM + json.dumps(_log([[1.0]])).encode(), ""),  # a BOM is dropped: reads
     ],
 )
+@HANG
 def test_reference_log_bytes_found_by_fuzzing(tmp_path, raw, says):
     path = tmp_path / "log.json"
     path.write_bytes(raw)
-    t0 = time.perf_counter()
     if not says:
         assert check_reference_log(path) is not None
         return
     with pytest.raises(DataError, match=says) as e:
         read_reference_log(path)
-    assert time.perf_counter() - t0 < 2.0
     assert_one_line(e.value, str(path))
 
 
@@ -616,9 +617,8 @@ def test_any_set_string_loads_or_refuses_in_one_line(sets, fuzz_dir):
         (b"a: &a [*a]\n", []),
     ],
 )
+@HANG
 def test_config_crashes_found_by_fuzzing(tmp_path, raw, sets):
     path = tmp_path / "config.yaml"
     path.write_bytes(raw)
-    t0 = time.perf_counter()
     assert check_config(path, sets, tmp_path) is None
-    assert time.perf_counter() - t0 < 10.0  # no hang (PyYAML recurses in Python: ~1 s deep)
