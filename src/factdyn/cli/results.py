@@ -140,7 +140,7 @@ def compare(
 
     prepare_output(out, overwrite=overwrite, protected_runs=run_dirs)
     if len(run_dirs) == 1 and (run_dirs[0] / SWEEP).is_file():  # a sweep: its points
-        from factdyn.report.grid import comparison_table, load_points
+        from factdyn.sweep.report import comparison_table, load_points
 
         table = comparison_table(load_points(run_dirs[0])[0])
         with atomic_file(out / "compare.csv") as tmp:
@@ -190,7 +190,7 @@ def report(
     given = _options(window, iqr, stat, no_drift_correction, reference, resamples)
     options = None if given == type(given)() else given
     if len(run_dirs) == 1 and (run_dirs[0] / SWEEP).is_file():  # a sweep: the grid's report
-        from factdyn.report.grid import write_grid_report
+        from factdyn.sweep.report import write_grid_report
 
         if options is not None:
             raise DataError("report: a sweep's report takes no analysis options")
