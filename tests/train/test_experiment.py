@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -142,6 +143,28 @@ def test_bad_input_leaves_no_run_directory(toy_world, toy_base, tmp_path):
     assert not (tmp_path / "run.tmp").exists()
 
 
+def _logged_steps(run_dir) -> int:
+    """The steps a run's train.npy holds so far (0 before its meta.json exists)."""
+    if not (run_dir / "meta.json").exists():
+        return 0
+    return int(np.isfinite(np.load(run_dir / "train.npy", mmap_mode="r")[:, 0]).sum())
+
+
+def _kill_when_logged(proc: subprocess.Popen, run_dir, steps: int) -> int:
+    """SIGKILL the training ``proc`` as soon as its log holds ``steps`` steps, checking that it
+    was still running right before the kill and that the kill is what ended it; the steps
+    logged when it was killed."""
+    deadline = time.monotonic() + 120
+    while (logged := _logged_steps(run_dir)) < steps:
+        assert proc.poll() is None, f"training exited ({proc.returncode}) at {logged} steps"
+        assert time.monotonic() < deadline, f"{logged} steps logged after 120 s, not {steps}"
+        time.sleep(0.05)
+    assert proc.poll() is None, f"training exited ({proc.returncode}) before the kill"
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, f"the kill did not end the training ({proc.returncode})"
+    return logged
+
+
 @pytest.mark.slow
 def test_kill_and_resume_gives_the_same_log_bit_for_bit(toy_world, toy_base, tmp_path):
     args = [
@@ -166,18 +189,8 @@ def test_kill_and_resume_gives_the_same_log_bit_for_bit(toy_world, toy_base, tmp
         cmd = [sys.executable, "-m", "factdyn", "train"]
         cmd += ["--resume", str(run_dir)] if run_dir.exists() else ["--out", str(run_dir), *args]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            done = (
-                np.load(run_dir / "train.npy", mmap_mode="r")
-                if (run_dir / "meta.json").exists()
-                else None
-            )
-            if done is not None and np.isfinite(done[:, 0]).sum() >= kill_after:
-                break
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        assert kill_after <= _kill_when_logged(proc, run_dir, kill_after) < 81
+        assert json.loads((run_dir / "meta.json").read_text())["status"] != "done"
     subprocess.run(
         [sys.executable, "-m", "factdyn", "train", "--resume", str(run_dir)],
         check=True,
