@@ -3,6 +3,7 @@
 from factdyn.data.items import DEPTHS, KnowledgeItem, Probe, load_items, save_items
 from factdyn.errors import DataError
 from factdyn.rundir import Run, load_run
+from factdyn.version import __version__ as __version__
 
 __all__ = [
     "DEPTHS",
@@ -14,4 +15,3 @@ __all__ = [
     "load_run",
     "save_items",
 ]
-__version__ = "0.1.0"

@@ -106,7 +106,7 @@ def version() -> str:
     try:
         return installed("factdyn")
     except PackageNotFoundError:  # run from a source tree that is not installed
-        from factdyn import __version__
+        from factdyn.version import __version__
 
         return __version__
 
