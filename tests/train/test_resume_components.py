@@ -17,13 +17,13 @@ from factdyn.train.experiment import train
 SETS = [
     "data.seq_len=64",
     "train.batch_size=8",
-    "injection.interval=10",
+    "injection.interval=2",  # injections at 0, 2, ..., 8,
     "injection.n_controls=3",
     "injection.cohorts=1",
     "injection.scenario_offset=0",
     "eval.window=5",
     "eval.schedule=every",
-    "train.checkpoint_every=10",
+    "train.checkpoint_every=8",
     "train.threads=2",
 ]
 
@@ -39,21 +39,21 @@ def test_a_checkpoint_from_before_components_saved_themselves_resumes_to_the_sam
     """A checkpoint whose state.json holds the step alone still resumes, here into a longer
     run, to the log of a run that never stopped; new checkpoints carry every component's
     state."""
-    ref = load_run(train(_cfg(toy_world, toy_base, 30), tmp_path / "ref"))
-    run_dir = train(_cfg(toy_world, toy_base, 20), tmp_path / "run")
+    ref = load_run(train(_cfg(toy_world, toy_base, 24), tmp_path / "ref"))
+    run_dir = train(_cfg(toy_world, toy_base, 16), tmp_path / "run")
     first = load_run(run_dir).meta["data_order"]["start"]  # the data position of step 0
-    old = run_dir / "checkpoints" / "step_0000010"
-    assert json.loads((old / "state.json").read_text())["data"]["position"] == first + 10 * 8
-    (old / "state.json").write_text(json.dumps({"step": 10}))
+    old = run_dir / "checkpoints" / "step_0000008"
+    assert json.loads((old / "state.json").read_text())["data"]["position"] == first + 8 * 8
+    (old / "state.json").write_text(json.dumps({"step": 8}))
     (old / "manifest.json").unlink()
-    ckpt.write_manifest(old, step=10)
-    shutil.rmtree(run_dir / "checkpoints" / "step_0000020")  # as if killed before it
-    train(_cfg(toy_world, toy_base, 30), run_dir, resume=True)
+    ckpt.write_manifest(old, step=8)
+    shutil.rmtree(run_dir / "checkpoints" / "step_0000016")  # as if killed before it
+    train(_cfg(toy_world, toy_base, 24), run_dir, resume=True)
     run = load_run(run_dir)
-    assert run.steps.tolist() == ref.steps.tolist() == list(range(31))
+    assert run.steps.tolist() == ref.steps.tolist() == list(range(25))
     assert np.array_equal(run.logprobs, ref.logprobs)
     assert np.array_equal(run.train.to_numpy(), ref.train.to_numpy())
-    state = json.loads((run_dir / "checkpoints" / "step_0000030" / "state.json").read_text())
-    assert state["data"] == {"step": 30, "position": first + 30 * 8}
-    assert state["probe_log"] == {"step": 30, "rows": 31}
-    assert state["train_log"] == {"step": 30}
+    state = json.loads((run_dir / "checkpoints" / "step_0000024" / "state.json").read_text())
+    assert state["data"] == {"step": 24, "position": first + 24 * 8}
+    assert state["probe_log"] == {"step": 24, "rows": 25}
+    assert state["train_log"] == {"step": 24}
