@@ -341,8 +341,8 @@ def _run(
         run_loop(model, opt, batcher, start, _loop_config(plan, world), world, callbacks, net)
     except TrainingError as e:
         if world.main:
-            update_meta(run_dir, status="failed", error=str(e))
+            update_meta(run_dir, status=Status.FAILED, error=str(e))
         raise
     if world.main:
-        update_meta(run_dir, status="done", steps_done=cfg.train.steps)
+        update_meta(run_dir, status=Status.DONE, steps_done=cfg.train.steps)
     return run_dir
