@@ -1,10 +1,11 @@
 """The greedy flag's cost: an argmax over every position against one over the target tokens.
 
-Question: how much of a CPU scoring pass did the greedy flag (SPEC's fifth statistic) cost
-when it took the argmax of the logits at every position, and how much does reducing only the
-target positions (``factdyn.score.loglik.greedy_flags``) save? Baseline: the every-position
-argmax (the code before this benchmark, written out here), measured in the same run on the
-same logits, after checking that both give the same flags.
+Question: how much of a CPU scoring pass did the greedy flag (the fifth probe statistic,
+docs/method.md#the-probe-statistics) cost when it took the argmax of the logits at every
+position, and how much does reducing only the target positions
+(``factdyn.score.loglik.greedy_flags``) save? Baseline: the every-position argmax (the code
+before this benchmark, written out here), measured in the same run on the same logits, after
+checking that both give the same flags.
 
 The demo's shape: ``BaseConfig``'s model (random weights), 900 probe-like requests
 (bench_scoring.py's lengths), ``eval.batch_tokens`` 4,096.

@@ -1,6 +1,6 @@
 """The run directory: what a training run writes and what analysis reads (no torch here).
 
-Layout (documented in the README):
+Layout (documented in docs/run-format.md):
 
     config.yaml          resolved configuration of the run
     meta.json            what analysis needs (see META_KEYS), status, steps_done

@@ -17,7 +17,7 @@ from factdyn.cli import app
 
 runner = CliRunner()
 
-# the keys of one summary.json entry, in the order the README documents them
+# the keys of one summary.json entry, in the order docs/run-format.md documents them
 DOCUMENTED_KEYS = [
     *("effectivity", "effectivity_ci", "snr", "snr_ci", "effectivity_per_injection"),
     *("effectivity_per_injection_ci", "retainability", "retainability_ci"),

@@ -1,5 +1,5 @@
-"""Knowledge data in the paper's format (SPEC §3): round trips, dataset directories and the
-hub path, one-line validation errors, and `factdyn data validate`."""
+"""Knowledge data in the paper's format (docs/method.md#knowledge-items-and-probes): round
+trips, dataset directories and the hub path, one-line validation errors, and `factdyn data validate`."""
 
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ def test_the_findings_list_and_json_are_the_computed_findings(page, report_one, 
         assert d["interval"] == (None if f.interval is None else json_safe(f.interval))
     css = {"reproduced": "yes", "contradicted": "no", "inconclusive": "unsure"}
     items = re.findall(
-        r'<li><span class="mark (\w+)"[^>]*>(.)</span> <b>§([^<]*)</b> (.*?) <i>.*?'
+        r'<li><span class="mark (\w+)"[^>]*>(.)</span> <b>finding ([^<]*)</b> (.*?) <i>.*?'
         r'<div class="ev">(.*?)</div></li>',
         page,
     )

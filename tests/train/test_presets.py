@@ -74,7 +74,7 @@ def test_preset_lr_continues_the_checkpoints_schedule(name):
 @pytest.mark.parametrize("name", CHECKPOINT_PRESETS)
 def test_preset_resumes_the_checkpoints_data_with_the_papers_batch(name):
     """Data resumes at step × the original run's batch (the checkpoint's token count, where its
-    revision names one); each step takes the paper's tokens (SPEC §4: 2048 or 128 sequences of
+    revision names one); each step takes the paper's tokens (docs/method.md#finding-5: 2048 or 128 sequences of
     2048 tokens for OLMo; Pythia keeps its own 1024 × 2048, rows of 2049 tokens holding 2048
     predicted ones)."""
     h, cfg = _header(name), load_config(name)

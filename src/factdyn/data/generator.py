@@ -3,8 +3,8 @@
 Deterministic from a seed, no network, no model. Both halves are drawn from one world, so the
 base model learns what kind of facts the world has and how they are said; the injected items
 are entities whose names never occur in the corpus. Background facts recur in many documents,
-each time in a new wording (Zipf-distributed popularity), which SPEC §8 found makes a small
-model store facts without re-reading any text.
+each time in a new wording (Zipf-distributed popularity), which makes a small model store
+facts without re-reading any text (docs/defaults.md#the-world).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Knowledge items and probes in the Fictional Knowledge format (SPEC §2-3).
+"""Knowledge items and probes in the Fictional Knowledge format (docs/method.md#knowledge-items-and-probes).
 
 The paper's JSON (a list of objects) is the interchange format: we read it unchanged, also as
 JSON Lines or from a Hugging Face hub dataset, and write it back with the same field names.

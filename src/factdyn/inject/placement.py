@@ -1,4 +1,4 @@
-"""Where injected text goes in a batch (SPEC §4).
+"""Where injected text goes in a batch (docs/method.md#injection-scenarios).
 
 ``prepend``: the injected tokens and EOS go in front of one of the batch's original sequences,
 truncated to the sequence length, so the rest of the row stays original data; with more items

@@ -1,4 +1,4 @@
-"""When each item is injected, in which scenario, and with which wording (SPEC §2, §4)."""
+"""When each item is injected, in which scenario, and with which wording (docs/method.md#injection-scenarios)."""
 
 from __future__ import annotations
 

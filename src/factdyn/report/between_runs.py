@@ -1,4 +1,5 @@
-"""The findings that compare runs (SPEC §6.3, §6.5): pretraining stage, model size, batch size.
+"""The findings that compare runs (findings 3, 4 and 5 of docs/method.md): pretraining stage,
+model size, batch size.
 
 Each factor is what the runs' ``meta.json`` says (``base_step``, ``n_parameters``,
 ``batch_size`` in sequences; :class:`~factdyn.analyze.result.RunInfo`), never guessed from

@@ -1,4 +1,4 @@
-"""The paper's qualitative findings (SPEC §6), each decided by bootstrap intervals (SPEC §9).
+"""The paper's qualitative findings (docs/method.md), each decided by bootstrap intervals.
 
 Every :class:`Finding` compares a quantity computed replicate by replicate from the runs'
 bootstrap replicates (a difference, a ratio, a ratio of differences) with the side of a
@@ -67,7 +67,7 @@ class Finding:
     claim: str
     verdict: str  # one of verdicts.VERDICTS
     evidence: str
-    ref: str = ""  # the SPEC §6 item, e.g. "6.1"
+    ref: str = ""  # the finding's number in docs/method.md, e.g. "1" or "2, 4"
     interval: Interval | None = None  # the deciding comparison's interval (None: not testable)
 
     @property
@@ -241,43 +241,43 @@ def _composition_slowest(a: Analysis) -> Tally:
 # ---- all --------------------------------------------------------------------------------
 
 SINGLE = (
-    ("6.1", "Every injection raises ℓ at every depth (each injection's mean effectivity > 0).",
+    ("1", "Every injection raises ℓ at every depth (each injection's mean effectivity > 0).",
      _every_injection_raises),
-    ("6.1", "The rise is largest for memorization, then semantic, smallest for composition "
+    ("1", "The rise is largest for memorization, then semantic, smallest for composition "
      "(mean effectivity, in every scenario).", _depth_order),
-    ("6.1", "Without further exposure ℓ decays (decay constant a > 0 for every scenario × "
+    ("1", "Without further exposure ℓ decays (decay constant a > 0 for every scenario × "
      "depth).", _decays),
-    ("6.2", "Duplicate injections give larger immediate gains than paraphrases (effectivity, "
+    ("2", "Duplicate injections give larger immediate gains than paraphrases (effectivity, "
      "every depth).", _dup_minus_para(EFF, "effectivity")),
-    ("6.2, 6.4", "Duplicates are forgotten faster; paraphrase decays slower than duplicate "
+    ("2, 4", "Duplicates are forgotten faster; paraphrase decays slower than duplicate "
      "(decay constant a larger for duplicate, every depth).",
      _dup_minus_para(DECAY, "decay constant")),
-    ("6.2", "By the end of training duplicate and paraphrase reach similar levels (gap in mean "
+    ("2", "By the end of training duplicate and paraphrase reach similar levels (gap in mean "
      "Δℓ at the last step < half its largest value after the first injection, every depth).",
      _both(_end_levels)),
-    ("6.2", "In the paraphrase scenario the memorization–semantic gap almost disappears "
+    ("2", "In the paraphrase scenario the memorization–semantic gap almost disappears "
      "((E_mem − E_sem)/E_mem in paraphrase < half of that in duplicate).",
      _both(_mem_sem_gap)),
-    ("6.4", "Retainability is linear in log t: R² > 0.8 for memorization and semantic, > 0.65 "
+    ("4", "Retainability is linear in log t: R² > 0.8 for memorization and semantic, > 0.65 "
      "for composition (every scenario).", _r2),
-    ("6.4", "Composition decays slowest (a_composition below a_memorization and a_semantic, "
+    ("4", "Composition decays slowest (a_composition below a_memorization and a_semantic, "
      "every scenario).", _composition_slowest),
 )  # fmt: skip
 
 MULTI = (
-    ("6.3", "Effectivity does not improve with pretraining stage (latest stage's mean "
+    ("3", "Effectivity does not improve with pretraining stage (latest stage's mean "
      "effectivity ≤ 1.1 × the earliest's).", B.stage_effectivity),
-    ("6.3", "Effectivity improves with model size (mean effectivity increases with size).",
+    ("3", "Effectivity improves with model size (mean effectivity increases with size).",
      B.size_effectivity),
-    ("6.4", "At equal constant learning rate later checkpoints do not decay slower (latest "
+    ("4", "At equal constant learning rate later checkpoints do not decay slower (latest "
      "stage's mean a ≥ 0.9 × the earliest's).", B.constant_lr_decay),
-    ("6.5", "Smaller batches give higher effectivity (mean over scenario × depth).",
+    ("5", "Smaller batches give higher effectivity (mean over scenario × depth).",
      B.batch_compare(EFF, "effectivity")),
-    ("6.5", "Smaller batches give a larger decay constant (mean a over scenario × depth).",
+    ("5", "Smaller batches give a larger decay constant (mean a over scenario × depth).",
      B.batch_compare(DECAY, "decay constant")),
-    ("6.5", "Smaller batches give a shorter learnability threshold in tokens (geometric mean "
+    ("5", "Smaller batches give a shorter learnability threshold in tokens (geometric mean "
      "of τ × tokens_per_step).", B.batch_threshold),
-    ("6.5", "Smaller batches hurt composition most (its τ_tokens ratio small/large batch is "
+    ("5", "Smaller batches hurt composition most (its τ_tokens ratio small/large batch is "
      "the lowest of the depths, and < 1).", B.batch_composition),
 )  # fmt: skip
 
@@ -287,7 +287,7 @@ def compute_findings(
     labels: Sequence[str] | None = None,
     single: Sequence[int] | None = None,
 ) -> list[Finding]:
-    """Every SPEC §6 finding decided on ``analyses`` (one or more runs); the single-run
+    """Every finding of the paper (docs/method.md) decided on ``analyses`` (one or more runs); the single-run
     findings on the runs ``single`` indexes (default: every run; a grid: its reference)."""
     analyses = list(analyses)
     labels = list(labels) if labels is not None else [f"run {k + 1}" for k in range(len(analyses))]
@@ -308,9 +308,9 @@ def _bound(v: float) -> float | None:
 
 
 def findings_document(found: Sequence[Finding]) -> list[dict]:
-    """The findings as strict JSON (``findings.json``): claim, SPEC ref, verdict (one of
-    the four strings), the deciding interval as [lo, hi] (null bounds where undefined or
-    infinite; null when not testable) and the evidence."""
+    """The findings as strict JSON (``findings.json``): claim, ref (the finding's number in
+    docs/method.md), verdict (one of the four strings), the deciding interval as [lo, hi] (null
+    bounds where undefined or infinite; null when not testable) and the evidence."""
     return [
         {
             "claim": f.claim,

@@ -125,7 +125,8 @@ def render(
 <h1>factdyn report: acquisition and forgetting of injected knowledge</h1>
 <p>Generated {stamp}. Runs:</p>
 <ul>{_runs_list(labels, paths)}</ul>
-<p>Findings of the paper (SPEC §6) checked on these numbers, each decided by the
+<p>Findings of the paper (numbered as in factdyn's docs/method.md) checked on these numbers,
+each decided by the
 {LEVEL:.0%} bootstrap interval of what it compares: {n["reproduced"]} reproduced (✓),
 {n["contradicted"]} contradicted (✗), {n["inconclusive"]} inconclusive (?),
 {n["not testable"]} not testable with these runs (–).</p>

@@ -160,7 +160,7 @@ def findings_list(found: Sequence[Finding]) -> str:
         )
         items.append(
             f'<li><span class="mark {css}" title="{f.verdict}">'
-            f"{f.mark}</span> <b>§{html.escape(f.ref)}</b> {html.escape(f.claim)} "
+            f"{f.mark}</span> <b>finding {html.escape(f.ref)}</b> {html.escape(f.claim)} "
             f"<i>({f.verdict}{html.escape(interval)})</i>"
             f'<div class="ev">{html.escape(f.evidence)}</div></li>'
         )

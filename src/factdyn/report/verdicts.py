@@ -1,6 +1,6 @@
 """The building blocks of the findings (:mod:`factdyn.report.findings`,
 :mod:`factdyn.report.between_runs`): bootstrap estimates of the quantities a claim compares,
-and the rule that turns their intervals into a verdict (SPEC §9).
+and the rule that turns their intervals into a verdict (docs/method.md#verdicts).
 
 A claim compares a quantity (a difference, a ratio, a ratio of differences) with a threshold
 the paper puts it on one side of. The quantity is computed replicate by replicate from the
