@@ -68,6 +68,7 @@ def gate_hooks(on: Callable[[int], bool], spent: dict[str, float]) -> None:
 
 def tracked_run(world: Path, base: Path, out: Path, steps: int) -> list[float]:
     """Step times of one tracked run."""
+    from factdyn.cli.training import AnalysisReadout
     from factdyn.config import load_config
     from factdyn.train.experiment import train
 
@@ -85,7 +86,7 @@ def tracked_run(world: Path, base: Path, out: Path, steps: int) -> list[float]:
         "train.trackers=[tensorboard]",
     ]
     clock = StepClock()
-    train(load_config(None, sets), out, callbacks=[clock])
+    train(load_config(None, sets), out, callbacks=[clock], readouts=AnalysisReadout)
     return np.diff(clock.starts).tolist()  # steps 0 .. steps - 1
 
 

@@ -20,7 +20,6 @@ import pandas as pd
 
 from factdyn.analyze.bootstrap import LEVEL, default_resamples
 from factdyn.analyze.drift import ControlNumbers, DriftCorrection, control_numbers, drift_correction
-from factdyn.analyze.drift import control_means as control_means  # train/tracking.py reads it here
 from factdyn.analyze.intervals import interval_curves
 from factdyn.analyze.layout import Layout, block_means, layout_of, ordered_log
 from factdyn.analyze.metrics import (
