@@ -57,9 +57,9 @@ from factdyn.train.callbacks import Callback  # noqa: E402
 
 THREADS = 2
 BATCH, SEQ_LEN = 4, 128
-WORLD_SPEC = {"n_items": 15, "corpus_mb": 2, "entities": 300, "seed": 0}
-BASE_SPEC = {"hidden_size": 128, "layers": 4, "heads": 4, "intermediate_size": 512}
-BASE_SPEC |= {"seq_len": SEQ_LEN, "batch_size": BATCH, "steps": 20, "warmup_steps": 2}
+WORLD_SETTINGS = {"n_items": 15, "corpus_mb": 2, "entities": 300, "seed": 0}
+BASE_SETTINGS = {"hidden_size": 128, "layers": 4, "heads": 4, "intermediate_size": 512}
+BASE_SETTINGS |= {"seq_len": SEQ_LEN, "batch_size": BATCH, "steps": 20, "warmup_steps": 2}
 
 
 def machine_info() -> str:
@@ -87,13 +87,13 @@ def tiny_setup(root: Path | None = None) -> tuple[Path, Path]:
     from factdyn.train.base import pretrain
 
     root = root or Path(tempfile.gettempdir()) / "factdyn-bench"
-    key = "-".join(str(v) for v in (*WORLD_SPEC.values(), *BASE_SPEC.values()))
+    key = "-".join(str(v) for v in (*WORLD_SETTINGS.values(), *BASE_SETTINGS.values()))
     world, base = root / f"world-{key}", root / f"base-{key}"
     if not (world / "knowledge.json").is_file():
         shutil.rmtree(world, ignore_errors=True)
-        generate_world(world, **WORLD_SPEC)
+        generate_world(world, **WORLD_SETTINGS)
     if not (base / "state.json").is_file():
-        pretrain(world, base, BaseConfig(**BASE_SPEC, threads=torch.get_num_threads()))
+        pretrain(world, base, BaseConfig(**BASE_SETTINGS, threads=torch.get_num_threads()))
     return world, base
 
 
