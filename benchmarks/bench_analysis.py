@@ -80,7 +80,6 @@ def synthetic_run(seed: int = 0) -> Run:
         meta={"tokens_per_step": 2048 * 2048, "window": WINDOW},
         steps=steps.astype(np.int64),
         logprobs=logprobs,
-        context=np.zeros((N_STEPS, N_ITEMS), dtype=np.float32),
         probes=probes,
         items=items,
         injections=injections,

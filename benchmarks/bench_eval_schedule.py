@@ -58,7 +58,7 @@ from factdyn.config import load_config  # noqa: E402
 from factdyn.data.items import load_items  # noqa: E402
 from factdyn.rundir import Run, load_run  # noqa: E402
 from factdyn.score.loglik import length_batches  # noqa: E402
-from factdyn.score.requests import encode_probes, encode_texts  # noqa: E402
+from factdyn.score.requests import encode_probes  # noqa: E402
 from factdyn.train.callbacks import Callback  # noqa: E402
 from factdyn.train.evaluation import eval_schedule  # noqa: E402
 from factdyn.train.experiment import train  # noqa: E402
@@ -101,20 +101,17 @@ class EvalCost:
 
 
 def scored_tokens(run: Run, base: Path, world: Path, n_items: int, batch_tokens: int) -> int:
-    """Forward tokens (padding included) of every probe and context the run scored."""
+    """Forward tokens (padding included) of every probe the run scored."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     items = load_items(world / "knowledge.json")[:n_items]
     probes = encode_probes(tokenizer, items)
-    contexts = encode_texts(tokenizer, [it.train_context for it in items])
     total = 0
     for row in range(len(run.steps)):
-        p_idx = np.flatnonzero(~np.isnan(run.logprobs[row, :, 0]))
-        c_idx = np.flatnonzero(~np.isnan(run.context[row]))
-        for requests, idx in ((probes, p_idx), (contexts, c_idx)):
-            if len(idx):
-                total += forward_tokens(requests.subset(idx), batch_tokens)
+        idx = np.flatnonzero(~np.isnan(run.logprobs[row, :, 0]))
+        if len(idx):
+            total += forward_tokens(probes.subset(idx), batch_tokens)
     return total
 
 
@@ -178,9 +175,7 @@ def synthetic_pair() -> tuple[Run, Run]:
     rows = np.searchsorted(run.steps, keep)
     logprobs = run.logprobs[rows].copy()
     logprobs[~mask[:, run.probes["item"].to_numpy()]] = np.nan
-    sub = dataclasses.replace(
-        run, steps=run.steps[rows], logprobs=logprobs, context=run.context[rows]
-    )
+    sub = dataclasses.replace(run, steps=run.steps[rows], logprobs=logprobs)
     return run, sub
 
 

@@ -101,7 +101,6 @@ def write_synthetic_run(path: Path) -> int:
     (path / "meta.json").write_text(json.dumps({**run.meta, "status": "done", "steps_done": 0}))
     np.save(path / "steps.npy", run.steps)
     np.save(path / "logprobs.npy", run.logprobs)
-    np.save(path / "context.npy", run.context)
     np.save(path / "train.npy", np.zeros((0, 3)))
     for name in ("probes", "items", "injections"):
         getattr(run, name).to_parquet(path / f"{name}.parquet", index=False)

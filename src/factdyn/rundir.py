@@ -11,7 +11,6 @@ Layout (documented in docs/run-format.md):
     steps.npy            int64 (L,)        the planned logged steps (θ_t, t = step)
     logprobs.npy         float32 (L, P, S) per logged step × probe × statistic (STATS: ℓ as
                          target_mean, target_sum, first, full; greedy 0/1); NaN = not yet
-    context.npy          float32 (L, I)    mean log prob of each item's train_context
     train.npy            float64 (T, 3)    per update t: loss, learning rate, tokens seen after t
     checkpoints/         step_<t>/ resumable checkpoints (model, optimizer, state)
 
@@ -92,7 +91,6 @@ class Run:
     meta: dict
     steps: np.ndarray  # (L,) int64
     logprobs: np.ndarray  # (L, P, S) float32
-    context: np.ndarray  # (L, I) float32
     probes: pd.DataFrame
     items: pd.DataFrame
     injections: pd.DataFrame
@@ -178,7 +176,6 @@ def make_run(
     meta: dict,
     steps: np.ndarray,
     logprobs: np.ndarray,
-    context: np.ndarray,
     tables: RunTables,
     train: np.ndarray,
 ) -> Run:
@@ -191,7 +188,6 @@ def make_run(
         meta=meta,
         steps=steps,
         logprobs=logprobs,
-        context=context,
         probes=tables.probes,
         items=tables.items,
         injections=tables.injections,
@@ -199,14 +195,11 @@ def make_run(
     )
 
 
-def init_logs(
-    run_dir: Path, steps: np.ndarray, n_probes: int, n_items: int, total_steps: int
-) -> None:
+def init_logs(run_dir: Path, steps: np.ndarray, n_probes: int, total_steps: int) -> None:
     """Preallocate the NaN-filled log arrays for a planned evaluation schedule."""
     np.save(run_dir / "steps.npy", np.asarray(steps, dtype=np.int64))
     for name, shape, dtype in (
         ("logprobs.npy", (len(steps), n_probes, len(STATS)), np.float32),
-        ("context.npy", (len(steps), n_items), np.float32),
         ("train.npy", (total_steps, len(TRAIN_COLUMNS)), np.float64),
     ):
         arr = np.lib.format.open_memmap(run_dir / name, mode="w+", dtype=dtype, shape=shape)
@@ -270,7 +263,8 @@ def run_status(run_dir: str | Path) -> Status:
 
 
 def load_run(run_dir: str | Path) -> Run:
-    """Read a run directory (finished or not) into a :class:`Run`."""
+    """Read a run directory (finished or not) into a :class:`Run`; the ``context.npy`` that
+    older runs hold is not read."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
 
@@ -291,17 +285,11 @@ def load_run(run_dir: str | Path) -> Run:
         raise DataError(f"{run_dir / 'config.yaml'}: must hold a mapping")
     steps = read("steps.npy", np.load)
     logprobs = read("logprobs.npy", lambda p: np.load(p, mmap_mode="r"))
-    context = read("context.npy", lambda p: np.load(p, mmap_mode="r"))
     train = read("train.npy", np.load)
-    if (
-        logprobs.ndim != 3
-        or steps.shape != logprobs.shape[:1]
-        or context.shape[:1] != steps.shape
-        or train.ndim != 2
-    ):
+    if logprobs.ndim != 3 or steps.shape != logprobs.shape[:1] or train.ndim != 2:
         raise DataError(
             f"{run_dir}: logs disagree in shape (steps.npy {steps.shape}, logprobs.npy "
-            f"{logprobs.shape}, context.npy {context.shape}, train.npy {train.shape})"
+            f"{logprobs.shape}, train.npy {train.shape})"
         )
     done = (
         ~np.isnan(logprobs[:, :, 0]).all(axis=1)
@@ -319,7 +307,6 @@ def load_run(run_dir: str | Path) -> Run:
         meta,
         np.asarray(steps[:n]),
         np.asarray(logprobs[:n]),
-        np.asarray(context[:n]),
         tables,
         train[:t_done],
     )

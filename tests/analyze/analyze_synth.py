@@ -121,7 +121,6 @@ def planted_run(
         meta={"tokens_per_step": 1000, "window": window, "status": "done", "steps_done": total},
         steps=steps.astype(np.int64),
         logprobs=logprobs,
-        context=np.zeros((len(steps), item), dtype=np.float32),
         probes=probes,
         items=items,
         injections=injections,
@@ -144,7 +143,6 @@ def write_run_dir(run: Run, path: Path, unfinished_after: int | None = None) -> 
     if unfinished_after is not None:
         logprobs[unfinished_after:] = np.nan
     np.save(path / "logprobs.npy", logprobs)
-    np.save(path / "context.npy", np.asarray(run.context, dtype=np.float32))
     np.save(path / "train.npy", run.train[list(TRAIN_COLUMNS)].to_numpy())
     return path
 

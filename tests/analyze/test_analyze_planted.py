@@ -192,7 +192,7 @@ def test_per_item_sparse_log_gives_the_every_step_decay_constants():
         np.isnan(logprobs[:, :, 0]).any()
         and not np.isnan(logprobs[:, run.probes.scenario == "control", 0]).any()
     )
-    sparse = dataclasses.replace(run, steps=steps, logprobs=logprobs, context=run.context[rows])
+    sparse = dataclasses.replace(run, steps=steps, logprobs=logprobs)
     every, thin = analyze_run(run), analyze_run(sparse)
     for scenario in planted.decay:
         for depth in DEPTHS:
@@ -229,9 +229,7 @@ def test_noise_floor_and_snr_from_planted_control_noise():
             assert p.snr_ci == pytest.approx(tuple(v / floor for v in p.effectivity_ci))
     # every other step dropped, but for a stretch logged at every step
     rows = np.flatnonzero((run.steps % 7 == 0) | ((run.steps >= 300) & (run.steps < 600)))
-    sparse = dataclasses.replace(
-        noisy, steps=run.steps[rows], logprobs=logprobs[rows], context=run.context[rows]
-    )
+    sparse = dataclasses.replace(noisy, steps=run.steps[rows], logprobs=logprobs[rows])
     mem = ctrl & (run.probes.depth == "memorization").to_numpy()
     moves = np.abs(np.diff(logprobs[rows][:, mem, 0], axis=0))[np.diff(run.steps[rows]) == 1]
     got = analyze_run(sparse).settings.noise_floor

@@ -50,7 +50,6 @@ def test_reader_maps_items_depths_and_negates_losses(tmp_path):
     assert run.stat("target_mean")[2, pid] == pytest.approx(-loss(2, 45, "gen", 1))
     assert run.stat("first")[2, pid] == pytest.approx(-loss(2, 45, "gen", 1) - 0.5)
     assert np.isnan(run.stat("full")).all() and np.isnan(run.stat("target_sum")).all()
-    assert run.context[3, 7] == pytest.approx(-(2.0 + 3 + 0.007))
     inj = run.injections
     assert inj[inj.item == 3].step.tolist() == list(range(0, 1000, 100))
     assert inj[inj.item == 3].variant.tolist() == list(range(10))  # paraphrase i

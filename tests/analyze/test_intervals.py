@@ -61,7 +61,6 @@ def planted(noise: float = 0.01, items: int = 6, seed: int = 0) -> Run:
         meta={"tokens_per_step": 1000, "window": 5, "status": "done", "steps_done": total},
         steps=steps,
         logprobs=logprobs,
-        context=np.zeros((len(steps), item), dtype=np.float32),
         probes=probes,
         items=items_t,
         injections=pd.DataFrame(inj, columns=cols_inj).sort_values(["step", "item"]),

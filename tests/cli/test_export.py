@@ -49,7 +49,7 @@ def run(tmp_path_factory):
     (root / "meta.json").write_text(json.dumps({**meta, "steps_done": int(STEPS[DONE - 1])}))
     (root / "config.yaml").write_text("train: {steps: 2000}\n")
 
-    init_logs(root, STEPS, len(probes), len(items), int(STEPS[-1]))
+    init_logs(root, STEPS, len(probes), int(STEPS[-1]))
     rng = np.random.default_rng(0)
     log = np.full((len(STEPS), len(probes), len(STATS)), np.nan, dtype=np.float32)
     scored_items = {0: [0, 1, 2], 1: [0, 2], 2: [2], 3: [1, 2]}  # others: items 0 and 2

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ def run(tmp_path_factory):
     meta = {"tokens_per_step": 512, "window": 1, "status": "done", "steps_done": 2}
     (root / "meta.json").write_text(json.dumps(meta))
     (root / "config.yaml").write_text("train: {steps: 2}\n")
-    init_logs(root, np.arange(3), len(probes), 2, 2)
+    init_logs(root, np.arange(3), len(probes), 2)
     log = np.lib.format.open_memmap(root / "logprobs.npy", mode="r+")
     log[...] = np.random.default_rng(0).uniform(-9, -0.5, log.shape)
     log[1, 2, STATS.index("first")] = np.nan
@@ -82,3 +83,12 @@ def test_another_extension_is_refused_in_one_line(run, tmp_path, exits_2, name):
     err = exits_2(["export", run, "--out", out])
     assert f"{out}: export writes .parquet, .csv or .jsonl files" in err
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_the_context_log_of_an_older_run_is_not_read(run, tmp_path):
+    """Runs written before hold a context.npy (each item's paragraph, never analysed): a new
+    run writes none, and an older one loads whatever that file holds."""
+    assert not (run / "context.npy").exists()
+    older = shutil.copytree(run, tmp_path / "older")
+    (older / "context.npy").write_bytes(b"not an array")
+    pd.testing.assert_frame_equal(export_long(load_run(older)), export_long(load_run(run)))

@@ -107,7 +107,6 @@ CASES: dict[str, Case] = {
     "compare-truncated-logprobs": Case(damaged("logprobs.npy", "compare"), "logprobs.npy"),
     "report-truncated-logprobs": Case(damaged("logprobs.npy", "report"), "logprobs.npy"),
     "analyze-truncated-steps": Case(damaged("steps.npy"), "steps.npy"),
-    "export-truncated-context": Case(damaged("context.npy", "export"), "context.npy"),
     "compare-truncated-train": Case(damaged("train.npy", "compare"), "train.npy"),
     "analyze-header-only-logprobs": Case(
         damaged("logprobs.npy", how=lambda f: truncate(f, 0.0001)), "logprobs.npy"

@@ -64,7 +64,7 @@ def test_ranks_share_out_exactly_the_scheduled_probes(tmp_path):
     steps, mask = eval_schedule("sparse", [[0, 20], [0], []], window=2, total=60, log_points=4)
     probe_item = np.array([0, 0, 1, 1, 2, 2])
     requests = Requests([np.arange(k + 3) for k in range(6)], np.tile([1, 2], (6, 1)))
-    init_logs(tmp_path, steps, 6, 3, 60)
+    init_logs(tmp_path, steps, 6, 60)
     cpu = torch.device("cpu")
 
     def logger(rank, size, split=True):

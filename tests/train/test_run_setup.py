@@ -107,7 +107,7 @@ def test_run_meta_tables_and_callbacks(toy_world, toy_base, tmp_path):
 def test_steps_trained_counts_the_logged_updates(tmp_path):
     """What the demo's progress bar reads from its runs' processes: 0 before a run has logs."""
     assert steps_trained(tmp_path / "nothing") == 0
-    init_logs(tmp_path, np.arange(5), n_probes=2, n_items=1, total_steps=10)
+    init_logs(tmp_path, np.arange(5), n_probes=2, total_steps=10)
     assert steps_trained(tmp_path) == 0
     log = open_log(tmp_path, "train.npy")
     log[:4] = [[2.0, 1e-3, 512.0]] * 4

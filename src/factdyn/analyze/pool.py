@@ -115,7 +115,6 @@ def pool_runs(runs: Sequence[Run | str | Path]) -> Run:
             "pooled_items": n_items,  # the bootstrap's unit: item i of every run together
         },
         logprobs=np.concatenate([r.logprobs[:, :, :n_stats] for r in loaded], axis=1),
-        context=np.concatenate([r.context for r in loaded], axis=1),
         probes=probes,
         items=pd.concat([offset(r.items, k) for k, r in enumerate(loaded)], ignore_index=True),
         injections=pd.concat(

@@ -2,8 +2,8 @@
 
 The log is a list with one object per logged step (position 0 is θ_0) holding, for the depth
 prefixes ``mem``/``gen``/``gen_hard``, ``<prefix>_target``/``_first``/``_full`` arrays
-``[item][probe]`` of mean cross-entropy *losses*, and ``def`` (``[item]``, the loss on the
-item's train_context). It becomes a :class:`~factdyn.rundir.Run` (ℓ = −loss) with the paper's
+``[item][probe]`` of mean cross-entropy *losses* (its ``def``, the loss on each item's
+paragraph, is not read). It becomes a :class:`~factdyn.rundir.Run` (ℓ = −loss) with the paper's
 hard-wired design, so the same pipeline analyses it and a factdyn run alike.
 """
 
@@ -80,27 +80,23 @@ def _loss(value: object, where: str) -> float:
     return out
 
 
-def _grid(rows: list, key: str, where: str, ndim: int) -> np.ndarray:
-    """Validate ``key``'s value at every step, element by element: [item] numbers (ndim 1) or
-    [item][probe] numbers (ndim 2, ragged probe lists NaN-padded), the same shape at every
-    step. The slow path, for what numpy could not read as a regular numeric array."""
+def _grid(rows: list, key: str, where: str) -> np.ndarray:
+    """Validate ``key``'s value at every step, element by element: [item][probe] numbers
+    (ragged probe lists NaN-padded), the same shape at every step. The slow path, for what
+    numpy could not read as a regular numeric array."""
     shape = None
     out: list[list] = []
     for s, row in enumerate(rows):
         at = f"{where}, step {s}, field '{key}'"
         if not isinstance(row, list):
             raise DataError(f"{at}: expected a list over items, got {_short(row)}")
-        if ndim == 1:
-            out.append([_loss(v, f"{at}[{k}]") for k, v in enumerate(row)])
-            lens: object = len(row)
-        else:
-            for k, p in enumerate(row):
-                if not isinstance(p, list):
-                    raise DataError(f"{at}[{k}]: expected a list of probe losses, got {_short(p)}")
-            out.append(
-                [[_loss(v, f"{at}[{k}][{j}]") for j, v in enumerate(p)] for k, p in enumerate(row)]
-            )
-            lens = [len(p) for p in row]
+        for k, p in enumerate(row):
+            if not isinstance(p, list):
+                raise DataError(f"{at}[{k}]: expected a list of probe losses, got {_short(p)}")
+        out.append(
+            [[_loss(v, f"{at}[{k}][{j}]") for j, v in enumerate(p)] for k, p in enumerate(row)]
+        )
+        lens = [len(p) for p in row]
         if shape is None:
             shape = lens
         elif lens != shape:
@@ -108,8 +104,6 @@ def _grid(rows: list, key: str, where: str, ndim: int) -> np.ndarray:
                 f"{at}: not an [item][probe] array of the same shape at every step "
                 "(differs from step 0)"
             )
-    if ndim == 1:
-        return np.asarray(out, dtype=np.float64).reshape(len(rows), -1)
     width = max(shape or [], default=0)
     arr = np.full((len(rows), len(shape or []), width), np.nan)
     for i, row in enumerate(out):
@@ -118,8 +112,8 @@ def _grid(rows: list, key: str, where: str, ndim: int) -> np.ndarray:
     return arr
 
 
-def _numbers(records: list[dict], key: str, where: str, ndim: int) -> np.ndarray:
-    """One key over all records as float64, (L, I) for ndim 1 or (L, I, K) for ndim 2.
+def _numbers(records: list[dict], key: str, where: str) -> np.ndarray:
+    """One ``[item][probe]`` key over all records as (L, I, K) float64.
 
     A regular numeric array goes through numpy at once (where a JSON ``true`` among numbers
     reads as 1, as numpy has it); anything else — ragged, null, strings, nested wrongly — is
@@ -132,34 +126,21 @@ def _numbers(records: list[dict], key: str, where: str, ndim: int) -> np.ndarray
         arr = np.asarray(rows)
     except (ValueError, TypeError, OverflowError):  # ragged, or too deep for numpy
         arr = None
-    if arr is None or arr.dtype.kind not in "iuf" or arr.ndim != ndim + 1:
-        return _grid(rows, key, where, ndim)
+    if arr is None or arr.dtype.kind not in "iuf" or arr.ndim != 3:
+        return _grid(rows, key, where)
     arr = arr.astype(np.float64)
     if np.isinf(arr).any():
-        s, k, *j = np.argwhere(np.isinf(arr))[0]
-        probe = f"[{j[0]}]" if j else ""
-        raise DataError(f"{where}, step {s}, field '{key}'[{k}]{probe}: infinite loss")
+        s, k, j = np.argwhere(np.isinf(arr))[0]
+        raise DataError(f"{where}, step {s}, field '{key}'[{k}][{j}]: infinite loss")
     return arr
 
 
 def _array(records: list[dict], key: str, where: str) -> np.ndarray:
     """One ``[item][probe]`` key over all records as (L, I, K) float64; ragged items are
     NaN-padded."""
-    arr = _numbers(records, key, where, ndim=2)
+    arr = _numbers(records, key, where)
     if arr.shape[1] == 0:
         raise DataError(f"{where}: field '{key}' lists no items")
-    return arr
-
-
-def _context(records: list[dict], n_items: int, where: str) -> np.ndarray:
-    """ℓ of each item's train_context per step (from ``def``), NaN if not logged."""
-    if not all("def" in r for r in records):
-        return np.full((len(records), n_items), np.nan)
-    arr = -_numbers(records, "def", where, ndim=1)
-    if arr.shape[1] != n_items:
-        raise DataError(
-            f"{where}: field 'def' is not an [item] array of {n_items} numbers at every step"
-        )
     return arr
 
 
@@ -275,7 +256,6 @@ def read_reference_log(
         ),
         steps,
         logprobs,  # float64: the published losses, unrounded
-        _context(records, n_items or 0, str(path)),
         run_tables(probes, scen, _injections(scen)),
         np.zeros((0, len(TRAIN_COLUMNS))),
     )

@@ -68,16 +68,13 @@ def eval_schedule(
 def fit_probe_log(run_dir: Path, steps: np.ndarray, keep: int) -> None:
     """Size the probe log for the logged ``steps`` (after train.steps was extended), with its
     first ``keep`` rows, the same in the old and the new schedule; later ones are NaN until
-    the resumed run writes them. ``context.npy``, which the run directory still preallocates,
-    is sized with it; ``steps.npy`` last, so a kill midway is finished by the next resume. A
-    no-op when the log fits."""
-    logs = [run_dir / "logprobs.npy", run_dir / "context.npy"]
-    logs = [f for f in logs if f.is_file()]
-    fits = all(np.load(f, mmap_mode="r").shape[0] == len(steps) for f in logs)
+    the resumed run writes them; ``steps.npy`` last, so a kill midway is finished by the next
+    resume. A no-op when the log fits."""
+    log = run_dir / "logprobs.npy"
+    fits = np.load(log, mmap_mode="r").shape[0] == len(steps)
     if fits and np.array_equal(np.load(run_dir / "steps.npy"), steps):
         return
-    for f in logs:
-        resize_log(f, len(steps), keep)
+    resize_log(log, len(steps), keep)
     with atomic_file(run_dir / "steps.npy") as tmp, tmp.open("wb") as f:
         np.save(f, np.asarray(steps, dtype=np.int64))
 

@@ -75,7 +75,7 @@ def _write_run_dir(
             (tmp / "config.yaml").write_text(dump_config(cfg))
             tables = run_tables(probe_table(plan.items), plan.scenarios, plan.placements)
             write_run_tables(tmp, tables)
-            init_logs(tmp, plan.steps, n_probes, len(plan.items), cfg.train.steps)
+            init_logs(tmp, plan.steps, n_probes, cfg.train.steps)
             meta = run_meta(
                 plan.tokens_per_step,
                 batch_size=cfg.train.batch_size,
