@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 GPU_OUT ?= gpu.json
 GPU_BUDGET_S ?= 450
 
-.PHONY: setup demo test test-fast lint gpu-check
+.PHONY: setup demo test test-fast lint config-doc gpu-check
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,6 +34,10 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+
+# The configuration reference, from the fields' own descriptions (tests/test_config_reference.py checks it).
+config-doc: setup
+	$(PY) -m factdyn.config.reference > docs/config.md
 
 # No `setup` first: GPU machines reach no package index (PY=python for another environment).
 gpu-check:
