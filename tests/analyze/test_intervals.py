@@ -132,12 +132,11 @@ def test_the_analysis_carries_the_curves_and_writes_them(analysis, tmp_path):
     assert {"level_before", "level_peak", "level_next"} <= set(acq.columns)
 
 
-def test_the_report_shows_the_threshold_section_with_the_measured_thresholds(tmp_path):
+def test_the_report_shows_the_threshold_section_with_the_measured_thresholds(analysis, tmp_path):
     from factdyn.report import learnability as L
     from factdyn.report.html import write_report
 
-    run = planted()
-    a = analyze_run(run, resamples=100)
+    run, a = planted(), analysis  # the analysis of this run
     rows = L.rows(a)
     assert [r[0] for r in rows] == list(DEPTHS)
     assert all(r[1] == "20" for r in rows)  # retained up to the largest Δ below LIFE + 1
@@ -167,13 +166,12 @@ def test_the_predicted_curve_has_a_band_over_the_bootstrap_replicates(analysis):
             )
 
 
-def test_pooled_copies_of_a_run_resample_their_items_together():
+def test_pooled_copies_of_a_run_resample_their_items_together(analysis):
     from dataclasses import replace as copy_of
 
     from factdyn.analyze.pool import pool_runs
 
-    run = planted(items=6)
-    single = analyze_run(run, resamples=300)
+    run, single = planted(items=6), analysis  # the module's analysis: this run, 300 resamples
     other = copy_of(run, meta={**run.meta, "data_order": {"seed": 1, "start": 0}})
     pooled = analyze_run(pool_runs([run, other]), resamples=300)
 

@@ -29,9 +29,18 @@ def runs():
     return [_seeded(0), _seeded(1)]
 
 
-def test_pooled_effectivity_is_the_filtered_mean_over_both_runs_probes(runs):
-    pooled = analyze_run(pool_runs(runs), resamples=200)
-    alone = [analyze_run(r, resamples=200) for r in runs]
+@pytest.fixture(scope="module")
+def alone(runs):
+    """Each run analysed on its own (analysed once: the tests below share them)."""
+    return [analyze_run(r, resamples=300) for r in runs]
+
+
+@pytest.fixture(scope="module")
+def pooled(runs):
+    return analyze_run(pool_runs(runs), resamples=300)
+
+
+def test_pooled_effectivity_is_the_filtered_mean_over_both_runs_probes(pooled, alone):
     for p in pooled.populations:
         gains = [
             a.acquisition[(a.acquisition.scenario == p.scenario) & (a.acquisition.depth == p.depth)]
@@ -45,9 +54,8 @@ def test_pooled_effectivity_is_the_filtered_mean_over_both_runs_probes(runs):
         assert p.n_probes == sum(a.get(p.scenario, p.depth).n_probes for a in alone)
 
 
-def test_pooling_narrows_the_intervals(runs):
-    pooled = analyze_run(pool_runs(runs), resamples=300)
-    single = analyze_run(runs[0], resamples=300)
+def test_pooling_narrows_the_intervals(pooled, alone):
+    single = alone[0]
     ratios = [
         (p.decay_constant_ci[1] - p.decay_constant_ci[0])
         / (
@@ -97,13 +105,13 @@ def _with_data(run, meta: dict | None = None, **data):
     return dataclasses.replace(run, config=config, meta={**run.meta, **(meta or {})})
 
 
-def test_a_run_pooled_with_its_copy_is_not_twice_the_evidence(runs):
+def test_a_run_pooled_with_its_copy_is_not_twice_the_evidence(runs, alone):
     # the same items twice: resampling items (with both copies) keeps the interval; a
     # bootstrap of (run, item) pairs would narrow it by about 1/√2 (the old behaviour). The
     # copy claims another seed, or pooling would refuse it as the same data order.
     copy = _with_data(runs[0], seed=7)
     pooled = analyze_run(pool_runs([runs[0], copy]), resamples=300)
-    single = analyze_run(runs[0], resamples=300)
+    single = alone[0]
 
     def width(p):
         return p.decay_constant_ci[1] - p.decay_constant_ci[0]

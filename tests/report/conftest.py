@@ -18,6 +18,14 @@ def run_dirs(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
+def analysis_one(run_dirs):
+    """The first run analysed with the default options, as ``report_one``'s page shows it."""
+    from factdyn.analyze.populations import analyze_run
+
+    return analyze_run(run_dirs[0])
+
+
+@pytest.fixture(scope="session")
 def report_one(run_dirs) -> Path:
     """``factdyn report RUN_DIR`` (default output dir) on the first run: report.html's path."""
     from typer.testing import CliRunner

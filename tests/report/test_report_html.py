@@ -13,7 +13,6 @@ import sys
 import pytest
 from matplotlib.image import imread
 
-from factdyn.analyze.populations import analyze_run
 from factdyn.errors import DataError
 from factdyn.files import json_safe
 from factdyn.report.findings import compute_findings
@@ -46,8 +45,8 @@ def test_the_page_is_self_contained(page, report_one):
         assert img.shape[0] > 200 and img.shape[1] > 300
 
 
-def test_the_page_has_the_tables_config_drift_and_findings(page, run_dirs):
-    e = analyze_run(run_dirs[0]).get("duplicate", "composition")
+def test_the_page_has_the_tables_config_drift_and_findings(page, analysis_one):
+    e = analysis_one.get("duplicate", "composition")
     for value, interval in (
         (e.decay_constant, e.decay_constant_ci),
         (e.intercept, e.intercept_ci),
@@ -69,8 +68,10 @@ def test_the_page_has_the_tables_config_drift_and_findings(page, run_dirs):
     assert {m for m, _ in marks} <= {"yes", "no", "unsure", "na"} and len(marks) == 16
 
 
-def test_the_findings_list_and_json_are_the_computed_findings(page, report_one, run_dirs):
-    found = compute_findings([analyze_run(run_dirs[0])], [run_dirs[0].name])
+def test_the_findings_list_and_json_are_the_computed_findings(
+    page, report_one, run_dirs, analysis_one
+):
+    found = compute_findings([analysis_one], [run_dirs[0].name])
     doc = json.loads((report_one.parent / "findings.json").read_text(encoding="utf-8"))
     assert [(d["claim"], d["ref"], d["verdict"]) for d in doc] == [
         (f.claim, f.ref, f.verdict) for f in found
