@@ -143,9 +143,21 @@ def percentiles(x: np.ndarray) -> np.ndarray:
     tail = round((1 - LEVEL) / 2, 12)  # 0.025, not 0.025000000000000022
     with warnings.catch_warnings():  # a quantity undefined in every resample: NaN bounds
         warnings.simplefilter("ignore", RuntimeWarning)
-        lo = np.nanquantile(x, tail, axis=0, method="inverted_cdf")
-        hi = np.nanquantile(x, 1 - tail, axis=0, method="inverted_cdf")
+        lo, hi = _nanquantile(x, tail), _nanquantile(x, 1 - tail)
     return np.stack([lo, hi], axis=-1)
+
+
+def _nanquantile(x: np.ndarray, q: float) -> np.ndarray:
+    """``np.nanquantile(x, q, axis=0, method="inverted_cdf")``, the same numbers, faster:
+    numpy takes a column with NaN one at a time, so only those columns go that way."""
+    if x.ndim == 0 or len(x) == 0:
+        return np.nanquantile(x, q, axis=0, method="inverted_cdf")
+    flat = x.reshape(len(x), -1)
+    out = np.quantile(flat, q, axis=0, method="inverted_cdf")
+    gaps = np.isnan(flat).any(axis=0)
+    if gaps.any():
+        out[gaps] = np.nanquantile(flat[:, gaps], q, axis=0, method="inverted_cdf")
+    return out.reshape(x.shape[1:])
 
 
 def intervals_of(x: np.ndarray) -> tuple[Interval, ...]:
