@@ -68,8 +68,8 @@ def gate_hooks(on: Callable[[int], bool], spent: dict[str, float]) -> None:
 
 def tracked_run(world: Path, base: Path, out: Path, steps: int) -> list[float]:
     """Step times of one tracked run."""
-    from factdyn.cli.training import AnalysisReadout
     from factdyn.config import load_config
+    from factdyn.report.readout import AnalysisReadout
     from factdyn.train.experiment import train
 
     sets = [

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from factdyn import load_run
-from factdyn.cli.training import AnalysisReadout
 from factdyn.config import load_config
 from factdyn.errors import DataError
+from factdyn.report.readout import AnalysisReadout
 from factdyn.train import experiment
 
 pytest.importorskip("tensorboard")
