@@ -4,7 +4,9 @@ A job is one ``factdyn train`` command line: a new run, or ``--resume`` of one a
 kill left behind; a finished run is skipped. The Slurm launcher (:mod:`.slurm`) runs the same
 :func:`run_job` inside an array task, so the two paths are one. No scheduling of our own: the
 local pool is :mod:`concurrent.futures`, Slurm is submitit. An interrupted driver stops its
-local jobs, process trees and all, and starts none of the queued ones (:mod:`.stopping`).
+local jobs, process trees and all, and starts none of the queued ones (:mod:`.stopping`); so
+does a job that a SIGINT or SIGTERM ended before the driver acted on its own (the signal of a
+whole process group or session), and the pool then raises :class:`~.stopping.Interrupted`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from factdyn.errors import DataError
 from factdyn.files import write_text_atomic
 from factdyn.rundir import Status, run_status, steps_trained
 from factdyn.sweep.state import DONE, RUNNING, WAITING, JobState, States
-from factdyn.sweep.stopping import handling, start_session, terminate
+from factdyn.sweep.stopping import (
+    Interrupted,
+    handling,
+    interrupted_by,
+    start_session,
+    terminate,
+    wait_whole,
+)
 
 T = TypeVar("T")
 
@@ -91,6 +100,15 @@ class _NotStarted(Exception):
     """The pool was stopped before this job's process started."""
 
 
+class JobFailed(RuntimeError):
+    """A job's process ended with ``returncode`` (not 0); the message: that code and its
+    log's last line."""
+
+    def __init__(self, returncode: int, last_line: str) -> None:
+        super().__init__(f"exit {returncode}: {last_line}")
+        self.returncode = returncode
+
+
 class LocalPool:
     """The processes of a local sweep's running jobs; :meth:`stop` ends every one (process
     groups and descendants included) and keeps the queued ones from starting."""
@@ -100,6 +118,7 @@ class LocalPool:
     def __init__(self) -> None:
         self.state: States = {}
         self.stopping = threading.Event()
+        self.interrupted: str | None = None  # the signal a job died of, which stopped the pool
         self._procs: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
 
@@ -123,6 +142,13 @@ class LocalPool:
         hurry = threading.Event()
         with handling([signal.SIGINT, signal.SIGTERM], lambda *_: hurry.set()):
             terminate(popens, GRACE_S, hurry)
+
+    def interrupt(self, signal_name: str) -> None:
+        """A job died of ``signal_name`` (SIGINT, SIGTERM): the sweep is being interrupted,
+        so the pool stops as on the driver's own signal."""
+        with self._lock:
+            self.interrupted = self.interrupted or signal_name
+        self.stop()
 
     @classmethod
     def stop_all(cls) -> None:
@@ -148,7 +174,7 @@ def run_job(job: Job, pool: LocalPool | None = None) -> str:
         kwargs = {"stdout": log, "stderr": subprocess.STDOUT, "env": env}
         proc = pool.start(job.name, cmd, **kwargs) if pool else start_session(cmd, **kwargs)
         try:
-            returncode = proc.wait()
+            returncode = wait_whole(proc, GRACE_S)
         except BaseException:
             terminate([proc], GRACE_S)
             raise
@@ -157,7 +183,7 @@ def run_job(job: Job, pool: LocalPool | None = None) -> str:
                 pool.finished(job.name)
     if returncode:
         lines = Path(job.log_file).read_text(encoding="utf-8").strip().splitlines()
-        raise RuntimeError(f"exit {returncode}: {lines[-1] if lines else ''}")
+        raise JobFailed(returncode, lines[-1] if lines else "")
     return job.name
 
 
@@ -169,7 +195,9 @@ def run_local(
 ) -> States:
     """Every job in a pool of ``workers`` processes; returns each job's final state (a
     failure's with its message). Once ``pool`` is stopped (an interrupted driver), the
-    running jobs end STOPPED and the queued ones stay WAITING, never started."""
+    running jobs end STOPPED and the queued ones stay WAITING, never started; a job that
+    died of SIGINT or SIGTERM stops it so, and :class:`Interrupted` is raised with the
+    states once every job has ended."""
     pool = pool if pool is not None else LocalPool()
     state = pool.state
     state.update({j.name: DONE if run_status(j.run_dir) == Status.DONE else WAITING for j in jobs})
@@ -186,6 +214,9 @@ def run_local(
         except _NotStarted:
             state[job.name] = WAITING
         except Exception as e:  # noqa: BLE001 (a failed run is reported, the others go on)
+            signal_name = interrupted_by(getattr(e, "returncode", None))
+            if signal_name is not None and not pool.stopping.is_set():
+                pool.interrupt(signal_name)
             failed = JobState(Status.FAILED, str(e))
             state[job.name] = JobState(Status.STOPPED) if pool.stopping.is_set() else failed
         progress(state)
@@ -201,6 +232,8 @@ def run_local(
                 raise
     finally:
         LocalPool.active.discard(pool)
+    if pool.interrupted is not None:
+        raise Interrupted(pool.interrupted, state)
     return state
 
 
