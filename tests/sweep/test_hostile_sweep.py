@@ -5,6 +5,7 @@ No training: the jobs are the stand-ins of ``test_launchers.py``."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shlex
 import signal
@@ -16,6 +17,13 @@ from pathlib import Path
 import pytest
 import yaml
 from test_launchers import DRIVER, STAND_IN, _gone
+
+import factdyn.sweep.sweep as sweep_module
+from factdyn.errors import DataError
+from factdyn.sweep.sweep import SWEEP, claim_output, plan_sweep, sweep_lock
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "faults"))
+from harness import assert_refused, run_cli, snapshot  # noqa: E402
 
 
 def _planted_grid(tmp_path: Path, points: int) -> Path:
@@ -97,3 +105,102 @@ def test_ctrl_c_with_queued_runs_starts_none_of_them_and_says_how_to_resume(tmp_
     assert "2 runs not started" in last and "0 of 4 done" in last and "failed" not in last
     assert shlex.split(last.split("resume with: ")[1]) == ["factdyn", "reproduce", *args]
     assert "Traceback" not in stderr
+
+
+# -- 2. one sweep per --out -----------------------------------------------------------------
+
+
+@pytest.fixture
+def unchecked(monkeypatch):
+    """Runs not checked against their inputs (the planted grid's exist nowhere), so that a
+    command reaches the sweep directory without building or reading anything."""
+    monkeypatch.setattr(sweep_module, "check_run", lambda cfg, where: None)
+
+
+def _hold(lock: Path, record: str = "424242 otherhost 2026-01-01T00:00:00Z\n"):
+    """``lock`` held as another process would hold it, its record naming that process."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    f = lock.open("a+")
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    f.truncate(0)
+    f.write(record)
+    f.flush()
+    return f
+
+
+@pytest.mark.parametrize("state", ["a new --out", "a started sweep"])
+def test_a_second_sweep_into_one_out_is_refused_naming_the_first(tmp_path, unchecked, state):
+    grid, out = _planted_grid(tmp_path, 1), tmp_path / "sweep"
+    if state == "a started sweep":
+        claim_output(plan_sweep(grid, out))
+    with _hold(out / ".lock"):
+        before = snapshot(tmp_path)
+        outcome = run_cli("reproduce", grid, "--out", out)
+        assert_refused(outcome, mentions="another sweep is running into this folder")
+        assert "process 424242 on otherhost since 2026-01-01T00:00:00Z" in outcome.stderr
+        assert snapshot(tmp_path) == before
+
+
+def test_a_stale_sweep_lock_does_not_block(tmp_path):
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / ".lock").write_text("424242 otherhost 2026-01-01T00:00:00Z\n")  # its holder died
+    lock = sweep_lock(out)
+    try:
+        assert (out / ".lock").read_text().split()[0] == str(os.getpid())
+        with pytest.raises(DataError, match=f"process {os.getpid()} on "):
+            sweep_lock(out)
+    finally:
+        lock.release()
+
+
+def test_a_refused_sweep_leaves_no_folder_or_lock_behind(tmp_path):
+    out = tmp_path / "new" / "sweep"
+    outcome = run_cli("reproduce", _planted_grid(tmp_path, 1), "--out", out)
+    assert_refused(outcome, mentions="nowhere")  # the runs' data, checked before any run
+    assert not (tmp_path / "new").exists()
+
+
+# -- 5. no option the command does not have ------------------------------------------------
+
+
+def test_a_foreign_out_is_refused_without_suggesting_an_overwrite_option(tmp_path, unchecked):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes")
+    grid = _planted_grid(tmp_path, 1)
+    before = snapshot(tmp_path)
+    outcome = run_cli("reproduce", grid, "--out", out)
+    assert_refused(outcome, mentions="holds no sweep")
+    assert "--overwrite" not in outcome.stderr
+    assert snapshot(tmp_path) == before
+
+
+# -- 6. a damaged sweep record ----------------------------------------------------------------
+
+DAMAGE = {
+    "truncated": b'{"grid": "planted.yaml", "qu',
+    "not UTF-8": b'{"grid": "\xff\xfe"}',
+    "a list": b"[]",
+    "wrong types": b'{"grid": 1, "quick": "no", "spec": [], "runs": {}}',
+    "a run named out of the folder": (
+        b'{"grid": "g", "quick": false, "spec": {}, '
+        b'"runs": [{"name": "../../etc", "point": "p", "axis": "other", "replicate": 0}]}'
+    ),
+}
+
+
+@pytest.mark.parametrize("command", ["reproduce", "report", "compare"])
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_sweep_record_is_one_line(tmp_path, unchecked, command, damage):
+    grid, out = _planted_grid(tmp_path, 1), tmp_path / "sweep"
+    claim_output(plan_sweep(grid, out))
+    (out / SWEEP).write_bytes(DAMAGE[damage])
+    before = snapshot(tmp_path)
+    args = {
+        "reproduce": ["reproduce", grid, "--out", out],
+        "report": ["report", out],
+        "compare": ["compare", out, "--out", tmp_path / "cmp"],
+    }[command]
+    assert_refused(run_cli(*args), mentions=str(out / SWEEP))
+    assert snapshot(tmp_path) == before

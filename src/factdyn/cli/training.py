@@ -60,6 +60,7 @@ def _refuse_existing_run(out: Path) -> None:
     and a folder that holds anything else is no place for one."""
     from factdyn.files import is_run_dir
     from factdyn.rundir import read_meta
+    from factdyn.train.lock import LOCK
 
     if is_run_dir(out):
         command = f"factdyn train --resume {shlex.quote(str(out))}"
@@ -79,7 +80,7 @@ def _refuse_existing_run(out: Path) -> None:
             f"{out}: already a factdyn run{state}; continue it with '{command}', or give "
             "another --out for a new run"
         )
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != LOCK for p in out.iterdir()):
         raise DataError(
             f"{out}: exists and is not empty (and is no factdyn run); give --out a new or "
             "empty folder"
@@ -206,9 +207,11 @@ def _new_run(out: Path, cfg: RunConfig) -> RunConfig:
     """Before a new run loads anything: ``out`` is free for it, and a world-sourced config
     without its inputs gets factdyn's cached ones (built on first use)."""
     from factdyn.files import prepare_output
+    from factdyn.train.lock import claim_new_run
 
     _refuse_existing_run(out)  # a run there goes on with --resume
     prepare_output(out, overwrite=True)  # not a file, not inside another run
+    claim_new_run(out).release()  # another `train --out` of it, still loading: refused now
     if cfg.data.source == "world" and None in (cfg.data.path, cfg.model.name):
         from factdyn.cache import root
         from factdyn.train.cached import with_cached_inputs

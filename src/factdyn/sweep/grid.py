@@ -40,7 +40,8 @@ from factdyn.sweep import GRIDS, packaged_grids
 
 AXES = ("stage", "size", "batch_size", "lr_control", "scenarios", "other")
 REFERENCE = "reference"
-Name = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=60)
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # a point's, hence a run directory's, name
+Name = Field(pattern=NAME, max_length=60)
 
 
 class Point(_Section):

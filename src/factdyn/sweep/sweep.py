@@ -4,7 +4,9 @@
 the config it was started with, ``DIR/logs/<name>.log`` its output, ``DIR/report`` the grid's
 report. Re-running the command skips finished runs and resumes the others, so a sweep killed
 at any moment finishes with the numbers of an uninterrupted one; an interrupted driver says
-which runs it stopped and prints that command (:func:`interrupted_line`). The offline tiny model's
+which runs it stopped and prints that command (:func:`interrupted_line`). One sweep at a time
+runs into a directory: it holds ``DIR/.lock`` (:func:`sweep_lock`), and a second is refused,
+naming the first. The offline tiny model's
 world and bases (one per size, with its earlier stages) are built here first, once, into
 factdyn's cache.
 """
@@ -12,6 +14,7 @@ factdyn's cache.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import threading
 from collections.abc import Sequence
@@ -25,6 +28,7 @@ from factdyn.errors import DataError
 from factdyn.files import prepare_output, write_json_atomic
 from factdyn.rundir import Status, run_status
 from factdyn.sweep.grid import (
+    NAME,
     Grid,
     RunSpec,
     expand,
@@ -38,6 +42,7 @@ from factdyn.sweep.slurm import require_slurm, run_slurm, slurm_parameters
 from factdyn.sweep.state import WAITING, States, counts, named
 from factdyn.sweep.stopping import Interrupted, signal_name
 from factdyn.train.cached import cached_base, cached_world
+from factdyn.train.lock import LOCK, FolderLock
 
 SWEEP = "sweep.json"
 
@@ -108,11 +113,56 @@ def _runs_part(spec: dict | None) -> dict | None:
     return {k: v for k, v in spec.items() if k != "slurm"} if isinstance(spec, dict) else spec
 
 
+def read_record(out: Path) -> dict:
+    """``out/sweep.json``, checked: a damaged or hand-edited record is one line naming it."""
+    found = Path(out) / SWEEP
+    try:
+        record = json.loads(found.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as e:  # truncated, not UTF-8, not JSON
+        reason = " ".join(str(e).split())[:120]
+        raise DataError(f"{found}: damaged, cannot be read ({reason})") from None
+    runs = record.get("runs") if isinstance(record, dict) else None
+    if not (
+        isinstance(record, dict)
+        and isinstance(record.get("grid"), str)
+        and isinstance(record.get("quick"), bool)
+        and isinstance(record.get("spec"), dict)
+        and isinstance(runs, list)
+        and all(_is_run_record(r) for r in runs)
+    ):
+        raise DataError(
+            f"{found}: not a sweep record (expected grid, quick, spec and runs, each run "
+            "with its name, point and axis); give another --out"
+        )
+    return record
+
+
+def _is_run_record(r: object) -> bool:
+    return (
+        isinstance(r, dict)
+        and all(isinstance(r.get(k), str) for k in ("name", "point", "axis"))
+        and re.fullmatch(NAME, r["name"]) is not None
+    )
+
+
+def sweep_lock(out: Path) -> FolderLock:
+    """``out``'s lock (``out/.lock``), held for as long as a sweep runs into it: a second
+    ``factdyn reproduce`` into it is refused, naming the first."""
+    return FolderLock(
+        out,
+        lambda holder, path: (
+            f"{out}: another sweep is running into this folder: {holder} (it holds {path}); "
+            "wait for it to end or stop it, then run the command again"
+        ),
+    )
+
+
 def claim_output(sweep: Sweep) -> None:
-    """``out`` new, or the same grid's sweep (resumed); anything else is refused."""
+    """``out`` new or empty (but for its lock), or the same grid's sweep (resumed); anything
+    else is refused."""
     found = sweep.out / SWEEP
     if found.is_file():
-        old = json.loads(found.read_text(encoding="utf-8"))
+        old = read_record(sweep.out)
         new = sweep.grid.model_dump(mode="json")
         if (_runs_part(old.get("spec")), old.get("quick")) != (_runs_part(new), sweep.quick):
             raise DataError(
@@ -120,7 +170,12 @@ def claim_output(sweep: Sweep) -> None:
                 f"{', --quick' if old.get('quick') else ''}); give another --out"
             )
         return
-    prepare_output(sweep.out, overwrite=False)
+    prepare_output(sweep.out, overwrite=True)  # not a file, not in a run; emptiness here:
+    if sweep.out.is_dir() and any(p.name != LOCK for p in sweep.out.iterdir()):
+        raise DataError(
+            f"{sweep.out}: exists, is not empty and holds no sweep (no {SWEEP}); give "
+            "reproduce a new or empty --out"
+        )
     write_json_atomic(found, sweep.record())
 
 
@@ -222,26 +277,34 @@ def run_sweep(
     name on this machine instead. SIGINT (or SIGTERM, under
     :func:`~factdyn.sweep.stopping.sigterm_interrupts`) stops the local runs and starts no
     other, or cancels the Slurm jobs, and raises :class:`Interrupted` with their states."""
-    if launcher == "local":
-        if test_executor is not None:
-            raise DataError("reproduce: a test executor runs the Slurm path: --launcher slurm")
-        todo = prepare(sweep, threads=local_threads(jobs))
-        pool = LocalPool()
-        try:
-            return with_step_bar(
-                todo, lambda: run_local(todo, jobs, ProgressLine(echo), pool), stop=pool.stop
-            )
-        except (KeyboardInterrupt, Interrupted) as e:
-            state = {j.name: pool.state.get(j.name, WAITING) for j in todo}
-            raise Interrupted(signal_name(e), state, "local") from None
-    if launcher == "slurm":
-        if test_executor is None:
-            require_slurm()
-        gpus = sweep.grid.slurm.gpus_per_node
-        todo = prepare(sweep, processes=max(1, gpus))
+    if launcher == "local" and test_executor is not None:
+        raise DataError("reproduce: a test executor runs the Slurm path: --launcher slurm")
+    if launcher == "slurm" and test_executor is None:
+        require_slurm()
+    if launcher not in ("local", "slurm"):
+        raise DataError(f"reproduce: --launcher must be local or slurm, not {launcher!r}")
+    lock = sweep_lock(sweep.out)  # held until every run has ended
+    try:
+        if launcher == "local":
+            return _run_here(sweep, jobs, echo)
+        todo = prepare(sweep, processes=max(1, sweep.grid.slurm.gpus_per_node))
         params = slurm_parameters(sweep.grid.slurm, f"factdyn-{Path(sweep.source).stem}")
         return run_slurm(todo, sweep.out / "slurm", params, ProgressLine(echo), test_executor)
-    raise DataError(f"reproduce: --launcher must be local or slurm, not {launcher!r}")
+    finally:
+        lock.release()
+
+
+def _run_here(sweep: Sweep, jobs: int, echo) -> States:
+    """The local launcher: ``jobs`` runs at once under one progress bar."""
+    todo = prepare(sweep, threads=local_threads(jobs))
+    pool = LocalPool()
+    try:
+        return with_step_bar(
+            todo, lambda: run_local(todo, jobs, ProgressLine(echo), pool), stop=pool.stop
+        )
+    except (KeyboardInterrupt, Interrupted) as e:
+        state = {j.name: pool.state.get(j.name, WAITING) for j in todo}
+        raise Interrupted(signal_name(e), state, "local") from None
 
 
 def interrupted_line(e: Interrupted, command: str) -> str:
@@ -302,10 +365,9 @@ def dry_run(sweep: Sweep, launcher: str = "local", jobs: int = 1) -> str:
 
 def grid_runs(out: Path) -> tuple[dict, dict[str, list[Path]]]:
     """A sweep directory's record and its finished runs by point (in the grid's order)."""
-    found = Path(out) / SWEEP
-    if not found.is_file():
+    if not (Path(out) / SWEEP).is_file():
         raise DataError(f"{out}: not a sweep directory (no {SWEEP})")
-    record = json.loads(found.read_text(encoding="utf-8"))
+    record = read_record(out)
     by_point: dict[str, list[Path]] = {}
     for r in record["runs"]:
         run_dir = Path(out) / "runs" / r["name"]

@@ -4,9 +4,11 @@ Wires the pieces (items, schedule, placement, data source, model, optimizer) and
 callbacks (probe logger, checkpoints, training log) and hands them to
 :func:`factdyn.train.loop.run_loop`. Inputs are concrete paths or hub ids (the CLI and the
 demo resolve factdyn's cache, never this module), and all input is validated before the run
-directory is created, so bad input never leaves a half-written run behind. A resume
-continues the run's own configuration (:mod:`factdyn.train.resume`) from its newest verified
-checkpoint (:func:`factdyn.train.checkpoint.choose_checkpoint`), holding the run's lock.
+directory is created, so bad input never leaves a half-written run behind; a new run's
+folder is claimed first (:func:`factdyn.train.lock.claim_new_run`), so that a second run of
+it is refused while the first loads. A resume continues the run's own configuration
+(:mod:`factdyn.train.resume`) from its newest verified checkpoint
+(:func:`factdyn.train.checkpoint.choose_checkpoint`), holding the run's lock.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from factdyn.train import checkpoint as ckpt
 from factdyn.train.callbacks import Callback, Checkpointer, TrainLog
 from factdyn.train.distributed import World, barrier, setup, teardown, wrap
 from factdyn.train.evaluation import ProbeLogger
+from factdyn.train.lock import FolderLock, claim_new_run
 from factdyn.train.loop import Batcher, LoopConfig, make_optimizer, run_loop
 from factdyn.train.lr import lr_at
 from factdyn.train.plan import Plan, check_extension, check_inputs, load_tokenizer, make_plan
@@ -174,12 +177,12 @@ def train(
         recorded, cfg = resume_config(run_dir, cfg)
     else:
         check_inputs(cfg)
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise DataError(f"{run_dir}: run directory exists and is not empty (use --resume)")
     check_trackers(cfg.train.trackers)
     world = setup(cfg.model.device)
-    held: list[RunLock] = []  # the run's lock, on the main rank
+    held: list[FolderLock] = []  # the run's lock (and a new run's claim), on the main rank
     try:
+        if not resume:  # a second `train --out` of this folder is refused from now on
+            _main_decides(world, lambda: held.append(claim_new_run(run_dir)))
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         if cfg.train.batch_size % world.size:

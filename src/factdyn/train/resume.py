@@ -6,14 +6,12 @@ argument or ``--set``/``--steps`` resolves to anything else is refused with one 
 the fields, but for the one change documented as safe: a longer ``train.steps`` (checked
 further by :func:`factdyn.train.plan.check_extension`; the logs then grow when the
 checkpointer restores them). One process at a time writes a run: it holds ``fcntl.flock`` on
-``RUN/.lock``, which records its pid.
+``RUN/.lock``, which names it (:mod:`factdyn.train.lock`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 from pathlib import Path
 
 from factdyn.config import (
@@ -26,8 +24,8 @@ from factdyn.config import (
 )
 from factdyn.errors import DataError
 from factdyn.rundir import read_meta
+from factdyn.train.lock import FolderLock
 
-LOCK = ".lock"
 EXTENSIBLE = "train.steps"
 SIDE = {".".join(f) for f in SIDE_FIELDS}  # may change on resume
 
@@ -86,31 +84,15 @@ def resume_config(
     return RunConfig.model_validate(recorded), requested or on_disk
 
 
-class RunLock:
-    """An exclusive ``fcntl.flock`` on ``RUN/.lock`` for as long as this process writes the
-    run. The kernel drops it when the process ends, SIGKILL included, so a stale file never
-    blocks anyone; the pid written in it names the holder to whoever is refused."""
+class RunLock(FolderLock):
+    """The run's writer lock, ``RUN/.lock`` (:class:`~factdyn.train.lock.FolderLock`), for as
+    long as this process writes the run; a second writer is refused naming the first."""
 
     def __init__(self, run_dir: Path):
-        path = Path(run_dir) / LOCK
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise DataError(f"{path}: cannot create the run's lock ({e.strerror})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise DataError(
-                f"{run_dir}: the run is being written by process {holder} (it holds {path}); "
+        super().__init__(
+            run_dir,
+            lambda holder, path: (
+                f"{run_dir}: the run is being written by {holder} (it holds {path}); "
                 "wait for it to end or stop it, then resume"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self.fd: int | None = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+            ),
+        )
