@@ -35,6 +35,9 @@ paper-scale synthetic log of ``bench_analysis``. Sections run in that order unti
     python benchmarks/gpu_check.py --out gpu.json [--budget-s 450]   # on the GPU machine
     python benchmarks/gpu_check.py --toy --out toy.json              # CPU, tiny shapes, < 1 min
 
+``--toy`` compiles with the ``aot_eager`` backend: it traces the model as Inductor would, without
+generating kernels (Inductor's CPU kernels are C++, not the GPU's Triton, and cost a minute).
+
 Targets (OLMo-1B shape): MFU ≥ 40%, probe scoring ≤ 5% of step time under ``sparse``, FSDP2
 loss equal to the plain run's.
 """
@@ -116,6 +119,7 @@ FULL = {
     "score_reps": 3,
     "score_dtype": "bf16",  # as ``factdyn score --dtype bf16`` on a GPU
     "resamples": 1000,
+    "compile_backend": "inductor",
 }
 TOY = {
     "models": {
@@ -132,6 +136,7 @@ TOY = {
     "score_reps": 1,
     "score_dtype": "fp32",  # bf16 matmuls are slow on most CPUs
     "resamples": 10,
+    "compile_backend": "aot_eager",  # the module doc
 }
 
 
@@ -326,6 +331,7 @@ def timed_run(overrides: list[str], run_dir: Path, deadline: float) -> dict:
     return {
         "schedule": cfg.eval.schedule,
         "compile": cfg.model.compile,
+        "compile_backend": cfg.model.compile_backend if cfg.model.compile else None,
         "fsdp": cfg.model.fsdp,
         "processes": procs,
         "steps": cfg.train.steps,
@@ -484,6 +490,7 @@ def check(spec: dict, work: Path, budget_s: float, procs: int, skip: set[str]) -
             label = f"{arch}/{schedule}" + ("/compile" if compiled else "")
             ov = run_overrides(spec, world, dirs[arch], batches[arch])
             ov += [f"eval.schedule={schedule}", f"model.compile={str(compiled).lower()}"]
+            ov += [f"model.compile_backend={spec['compile_backend']}"]
             out["runs"][label] = timed_run(ov, work / "runs" / label.replace("/", "-"), deadline)
 
         return go

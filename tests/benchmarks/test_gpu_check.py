@@ -61,6 +61,7 @@ def test_toy_run_measures_every_section(tmp_path):
         if r["schedule"] == "every":
             assert r["logged_steps_measured"] == r["measured_steps"]
     assert runs["olmo/sparse/compile"]["compile"] and runs["olmo/sparse/fsdp"]["fsdp"]
+    assert runs["pythia/sparse/compile"]["compile_backend"] == "aot_eager"  # --toy's (no C++)
     # the same data and weights: the plain runs of a model agree on the loss
     assert runs["olmo/every"]["loss"] == runs["olmo/sparse"]["loss"]
 

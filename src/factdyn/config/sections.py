@@ -100,6 +100,12 @@ class ModelConfig(_Section):
     compile: bool = Field(
         False, description="torch.compile the model (faster steps on a GPU after a slow first)"
     )
+    compile_backend: Literal["inductor", "aot_eager", "eager"] = Field(
+        "inductor",
+        description="torch.compile's backend when model.compile is on: inductor generates "
+        "kernels; aot_eager and eager only trace (they check that the model compiles, in seconds "
+        "on a CPU)",
+    )
     fsdp: bool = Field(
         False,
         description="with torchrun: shard weights, gradients and AdamW state over the processes "

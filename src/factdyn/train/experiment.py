@@ -241,7 +241,9 @@ def _prepare(model, plan: Plan, world: World, resuming: bool) -> tuple:
         (enable or model.gradient_checkpointing_enable)()
     model.train()
     wrapped = wrap(model, world, fsdp=cfg.model.fsdp)
-    net = torch.compile(wrapped) if cfg.model.compile else wrapped
+    net = (
+        torch.compile(wrapped, backend=cfg.model.compile_backend) if cfg.model.compile else wrapped
+    )
     opt = make_optimizer(
         wrapped, cfg.optim.betas, cfg.optim.eps, cfg.optim.weight_decay, cfg.optim.decay_exclude
     )
