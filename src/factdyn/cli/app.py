@@ -8,19 +8,24 @@ read as ``--set KEY=VALUE``, and one line on Ctrl-C.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
 
 from factdyn import progress
+from factdyn.errors import DataError
 
 try:  # the click that typer runs on: its own copy since typer 0.2x, else click itself
+    from typer._click import Command, Context, Parameter
     from typer._click.exceptions import UsageError
 except ImportError:  # pragma: no cover (older typer)
+    from click import Command, Context, Parameter
     from click.exceptions import UsageError
 
 SET_FLAGS = ("--set", "-s")
@@ -61,9 +66,43 @@ def err_main(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+def _flag(param: Parameter) -> str:
+    """How a user spells ``param``: its long option, else its name."""
+    longs = [o for o in param.opts if o.startswith("--")]
+    return longs[0] if longs else str(param.name).upper()
+
+
+def _finite(callback: Callable | None) -> Callable:
+    """``callback`` (click's, or none) after a check that the value holds no NaN or infinity."""
+
+    def check(ctx: Context, param: Parameter, value: object) -> object:
+        for v in value if isinstance(value, list | tuple) else (value,):
+            if isinstance(v, float) and not math.isfinite(v):
+                past = " (past the largest float, about 1.8e308)" if math.isinf(v) else ""
+                raise DataError(
+                    f"{ctx.info_name}: {_flag(param)} must be a finite number, not {v}{past}"
+                )
+        return value if callback is None else callback(ctx, param, value)
+
+    return check
+
+
+def refuse_non_finite(command: Command) -> None:
+    """Refuse NaN and ±infinity (``nan``, ``inf``, ``1e400``) for every number a user gives
+    ``command``: Python reads them as floats, and no option of factdyn means them, so the
+    refusal lives here once, for every float option of every command, present and future.
+    A group's commands get the check when they are resolved; marking the parameter keeps it
+    from being added twice."""
+    for param in command.params:
+        if not getattr(param, "_finite_checked", False):
+            param.callback = _finite(param.callback)
+            param._finite_checked = True  # type: ignore[attr-defined]
+
+
 class Group(TyperGroup):
     """factdyn's command groups: "did you mean" for an unknown command (whatever click's
-    version), ``--set KEY VALUE`` understood, one line on Ctrl-C."""
+    version), ``--set KEY VALUE`` understood, NaN and infinity refused for every option
+    (:func:`refuse_non_finite`), one line on Ctrl-C."""
 
     def main(self, args=None, *rest, **kwargs):  # noqa: ANN001, ANN002, ANN003 (click's)
         args = sys.argv[1:] if args is None else list(args)
@@ -71,13 +110,16 @@ class Group(TyperGroup):
 
     def resolve_command(self, ctx, args: list[str]):  # noqa: ANN001, ANN201 (click's)
         try:
-            return super().resolve_command(ctx, args)
+            name, command, rest = super().resolve_command(ctx, args)
         except UsageError as e:
             name = str(args[0]) if args else ""
             close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
             if close and "did you mean" not in e.message.lower():
                 e.message = f"No such command {name!r}. Did you mean {close[0]!r}?"
             raise
+        if command is not None:
+            refuse_non_finite(command)
+        return name, command, rest
 
     def invoke(self, ctx):  # noqa: ANN001, ANN201 (click's)
         try:
