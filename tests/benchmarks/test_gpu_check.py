@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "gpu_check.py"
 SECTIONS = [
     "setup",
@@ -35,7 +33,6 @@ def _check(out: Path, *args: str) -> tuple[dict, str]:
     return json.loads(out.read_text()), r.stdout
 
 
-@pytest.mark.slow
 def test_toy_run_measures_every_section(tmp_path):
     doc, stdout = _check(tmp_path / "toy.json")
     sections = doc["sections"]

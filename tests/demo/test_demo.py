@@ -16,7 +16,6 @@ from factdyn.demo import QUICK_RUN, SEEDS
 from factdyn.errors import DataError
 
 
-@pytest.mark.slow
 def test_quick_demo_writes_report_and_summary(tmp_path):
     env = {**os.environ, "FACTDYN_CACHE": str(tmp_path / "cache")}
     out = tmp_path / "demo"

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import yaml
 
 from factdyn.rundir import read_meta
@@ -70,7 +69,6 @@ def _numbers(out: Path) -> tuple[list, pd.DataFrame]:
     return findings, pd.read_csv(table / "compare.csv")
 
 
-@pytest.mark.slow
 def test_a_killed_sweep_rerun_gives_the_numbers_of_an_uninterrupted_slurm_one(
     toy_world, toy_base, tmp_path
 ):
@@ -122,7 +120,6 @@ def test_a_killed_sweep_rerun_gives_the_numbers_of_an_uninterrupted_slurm_one(
     assert stage["verdict"] != "not testable"  # the two stages of one lineage compared
 
 
-@pytest.mark.slow
 def test_tiny_quick_grid_leaves_no_finding_not_testable(tmp_path):
     env = {**os.environ, "FACTDYN_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "grid"
@@ -139,7 +136,6 @@ def test_tiny_quick_grid_leaves_no_finding_not_testable(tmp_path):
     assert "0. The grid" in html
 
 
-@pytest.mark.slow
 def test_interval_quick_grid_measures_and_predicts_the_threshold(tmp_path):
     env = {**os.environ, "FACTDYN_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "grid"

@@ -31,7 +31,6 @@ def _run(args: list[str], out, nproc: int) -> None:
     assert r.returncode == 0, r.stderr[-3000:]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "schedule"), [("ddp", "sparse"), ("fsdp", "every")])
 def test_two_processes_match_one(toy_world, toy_base, tmp_path, mode, schedule):
     sets = [

@@ -165,7 +165,6 @@ def _kill_when_logged(proc: subprocess.Popen, run_dir, steps: int) -> int:
     return logged
 
 
-@pytest.mark.slow
 def test_kill_and_resume_gives_the_same_log_bit_for_bit(toy_world, toy_base, tmp_path):
     args = [
         f"--set={s}"
@@ -223,7 +222,6 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(
     assert load_run(tmp_path / "run").meta["status"] == "failed"
 
 
-@pytest.mark.slow
 def test_gradient_checkpointing_changes_nothing_and_bf16_stays_close(toy_world, toy_base, tmp_path):
     """Recomputing activations must give the same updates; bf16 autocast approximately so."""
     runs = {}
