@@ -17,12 +17,14 @@ def reproduce(
     grid: Annotated[
         str,
         typer.Argument(
-            help=f"Grid file, or a packaged grid: {', '.join(packaged_grids())}.",
+            help=f"Grid file (its paths are taken from its folder), or a packaged grid by "
+            f"its bare name: {', '.join(packaged_grids())}.",
             show_default=True,
         ),
     ] = "tiny",
     out: Annotated[
-        Path, typer.Option(help="Sweep directory (re-run the command to resume).")
+        Path,
+        typer.Option(help="Sweep directory (re-run the command to resume; one sweep at a time)."),
     ] = Path("factdyn-grid"),
     launcher: Annotated[
         str,
@@ -57,7 +59,9 @@ def reproduce(
     as ordinary runs under OUT/runs, then write the grid's report to OUT/report. --set
     section.key=value changes every run's config, --set slurm.key=value the grid's slurm
     section (partition, account, gpus_per_node, time_min, ...). Interrupted (Ctrl-C,
-    SIGTERM), it stops its runs and prints the command that resumes them."""
+    SIGTERM, to it or to its runs), it stops its runs, starts no other, prints the command
+    that resumes them and exits 130 (143 for SIGTERM). A second sweep into the same OUT is
+    refused while the first runs (OUT/.lock names it)."""
     from factdyn.errors import DataError
     from factdyn.sweep.stopping import Interrupted, signal_name, sigterm_interrupts
     from factdyn.sweep.sweep import interrupted_line, reproduce_command

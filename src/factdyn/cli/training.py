@@ -134,7 +134,10 @@ def pretrain(
 
 @app.command()
 def train(
-    config: Annotated[Path | None, typer.Argument(help="YAML config or preset name.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Argument(help="YAML config file, or a packaged preset by its bare name (olmo-1b)."),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory to create.")] = None,
     resume: Annotated[
         Path | None,

@@ -19,15 +19,24 @@ PRESETS = Path(__file__).parents[1] / "configs"
 Config = TypeVar("Config", RunConfig, BaseConfig)
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Read a YAML config (or the defaults), apply overrides, validate with one-line errors."""
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    sources: list[str] | None = None,
+) -> RunConfig:
+    """Read a YAML config (or the defaults), apply overrides, validate with one-line errors.
+    ``sources``: where each override comes from, named by its errors (default ``--set``; a
+    grid names its file and point)."""
     source = str(path) if path else "defaults"
+    overrides = list(overrides or [])
+    labels = list(sources) if sources is not None else ["--set"] * len(overrides)
     raw = read_mapping(path, PRESETS, "config") if path else {}
-    raw = apply_overrides(raw, overrides or [])
+    for override, label in zip(overrides, labels, strict=True):
+        raw = apply_overrides(raw, [override], label)
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as e:
-        raise _one_line(e, source, RunConfig, overrides or []) from None
+        raise _one_line(e, source, RunConfig, overrides, labels) from None
 
 
 def load_base_config(overrides: list[str] | None = None) -> BaseConfig:

@@ -41,14 +41,16 @@ def _unknown_key(loc: tuple, model: type[BaseModel] | None, source: str) -> str:
     return f"{source}, field '{name}': unknown {kind} ({there}: {', '.join(fields)})"
 
 
-def _set_source(loc: tuple, overrides: list[str]) -> str | None:
-    """``--set KEY=VALUE`` of the override that put ``loc`` there (the last one), if any."""
+def _set_source(loc: tuple, overrides: list[str], labels: list[str] | None = None) -> str | None:
+    """``--set KEY=VALUE`` of the override that put ``loc`` there (the last one), if any;
+    ``labels``: where each override came from, in place of ``--set`` (a grid's point)."""
     path = [str(p) for p in loc]
-    for ov in reversed(overrides):
+    for k in reversed(range(len(overrides))):
+        ov = overrides[k]
         parts = [p.strip() for p in ov.partition("=")[0].split(".")]
         n = min(len(parts), len(path))
         if parts[:n] == path[:n]:
-            return f"--set {ov}"
+            return f"{labels[k] if labels else '--set'} {ov}"
     return None
 
 
@@ -61,13 +63,14 @@ def _one_line(
     source: str,
     model: type[BaseModel] | None = None,
     overrides: list[str] = (),
+    labels: list[str] | None = None,
 ) -> DataError:
     """The first validation error as ``source, field 'a.b': message``; an unknown key as
     ``source, field 'a.b': unknown key; did you mean 'a.c'?``. ``source`` is the file, or the
-    ``--set`` among ``overrides`` that gave the field."""
+    ``--set`` among ``overrides`` that gave the field (``labels``: each one's own source)."""
     errors = e.errors()
     err = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
-    source = _set_source(err["loc"], list(overrides)) or source
+    source = _set_source(err["loc"], list(overrides), labels) or source
     if err["type"] == "extra_forbidden" and err["loc"]:
         text = _unknown_key(err["loc"], model or _MODELS.get(e.title), source)
     else:

@@ -2,10 +2,14 @@
 validation; every failure one line naming the file or the option.
 
 YAML is read with floats in exponent notation (``1e-3``) as numbers, as a user means them.
+A path means what it says: a packaged preset or grid is named bare (``tiny``, ``olmo-1b``),
+and a path that names no file is an error, never a packaged name (:func:`find_yaml`).
 """
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
 from pathlib import Path
 
@@ -71,16 +75,39 @@ def apply_overrides(raw: dict, overrides: list[str], source: str = "--set") -> d
     return out
 
 
-def read_mapping(path: str | Path, packaged: Path, kind: str) -> dict:
-    """A YAML mapping from a file, or from ``packaged/<name>.yaml`` when ``path`` is no file
-    (a preset, a packaged grid); every failure one line naming it."""
-    path = Path(path)
-    if not path.is_file():
-        found = packaged / f"{path.name.removesuffix('.yaml')}.yaml"
-        if not found.is_file():
-            names = ", ".join(sorted(p.stem for p in packaged.glob("*.yaml")))
-            raise DataError(f"{path}: no such {kind} file or packaged {kind} ({names})")
-        path = found
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """``"; did you mean 'x'?"`` for the choice closest to ``word``, or ``""``."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def find_yaml(name: str | Path, packaged: Path, kind: str, base: Path | None = None) -> Path:
+    """The file ``name`` means: a file at that path (a relative one taken from ``base``,
+    default the working directory); else, for a bare name (no folder part: ``tiny``,
+    ``tiny.yaml``), the packaged ``packaged/<name>.yaml``. A path that names no file is
+    refused in one line, never read as a packaged name."""
+    text = str(name)
+    path = Path(text)
+    here = path if base is None or path.is_absolute() else Path(base) / path
+    if here.is_file():
+        return here
+    stem = path.name.removesuffix(".yaml")
+    names = sorted(p.stem for p in packaged.glob("*.yaml"))
+    if "/" in text or os.sep in text or text in ("", ".", ".."):
+        hint = f" (the packaged {kind} is named without a folder: {stem})" if stem in names else ""
+        raise DataError(f"{here}: no such {kind} file{hint}")
+    if stem not in names:
+        raise DataError(
+            f"{text}: no such {kind} file or packaged {kind}{did_you_mean(stem, names)} "
+            f"(packaged {kind}s: {', '.join(names)})"
+        )
+    return packaged / f"{stem}.yaml"
+
+
+def read_mapping(path: str | Path, packaged: Path, kind: str, base: Path | None = None) -> dict:
+    """A YAML mapping from the file ``path`` means (:func:`find_yaml`: a file, or a packaged
+    one by its bare name); every failure one line naming it."""
+    path = find_yaml(path, packaged, kind, base)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:

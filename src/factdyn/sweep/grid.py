@@ -9,15 +9,20 @@ fraction of the base's pretraining the checkpoint had seen, one of its snapshots
 point runs ``replicates`` times; replicate r reads the r-th next block of the data stream
 (``data.start``), so the replicates see different text and are pooled by the report.
 
-Grids ship with the package (every file of ``factdyn/grids``: :func:`factdyn.sweep.packaged_grids`)
-or are YAML files; they are validated like configs, every error one line naming the file, the
-point and the field. The ``slurm`` section can be changed from the command line
-(``--set slurm.partition=gpu``, :func:`with_slurm_overrides`).
+Grids ship with the package (every file of ``factdyn/grids``: :func:`factdyn.sweep.packaged_grids`,
+named bare: ``tiny``) or are YAML files; they are validated like configs, every error one line
+naming the file, the point and the field (a bad ``set`` names its grid, point and override).
+Paths in a grid file are the grid's: a ``config`` file and an input path in a ``set``
+(``data.path``, ``model.name``, ``injection.items``) are taken from the grid file's folder
+(:func:`_anchored`), so a grid means the same sweep from any working directory; a bare
+``config`` name that is no file there is the packaged preset. The ``slurm`` section can be
+changed from the command line (``--set slurm.partition=gpu``, :func:`with_slurm_overrides`).
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,8 +40,10 @@ from factdyn.config import (
     read_mapping,
     updated,
 )
+from factdyn.config.load import PRESETS
+from factdyn.config.reading import find_yaml
 from factdyn.errors import DataError
-from factdyn.sweep import GRIDS, packaged_grids
+from factdyn.sweep import GRIDS
 
 AXES = ("stage", "size", "batch_size", "lr_control", "scenarios", "other")
 REFERENCE = "reference"
@@ -122,27 +129,65 @@ def _where(source: str, loc: str) -> str:
     return f"{source}: {loc}" if loc else source
 
 
-def did_you_mean(word: str, choices: list[str]) -> str:
-    """``"; did you mean 'x'?"`` for the choice closest to ``word``, or ``""``."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def load_grid(name_or_path: str | Path) -> tuple[Grid, str]:
-    """The grid file (or packaged grid), validated; returns it and its name for messages."""
+    """The grid file (or packaged grid, by its bare name), validated, its paths taken from
+    its folder; returns it and its name for messages."""
     source = str(name_or_path)
-    name = Path(name_or_path).name.removesuffix(".yaml")
-    if not Path(name_or_path).is_file() and name not in packaged_grids():
-        names = packaged_grids()
-        raise DataError(
-            f"{source}: no such grid file or packaged grid{did_you_mean(name, names)} "
-            f"(packaged grids: {', '.join(names)})"
-        )
-    raw = read_mapping(name_or_path, GRIDS, "grid")
+    path = find_yaml(name_or_path, GRIDS, "grid")
+    raw = read_mapping(path, GRIDS, "grid")
     try:
-        return Grid.model_validate(raw), source
+        grid = Grid.model_validate(raw)
     except ValidationError as e:
         raise _one_line(e, source) from None
+    return _anchored(grid, path.parent, source), source
+
+
+INPUTS = ("data.path", "model.name", "injection.items")  # the run's local input paths
+
+
+def _own_path(text: str, folder: Path) -> str:
+    """``text`` (a path in a grid file) as the grid's folder means it: absolute when it names
+    something there, as given otherwise (an absolute path, a hub id, a packaged name)."""
+    here = folder / text
+    return str(here.resolve()) if text and not Path(text).is_absolute() and here.exists() else text
+
+
+def _anchored(grid: Grid, folder: Path, source: str) -> Grid:
+    """``grid`` with its paths taken from ``folder`` (its file's): every ``config`` (a file
+    there, or a packaged preset by its bare name; no such file is an error naming the point)
+    and the input paths of every ``set``."""
+
+    def config(name: str | None, where: str) -> str | None:
+        if name is None:
+            return None
+        try:
+            found = find_yaml(name, PRESETS, "config", base=folder)
+        except DataError as e:
+            raise DataError(f"{where}, field 'config': {e}") from None
+        return str(found.resolve()) if (folder / name).is_file() else name  # else packaged
+
+    def sets(overrides: list[str]) -> list[str]:
+        out = []
+        for ov in overrides:
+            key, eq, value = ov.partition("=")
+            inside = key.strip() in INPUTS and eq
+            out.append(f"{key}={_own_path(value.strip(), folder)}" if inside else ov)
+        return out
+
+    def point(p: Point, where: str) -> Point:
+        return p.model_copy(update={"config": config(p.config, where), "set": sets(p.set)})
+
+    def axes(given: dict) -> dict:
+        return {
+            a: [point(p, f"{source}: axes.{a}.{p.name}") for p in ps] for a, ps in given.items()
+        }
+
+    quick = grid.quick
+    if quick is not None:
+        new_axes = axes(quick.axes) if quick.axes is not None else None
+        quick = quick.model_copy(update={"set": sets(quick.set), "axes": new_axes})
+    update = {"config": config(grid.config, source), "set": sets(grid.set), "quick": quick}
+    return grid.model_copy(update={**update, "axes": axes(grid.axes)})
 
 
 SLURM_TEXT = (
@@ -222,8 +267,12 @@ def points(grid: Grid, quick: bool = False) -> list[tuple[str, Point]]:
     return out
 
 
-def expand(grid: Grid, source: str, quick: bool = False) -> list[RunSpec]:
+def expand(
+    grid: Grid, source: str, quick: bool = False, overrides: Sequence[str] = ()
+) -> list[RunSpec]:
     """Every run of the grid, validated: configs, base and world settings, unique names.
+    ``overrides`` (``--set``) apply to every run after the grid's own; a bad value names
+    the override, and the grid and point when the grid gave it.
 
     Points whose resolved settings equal an earlier point's are the same run and are kept
     once (under the earlier name)."""
@@ -237,7 +286,21 @@ def expand(grid: Grid, source: str, quick: bool = False) -> list[RunSpec]:
             raise DataError(f"{where}: point name {p.name!r} is used twice")
         names.add(p.name)
         preset = p.config or grid.config
-        cfg = load_config(preset, [*grid.set, *q.set, *p.set])
+        given = [
+            (ov, label)
+            for group, label in (
+                (grid.set, f"{source}: set"),
+                (q.set, f"{source}: quick.set"),
+                (p.set, f"{where}: set"),
+                (overrides, "--set"),
+            )
+            for ov in group
+        ]
+        cfg = load_config(
+            find_yaml(preset, PRESETS, "config", base=PRESETS) if preset else None,
+            [ov for ov, _ in given],
+            [label for _, label in given],
+        )
         tiny = cfg.data.source == "world" and cfg.model.name is None
         if not tiny and (p.base or p.stage is not None):
             raise DataError(f"{where}: 'base' and 'stage' need the tiny model (model.name null)")

@@ -82,8 +82,8 @@ def plan_sweep(
     grid, source = load_grid(grid_name)
     slurm = with_slurm_overrides(grid.slurm, [o for o in overrides if is_slurm_override(o)])
     runs = [o for o in overrides if not is_slurm_override(o)]
+    specs = tuple(expand(grid, source, quick, runs))
     grid = grid.model_copy(update={"set": [*grid.set, *runs], "slurm": slurm})
-    specs = tuple(expand(grid, source, quick))
     return Sweep(grid, source, quick, specs, Path(out), tuple(overrides))
 
 
