@@ -21,7 +21,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "factdyn"
 # The pipeline, low to high: a module may import its own layer and those below, never above.
 LAYERS = (
-    ("errors", "files", "progress", "cache", "config", "rundir", "version"),
+    ("errors", "files", "progress", "cache", "config", "rundir", "runcheck", "version", "budget"),
     ("data",),
     ("inject",),
     ("score",),

@@ -183,7 +183,7 @@ def final_levels(
     ``exposures`` and ``interval`` (a column). In closed form, E_last·Σ_{m=1..n} R(mΔ) plus
     the measured gains' differences from E_last, so that n may run to billions (a long tail's
     frequent facts) and the parameter sets be a bootstrap's replicates, all in one pass."""
-    n = np.asarray(exposures, dtype=np.int64)
+    n = np.asarray(exposures, dtype=np.float64)  # whole counts, any size: floats never wrap
     delta = np.asarray(interval, dtype=np.float64)
     if not params:
         return np.empty((0, len(n)))
@@ -191,18 +191,17 @@ def final_levels(
     b = np.array([p.intercept for p in params])[:, None]
     gains = np.array([p.effectivities for p in params])  # (B, injections measured)
     u = b - a * np.log10(delta)  # R(mΔ) = clip(u − a·log10 m, 0, 1)
-    nf = n.astype(np.float64)
     # m ≤ full: R = 1; full < m ≤ kept: R = u − a·log10 m in (0, 1); beyond: R = 0
     full = np.where(u >= 1, np.floor(10.0 ** np.minimum((u - 1) / a, 18.0)), 0.0)
     kept = np.where(u > 0, np.ceil(10.0 ** np.minimum(u / a, 18.0)) - 1, 0.0)
-    full = np.minimum(full, nf)
-    kept = np.maximum(np.minimum(kept, nf), full)
+    full = np.minimum(full, n)
+    kept = np.maximum(np.minimum(kept, n), full)
     total = full + (kept - full) * u - a * (_log10_factorial(kept) - _log10_factorial(full))
     last = gains[:, -1:]
     out = last * total
     reach = np.max(b / a)  # log10 of the largest τ: R = 0 at any older age
     for j in range(1, gains.shape[1]):
-        age = np.where(n >= j, (nf - j + 1) * delta, np.inf)  # no j-th exposure: never kept
+        age = np.where(n >= j, (n - j + 1) * delta, np.inf)  # no j-th exposure: never kept
         live = np.log10(age) < reach  # a j-th exposure that some set still keeps
         out[:, live] += (gains[:, j - 1 : j] - last) * _retention(a, b, age[live])
     return out

@@ -213,7 +213,7 @@ def _depth_lines(
     if p.tail is not None:
         rank = p.tail.rank_threshold
         last = f"every rank ≤ {rank:,} {fmt_interval(p.rank_ci, ',.0f')}" + (
-            f", the last mentioned {int(p.tail.exposures[rank - 1]):,} times"
+            f", the last mentioned {_count(p.tail.exposures[rank - 1])} times"
             if rank
             else ": not even the most frequent fact"
         )

@@ -1,4 +1,6 @@
-"""``factdyn train --dry-run``: size, memory and compute of a run, without loading weights.
+"""``factdyn train --dry-run``: size, memory and compute of a run, without loading weights;
+and what a run's plan and logs will take of this machine's memory and disk, refused before
+they are built.
 
 The model is built on torch's ``meta`` device from its configuration alone, so the parameter
 count is exact; memory and FLOPs are the standard estimates (stated in the output). The
@@ -9,13 +11,16 @@ else the ``config.json`` read from the hub.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
+from factdyn.budget import check_disk, check_memory
 from factdyn.config import ModelConfig, ModelShape, RunConfig
 from factdyn.errors import DataError
+from factdyn.rundir import STATS, TRAIN_COLUMNS
 
 
 def shape_config(shape: ModelShape):
@@ -156,4 +161,77 @@ def describe(cfg: RunConfig, devices: int) -> str:
             f"memory per device  {e['memory_per_device_gib']:.1f} GiB  "
             f"(weights+grads+AdamW {e['state_gib']:.1f}, activations {e['activations_gib']:.1f})",
         ]
+    )
+
+
+# ---- what a run's plan and logs cost, from the config and the schedule alone ----
+
+# Bytes per logged step of the plan and the probe logger: the step (8), its row of the
+# item mask (one per item) and the logger's row index (a dict entry, 100-190 bytes as the
+# table's fill varies); and per entry of the sparse schedule's Python sets (50-90). The
+# peak tracemalloc measured: 125-160 bytes a step for `every` (10^5-2·10^6 steps), 230-300
+# for `sparse` with overlapping windows; each under this estimate.
+STEP_BYTES = 200
+SET_ENTRY_BYTES = 96
+
+
+def logged_steps(cfg: RunConfig, injected: Sequence[Sequence[int]]) -> tuple[int, int]:
+    """Upper bounds of the steps the evaluation schedule logs and of the entries the sparse
+    schedule's sets hold on the way, for items injected at ``injected[i]``, computed without
+    building the schedule (:func:`~factdyn.train.evaluation.eval_schedule`): each distinct
+    pattern of injection steps logs its windows and its log-spaced tail."""
+    total = cfg.train.steps
+    if cfg.eval.schedule == "every":
+        return total + 1, 0
+    patterns = {tuple(sorted(set(s))) for s in injected if len(s)} or {()}
+    span = min(cfg.eval.window, total) + 1
+    own = sum(min(total + 1, len(p) * span + cfg.eval.log_points + 2) for p in patterns)
+    return min(total + 1, own), own
+
+
+def plan_bytes(cfg: RunConfig, injected: Sequence[Sequence[int]]) -> float:
+    """Peak memory of the run's evaluation schedule, and of the probe logger that reads it,
+    for items injected at ``injected[i]``."""
+    steps, entries = logged_steps(cfg, injected)
+    return steps * (STEP_BYTES + len(injected)) + entries * SET_ENTRY_BYTES
+
+
+def check_plan_memory(cfg: RunConfig, injected: Sequence[Sequence[int]]) -> None:
+    """Refuse, before the schedule is built, a run whose logged steps the machine's memory
+    cannot hold (``train.steps`` of 10^12 used to end in a MemoryError)."""
+    steps, _ = logged_steps(cfg, injected)
+    fix = "lower train.steps (--steps)"
+    if cfg.eval.schedule == "every":
+        fix += ", or set eval.schedule=sparse (its windows, then log-spaced steps)"
+    else:
+        fix += ", eval.window or eval.log_points"
+    check_memory(
+        plan_bytes(cfg, injected),
+        f"train.steps={cfg.train.steps:,} with eval.schedule={cfg.eval.schedule} (up to "
+        f"{steps:,} logged steps of {len(injected):,} items)",
+        fix,
+    )
+
+
+def log_bytes(logged: int, probes: int, steps: int) -> float:
+    """Bytes of a run's preallocated logs (:func:`~factdyn.rundir.init_logs`): steps.npy
+    (8 a logged step), logprobs.npy (float32, one per logged step × probe × statistic) and
+    train.npy (float64, one per step × column), each with its 128-byte header."""
+    return 3 * 128 + 8 * logged + 4 * logged * probes * len(STATS) + 8 * steps * len(TRAIN_COLUMNS)
+
+
+def check_log_space(run_dir: Path, logged: int, probes: int, steps: int) -> None:
+    """Refuse a run whose logs the free disk where they go cannot hold, before a byte of them
+    is written; a resume counts what its logs already take."""
+    held = sum(
+        (run_dir / f).stat().st_size
+        for f in ("steps.npy", "logprobs.npy", "train.npy")
+        if (run_dir / f).is_file()
+    )
+    check_disk(
+        log_bytes(logged, probes, steps) - held,
+        run_dir,
+        f"train.steps={steps:,} ({logged:,} logged steps × {probes:,} probes)",
+        "lower train.steps (--steps), log fewer steps or probes (eval.schedule, "
+        "injection.max_items), or give --out a disk with room",
     )

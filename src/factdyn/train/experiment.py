@@ -38,6 +38,7 @@ from factdyn.score.requests import probe_table
 from factdyn.train import checkpoint as ckpt
 from factdyn.train.callbacks import Callback, Checkpointer, TrainLog
 from factdyn.train.distributed import World, barrier, setup, teardown, wrap
+from factdyn.train.estimate import check_log_space
 from factdyn.train.evaluation import ProbeLogger
 from factdyn.train.lock import FolderLock, claim_new_run
 from factdyn.train.loop import Batcher, LoopConfig, make_optimizer, run_loop
@@ -208,6 +209,7 @@ def train(
         source = build_source(cfg.data.model_copy(update={"seed": order["seed"]}), tokenizer)
         source.sequence(0)  # an unreadable corpus or a missing text field: said now
         probes = encode_probes(tokenizer, plan.items)
+        check_log_space(run_dir, len(plan.steps), len(probes), cfg.train.steps)
         model, _ = load_model_and_tokenizer(
             str(last) if last else cfg.model.name,
             revision=None if last else cfg.model.revision,

@@ -14,6 +14,7 @@ is one line naming the setting to change and how.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from factdyn.inject.placement import plan_placements
 from factdyn.inject.schedule import Injection, build_schedule, split_items
 from factdyn.score.requests import check_lengths
 from factdyn.train import checkpoint as ckpt
+from factdyn.train.estimate import check_plan_memory
 from factdyn.train.evaluation import eval_schedule
 from factdyn.train.lr import lr_at
 
@@ -233,7 +235,8 @@ def check_rows(placements: pd.DataFrame, tokens: dict, cfg: RunConfig, source: s
         if total <= seq_len:
             continue
         n_step = int((placements.step == step).sum())
-        items = ", ".join(str(int(i)) for i in group.item)
+        items = ", ".join(str(int(i)) for i in group.item[:5])
+        items += f" and {len(group) - 5:,} more" if len(group) > 5 else ""
         raise DataError(
             f"injection: {len(group)} texts share row {row} of step {step} (items {items}: "
             f"{total} tokens together, more than data.seq_len={seq_len}), because step "
@@ -242,6 +245,34 @@ def check_rows(placements: pd.DataFrame, tokens: dict, cfg: RunConfig, source: s
             "injection.cohorts (with a cohort_gap above 0) or a larger "
             f"injection.scenario_offset, or set data.seq_len={total} or more"
         )
+
+
+def check_capacity(cfg: RunConfig, schedule: list[Injection]) -> None:
+    """No step injects more texts than its batch can hold at the least they can take (a
+    token and its EOS each), refused before a text is tokenized: 100,000 items injected at
+    one step took minutes of tokenizing before :func:`check_rows` could say so."""
+    if cfg.injection.allow_truncation or not schedule:
+        return
+    batch, seq_len = cfg.train.batch_size, cfg.data.seq_len
+    step, texts = Counter(i.step for i in schedule).most_common(1)[0]
+    per_row = -(-texts // batch)  # the rows take the texts in turn
+    if 2 * per_row <= seq_len:
+        return
+    raise DataError(
+        f"injection: step {step} injects {texts:,} texts into train.batch_size={batch} rows, "
+        f"{per_row:,} to a row, which needs {2 * per_row:,} tokens at least (a token and its "
+        f"EOS each), more than data.seq_len={seq_len}: set train.batch_size="
+        f"{-(-texts // (seq_len // 2)):,} or more, spread the items over more "
+        "injection.cohorts (with a cohort_gap above 0), or inject fewer (injection.max_items)"
+    )
+
+
+def injection_steps(schedule: list[Injection], n_items: int) -> list[list[int]]:
+    """Each item's injection steps (none: a control)."""
+    injected: list[list[int]] = [[] for _ in range(n_items)]
+    for i in schedule:
+        injected[i.item].append(i.step)
+    return injected
 
 
 @dataclass
@@ -265,6 +296,8 @@ def plan_injections(cfg: RunConfig) -> Injections:
     check_paraphrases(inj, items, source)
     schedule, scenarios = build_schedule(inj, items)
     check_steps(cfg, schedule)
+    check_capacity(cfg, schedule)
+    check_plan_memory(cfg, injection_steps(schedule, len(items)))
     return Injections(source, items, schedule, scenarios)
 
 
@@ -311,12 +344,9 @@ def plan_items(cfg: RunConfig, tokenizer) -> Layout:
         schedule, tokens, cfg.train.batch_size, cfg.data.seq_len, allow_truncation=True
     )
     check_rows(placements, tokens, cfg, source)
-    injected: list[list[int]] = [[] for _ in items]
-    for i in schedule:
-        injected[i.item].append(i.step)
     steps, mask = eval_schedule(
         cfg.eval.schedule,
-        injected,
+        injection_steps(schedule, len(items)),
         cfg.eval.window,
         cfg.train.steps,
         cfg.eval.log_points,
