@@ -40,6 +40,8 @@ class FolderLock:
 
     def __init__(self, folder: Path, busy: Callable[[str, Path], str]):
         self.folder, self.path = Path(folder), Path(folder) / LOCK
+        if self.folder.exists() and not self.folder.is_dir():
+            raise DataError(f"{self.folder}: exists and is not a directory")
         self.created = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
