@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from factdyn import runcheck
 from factdyn.errors import DataError
 from factdyn.files import write_json_atomic
 
@@ -102,7 +103,8 @@ class Run:
 
     @property
     def window(self) -> int:
-        return int(self.meta.get("window", 50))
+        window = self.meta.get("window")
+        return 50 if window is None else int(window)
 
     def has_stat(self, name: str) -> bool:
         """Whether the probe log holds ``name`` (a log older than the statistic does not)."""
@@ -262,14 +264,11 @@ def run_status(run_dir: str | Path) -> Status:
     return Status(status) if status in (Status.DONE, Status.FAILED) else Status.RUNNING
 
 
-def load_run(run_dir: str | Path) -> Run:
-    """Read a run directory (finished or not) into a :class:`Run`; the ``context.npy`` that
-    older runs hold is not read."""
-    run_dir = Path(run_dir)
-    meta = read_meta(run_dir)
+def _reader(run_dir: Path):
+    """``read(name, parse)``: one file of the run, parsed; a truncated or corrupt one is one
+    line naming it."""
 
     def read(name: str, parse):
-        """One file of the run, parsed; a truncated or corrupt one is one line naming it."""
         try:
             return parse(run_dir / name)
         except (ValueError, TypeError, EOFError, yaml.YAMLError, RecursionError) as e:
@@ -280,27 +279,57 @@ def load_run(run_dir: str | Path) -> Run:
             reason = " ".join(str(e).split())[:160] or type(e).__name__
         raise DataError(f"{run_dir / name}: damaged, cannot be read ({reason})")
 
+    return read
+
+
+def _check_shapes(run_dir: Path, steps, logprobs, train, n_probes: int) -> None:
+    """The logs agree with each other and with the probe table."""
+    if logprobs.ndim != 3 or steps.shape != logprobs.shape[:1] or train.ndim != 2:
+        raise DataError(
+            f"{run_dir}: logs disagree in shape (steps.npy {steps.shape}, logprobs.npy "
+            f"{logprobs.shape}, train.npy {train.shape})"
+        )
+    if logprobs.shape[1] != n_probes or logprobs.shape[2] not in (len(STATS) - 1, len(STATS)):
+        raise DataError(
+            f"{run_dir / 'logprobs.npy'}: shape {logprobs.shape}, but probes.parquet has "
+            f"{n_probes} probes (the shape must be ({len(steps)}, {n_probes}, {len(STATS)}))"
+        )
+    if train.shape[1] != len(TRAIN_COLUMNS):
+        raise DataError(
+            f"{run_dir / 'train.npy'}: shape {train.shape} is not (updates, {len(TRAIN_COLUMNS)})"
+        )
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Read a run directory (finished or not) into a :class:`Run`, every file checked first
+    (:mod:`factdyn.runcheck`: a damaged or impossible run is one line naming the file, field
+    and row); the ``context.npy`` that older runs hold is not read."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
+    read = _reader(run_dir)
     config = read("config.yaml", lambda p: yaml.safe_load(p.read_text())) or {}
     if not isinstance(config, dict):
         raise DataError(f"{run_dir / 'config.yaml'}: must hold a mapping")
     steps = read("steps.npy", np.load)
     logprobs = read("logprobs.npy", lambda p: np.load(p, mmap_mode="r"))
     train = read("train.npy", np.load)
-    if logprobs.ndim != 3 or steps.shape != logprobs.shape[:1] or train.ndim != 2:
-        raise DataError(
-            f"{run_dir}: logs disagree in shape (steps.npy {steps.shape}, logprobs.npy "
-            f"{logprobs.shape}, train.npy {train.shape})"
-        )
-    done = (
-        ~np.isnan(logprobs[:, :, 0]).all(axis=1)
-        if logprobs.shape[1]
-        else np.zeros(len(steps), bool)
-    )
-    n = int(done.argmin()) if not done.all() else len(steps)  # rows are written in order
-    t_done = meta.get("steps_done", len(train))
-    if isinstance(t_done, bool) or not isinstance(t_done, int):
-        raise DataError(f"{run_dir / 'meta.json'}: steps_done is not a count ({t_done!r})")
     tables = RunTables(**{k: read(f, pd.read_parquet) for k, f in TABLE_FILES.items()})
+    files = {k: run_dir / f for k, f in TABLE_FILES.items()}
+    runcheck.check_meta(meta, run_dir / "meta.json")
+    for name, schema in (("probes", PROBES), ("items", ITEMS), ("injections", INJECTIONS)):
+        runcheck.check_table(getattr(tables, name), schema, files[name])
+    _check_shapes(run_dir, steps, logprobs, train, len(tables.probes))
+    runcheck.check_steps(steps, run_dir / "steps.npy")
+    runcheck.check_ids(tables.probes, tables.items, files)
+    runcheck.check_injections(tables.injections, tables.items, len(train), files)
+    t_done = meta.get("steps_done")
+    t_done = len(train) if t_done is None else t_done
+    if t_done > len(train):
+        raise DataError(
+            f"{run_dir / 'meta.json'}: steps_done {t_done} is more than train.npy's "
+            f"{len(train)} updates"
+        )
+    n = runcheck.logged_rows(logprobs, steps, STATS, len(STATS) - 1, run_dir / "logprobs.npy")
     return make_run(
         run_dir,
         config,

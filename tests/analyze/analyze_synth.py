@@ -97,6 +97,7 @@ def planted_run(
                     rows.append((item, scenario, depth, j))
             item += 1
     ell = np.stack(cols, axis=1)
+    ell -= max(0.0, float(ell.max()))  # log probabilities: ≤ 0 (the numbers use differences)
     gains = {k: [float(np.mean(v[i])) for i in sorted(v)] for k, v in gains.items()}
     probes = pd.DataFrame(rows, columns=["item", "scenario", "depth", "probe"])
     probes.insert(0, "probe_id", np.arange(len(probes)))
