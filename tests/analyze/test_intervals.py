@@ -172,7 +172,8 @@ def test_pooled_copies_of_a_run_resample_their_items_together(analysis):
     from factdyn.analyze.pool import pool_runs
 
     run, single = planted(items=6), analysis  # the module's analysis: this run, 300 resamples
-    other = copy_of(run, meta={**run.meta, "data_order": {"seed": 1, "start": 0}})
+    meta = {**run.meta, "data_order": {"seed": 1, "start": 0}}  # another seed, another
+    other = copy_of(run, meta=meta, train=run.train.assign(loss=1.0))  # log: not a copy
     pooled = analyze_run(pool_runs([run, other]), resamples=300)
 
     def widths(a):

@@ -108,8 +108,10 @@ def _with_data(run, meta: dict | None = None, **data):
 def test_a_run_pooled_with_its_copy_is_not_twice_the_evidence(runs, alone):
     # the same items twice: resampling items (with both copies) keeps the interval; a
     # bootstrap of (run, item) pairs would narrow it by about 1/√2 (the old behaviour). The
-    # copy claims another seed, or pooling would refuse it as the same data order.
+    # copy claims another seed and another training log, or pooling would refuse it as the
+    # same data order, or as a copy.
     copy = _with_data(runs[0], seed=7)
+    copy = dataclasses.replace(copy, train=copy.train.assign(loss=1.0))
     pooled = analyze_run(pool_runs([runs[0], copy]), resamples=300)
     single = alone[0]
 
@@ -123,7 +125,8 @@ def test_a_run_pooled_with_its_copy_is_not_twice_the_evidence(runs, alone):
 
 
 def test_runs_reading_the_data_in_the_same_order_are_not_pooled(runs):
-    same = dataclasses.replace(runs[0], path=runs[0].path.with_name("again"))
+    again = runs[0].path.with_name("again")  # another run (its own training log): no copy
+    same = dataclasses.replace(runs[0], path=again, train=runs[0].train.assign(loss=1.0))
     with pytest.raises(DataError) as e:
         pool_runs([runs[0], same])
     msg = str(e.value)

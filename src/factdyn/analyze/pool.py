@@ -53,10 +53,28 @@ def data_order(run: Run) -> tuple[int, int]:
     return seed, int(start or 0)
 
 
+def _same_run(first: Run, other: Run) -> bool:
+    """Whether ``other`` is ``first`` again: its folder, or a copy (the same training log
+    and the same scores at the last logged step, which no other seed has). A pooled copy
+    would double n and narrow every interval for nothing."""
+    if not (len(first.steps) and first.logprobs.shape == other.logprobs.shape):
+        return False
+    return np.array_equal(
+        first.train.to_numpy(), other.train.to_numpy(), equal_nan=True
+    ) and np.array_equal(first.logprobs[-1], other.logprobs[-1], equal_nan=True)
+
+
 def _check_poolable(first: Run, other: Run) -> None:
-    """Same configuration but the seeds, another order of the data, same logged steps,
-    probes and injection steps."""
+    """Not the same run twice; same configuration but the seeds, another order of the data,
+    same logged steps, probes and injection steps."""
     where = f"pool: {other.path} and {first.path}"
+    if _same_run(first, other):
+        what = (
+            "the same run given twice"
+            if Path(first.path).resolve() == Path(other.path).resolve()
+            else f"{other.path} is a copy of {first.path} (the same training log and scores)"
+        )
+        raise DataError(f"{where}: {what}; pool runs trained with different data.seed")
     a, b = _without_seeds(first.config), _without_seeds(other.config)
     if differ := changed_fields(a, b):
         raise DataError(
