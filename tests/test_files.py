@@ -14,6 +14,7 @@ from factdyn.files import (
     output_dir,
     prepare_output,
     prepare_output_file,
+    repair_dir,
     replace_dir,
 )
 
@@ -133,3 +134,54 @@ def test_prepare_output_file_policy(tmp_path, run):
     with pytest.raises(DataError, match="is a directory"):
         prepare_output_file(run, overwrite=True)
     assert prepare_output_file(tmp_path / "old.parquet", overwrite=True)
+
+
+def _look_alike(tmp_path, name: str):
+    """A user's folder that merely has the name of factdyn's backup of ``name``."""
+    return _make(tmp_path / f".{name}.factdyn-old", **{"paper.tex": "mine"})
+
+
+def test_repair_touches_only_a_backup_factdyn_made(tmp_path):
+    mine = _look_alike(tmp_path, "out")
+    repair_dir(tmp_path / "out")  # the output missing: not put in its place
+    assert not (tmp_path / "out").exists() and (mine / "paper.tex").read_text() == "mine"
+    _make(tmp_path / "out", a="x")
+    repair_dir(tmp_path / "out")  # the output present: not removed
+    assert (mine / "paper.tex").read_text() == "mine"
+
+
+def test_a_look_alike_in_the_way_of_a_swap_is_refused_and_kept(tmp_path):
+    dest = _make(tmp_path / "out", a="old")
+    mine = _look_alike(tmp_path, "out")
+    with pytest.raises(DataError, match="not factdyn's backup"), atomic_dir(dest) as tmp:
+        (tmp / "a").write_text("new")
+    assert (dest / "a").read_text() == "old" and (mine / "paper.tex").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.factdyn-old", "out"]
+
+
+def _interrupted_swap(tmp_path, monkeypatch):
+    """``out`` replaced, killed between the two renames: only factdyn's backup is left."""
+    dest = _make(tmp_path / "out", **{"summary.json": "old"})
+    new = _make(tmp_path / "new", **{"summary.json": "new"})
+    _crash_on_rename(monkeypatch, call=2)
+    with pytest.raises(KeyboardInterrupt):
+        replace_dir(new, dest)
+    monkeypatch.undo()
+    assert not dest.exists()
+    return dest, tmp_path / ".out.factdyn-old"
+
+
+def test_no_repair_before_a_refusal(tmp_path, monkeypatch):
+    """prepare_output checks, it repairs nothing: an interrupted swap's backup counts as the
+    output's content (refused without --overwrite) and stays where it is either way; the
+    write that follows puts it back first, without its marker."""
+    dest, old = _interrupted_swap(tmp_path, monkeypatch)
+    with pytest.raises(DataError, match="interrupted"):
+        prepare_output(dest, overwrite=False)
+    assert old.is_dir() and not dest.exists()
+    assert prepare_output(dest, overwrite=True) == dest
+    assert old.is_dir() and not dest.exists()
+    with output_dir(dest) as stage:
+        (stage / "more.csv").write_text("more")
+    assert sorted(p.name for p in dest.iterdir()) == ["more.csv", "summary.json"]
+    assert (dest / "summary.json").read_text() == "old" and not old.exists()

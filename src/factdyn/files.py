@@ -109,33 +109,62 @@ def atomic_dir(dest: str | Path) -> Iterator[Path]:
         raise
 
 
+# Written into a directory just before :func:`replace_dir` moves it aside, so the backup
+# carries the proof that factdyn made it (its content: the name of the directory it backs up).
+SWAP_MARKER = ".factdyn-swap"
+
+
 def _backup(dest: Path) -> Path:
     """The one name the old ``dest`` has while :func:`replace_dir` swaps it: fixed (not
     random) so that the next call finds it after a crash."""
     return dest.parent / f".{dest.name}.factdyn-old"
 
 
+def _own_backup(dest: Path) -> Path | None:
+    """The backup of ``dest`` an interrupted swap left, if there is one and factdyn made it
+    (it holds SWAP_MARKER naming ``dest``); a user's folder of that name is not one."""
+    old = _backup(dest)
+    try:
+        ours = not old.is_symlink() and (old / SWAP_MARKER).read_text("utf-8") == dest.name
+    except (OSError, ValueError):
+        return None
+    return old if ours else None
+
+
 def repair_dir(dest: str | Path) -> None:
     """Finish a swap of ``dest`` that a crash interrupted: when only the old copy is left it
-    goes back in place; when the new one is in place the old copy is removed."""
+    goes back in place; when the new one is in place the old copy is removed. Only a backup
+    factdyn made is touched (see :func:`_own_backup`); call it when writing, after every
+    check of the command passed, never before a refusal."""
     dest = Path(dest)
-    old = _backup(dest)
-    if not old.is_dir():
+    old = _own_backup(dest)
+    if old is None:
         return
     if dest.exists():
         shutil.rmtree(old)
     else:
         os.rename(old, dest)
+        (dest / SWAP_MARKER).unlink(missing_ok=True)
 
 
 def replace_dir(tmp: Path, dest: Path) -> Path:
-    """Put a fully written directory ``tmp`` in place of ``dest``. The old ``dest`` is moved
-    to a fixed backup name first, so at every instant the old or the new one exists whole; a
-    crash between the two renames is repaired by the next call (:func:`repair_dir`)."""
+    """Put a fully written directory ``tmp`` in place of ``dest``. The old ``dest``, marked
+    as factdyn's backup, is moved to a fixed backup name first, so at every instant the old or
+    the new one exists whole; a crash between the two renames is repaired by the next call
+    (:func:`repair_dir`). A folder of the backup's name that factdyn did not make is refused,
+    never replaced."""
     repair_dir(dest)
     if dest.exists():
         old = _backup(dest)
-        os.rename(dest, old)
+        if old.exists() or old.is_symlink():
+            raise DataError(f"{old}: in the way of replacing {dest}, and not factdyn's backup")
+        marker = dest / SWAP_MARKER
+        marker.write_text(dest.name, encoding="utf-8")
+        try:
+            os.rename(dest, old)
+        except OSError:
+            marker.unlink(missing_ok=True)
+            raise
         os.rename(tmp, dest)
         shutil.rmtree(old, ignore_errors=True)
     else:
@@ -212,9 +241,13 @@ def prepare_output(
     without ``overwrite`` (a ``default`` output, the command's own place, needs none). With
     them, writing replaces only the command's own files (see :func:`output_dir`)."""
     out = Path(out)
-    repair_dir(out)
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a directory")
+    if not (out.exists() or overwrite or default) and (old := _own_backup(out)) is not None:
+        raise DataError(
+            f"{out}: an earlier write into it was interrupted; its content is in {old} "
+            "(--overwrite puts it back and replaces factdyn's files in it, nothing else)"
+        )
     run = _run_around(out, protected_runs)
     if run is not None:
         if run_place is None or out.resolve() != run / run_place:
