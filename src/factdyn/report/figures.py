@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.ticker import LogFormatter, ScalarFormatter
 
 from factdyn.analyze.result import Analysis, Population
 from factdyn.files import atomic_file
@@ -330,11 +332,28 @@ def retainability_tokens_figure(
     return fig
 
 
+def as_written(fig: Figure) -> Figure:
+    """Every word of ``fig`` drawn as written, not typeset: scenario names, run labels and
+    what else a user wrote may hold ``$``, which matplotlib would read as math (``$\\alpha$``
+    drawn as α, a stray ``$`` an error). Only the numbers an axis's formatter writes (10^k
+    on a log axis) stay typeset."""
+    typeset = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if isinstance(axis.get_major_formatter(), ScalarFormatter | LogFormatter):
+                typeset.update([*axis.get_ticklabels(which="both"), axis.get_offset_text()])
+    for text in fig.findobj(Text):
+        if text not in typeset:
+            text.set_parse_math(False)
+    return fig
+
+
 def save(fig: Figure, out_dir: str | Path, name: str) -> tuple[Path, Path]:
-    """Write ``out_dir/name.png`` (dpi 110) and ``out_dir/name.pdf``, each atomically;
-    returns both paths."""
+    """Write ``out_dir/name.png`` (dpi 110) and ``out_dir/name.pdf``, each atomically, its
+    words as written (:func:`as_written`); returns both paths."""
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
+    as_written(fig)
     paths = Path(out_dir) / f"{name}.png", Path(out_dir) / f"{name}.pdf"
     for path, dpi in zip(paths, (DPI, None), strict=True):
         with atomic_file(path) as tmp:
