@@ -66,7 +66,7 @@ def test_the_walk_finds_the_float_options():
 def test_every_float_option_refuses_nan_and_infinity(place, path, option, value):
     before = snapshot(place.root)
     outcome = run_cli(*path, f"{option}={value}")
-    assert_refused(outcome, mentions=f"{path[-1]}: {option} must be a finite number")
+    assert_refused(outcome, mentions=f"{path[-1]}: {option}: must be a finite number")
     assert snapshot(place.root) == before
 
 

@@ -80,7 +80,7 @@ def _finite(callback: Callable | None) -> Callable:
             if isinstance(v, float) and not math.isfinite(v):
                 past = " (past the largest float, about 1.8e308)" if math.isinf(v) else ""
                 raise DataError(
-                    f"{ctx.info_name}: {_flag(param)} must be a finite number, not {v}{past}"
+                    f"{ctx.info_name}: {_flag(param)}: must be a finite number, not {v}{past}"
                 )
         return value if callback is None else callback(ctx, param, value)
 
