@@ -320,7 +320,7 @@ def test_help_lists_every_shipped_grid():
     r = CliRunner().invoke(app, ["reproduce", "--help"], terminal_width=200)
     assert r.exit_code == 0
     text = " ".join(r.output.split())
-    assert f"packaged grid: {', '.join(shipped)}." in text
+    assert f"packaged grid by its bare name: {', '.join(shipped)}." in text
 
 
 def test_an_unknown_grid_name_is_one_line_with_did_you_mean(exits_2):
