@@ -25,7 +25,7 @@ from matplotlib.ticker import LogFormatter, ScalarFormatter
 
 from factdyn.analyze.result import Analysis, Population
 from factdyn.files import atomic_file
-from factdyn.report.numbers import fmt, fmt_interval
+from factdyn.report.numbers import fmt, fmt_interval, run_labels
 
 DPI = 110
 DEPTH_COLORS = {"memorization": "#1b6ca8", "semantic": "#e07b00", "composition": "#2a9d3c"}
@@ -42,7 +42,8 @@ def depth_color(depth: str) -> str:
     return _EXTRA_COLORS[sum(map(ord, depth)) % len(_EXTRA_COLORS)]
 
 
-def _figure(n_panels: int, width: float = 4.6, height: float = 3.6) -> tuple[Figure, list]:
+def panels(n_panels: int, width: float = 4.6, height: float = 3.6) -> tuple[Figure, list]:
+    """A figure of ``n_panels`` panels side by side (at least one), each ``width`` wide."""
     fig = Figure(figsize=(max(width * n_panels, 5.0), height), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, max(n_panels, 1), squeeze=False)[0]
@@ -104,7 +105,7 @@ def greedy_figure(
     """Per scenario, the share of probes whose target is the greedy continuation (the model
     produces the fact), one line per depth, injection steps dotted: the ``greedy`` table."""
     scen = analysis.scenarios()
-    fig, axes = _figure(len(scen), width=5.0)
+    fig, axes = panels(len(scen), width=5.0)
     table = analysis.greedy
     if not scen or table.empty:
         return _empty(fig, axes[0], "no greedy statistic in this run")
@@ -138,7 +139,7 @@ def trajectory_figure(
     with its bootstrap interval as a band, the injection steps as dotted vertical lines and
     the control probes' drift in grey."""
     scen = analysis.scenarios()
-    fig, axes = _figure(len(scen), width=5.0)
+    fig, axes = panels(len(scen), width=5.0)
     if not scen:
         return _empty(fig, axes[0], "no injected probes in this run")
     traj = analysis.trajectories
@@ -176,8 +177,8 @@ def trajectory_figure(
 def effectivity_figure(analyses: Sequence[Analysis], labels: Sequence[str] | None = None) -> Figure:
     """Mean effectivity per scenario (groups) × depth (bars) with its bootstrap interval;
     one panel per run, shared y."""
-    labels = list(labels) if labels is not None else [f"run {k + 1}" for k in range(len(analyses))]
-    fig, axes = _figure(len(analyses), width=4.4)
+    labels = run_labels(len(analyses), labels)
+    fig, axes = panels(len(analyses), width=4.4)
     if not analyses:
         return _empty(fig, axes[0], "no runs")
     lo, hi = 0.0, 0.0
@@ -275,7 +276,7 @@ def retainability_figure(analysis: Analysis, title: str | None = None) -> Figure
     fitted R̄ = b − a·log10 t per depth; the decay constant a (with its interval) and R² in
     the legend."""
     scen = analysis.scenarios()
-    fig, axes = _figure(len(scen), width=4.8)
+    fig, axes = panels(len(scen), width=4.8)
     if not scen:
         return _empty(fig, axes[0], "no injected probes in this run")
     for ax, s in zip(axes, scen, strict=False):
@@ -302,9 +303,9 @@ def retainability_tokens_figure(
 ) -> Figure:
     """Several runs' fitted forgetting curves over tokens (t × tokens_per_step), per scenario
     (paper Fig. 5): colour = depth, line style = run; τ in tokens in the legend."""
-    labels = list(labels) if labels is not None else [f"run {k + 1}" for k in range(len(analyses))]
+    labels = run_labels(len(analyses), labels)
     scen = list(dict.fromkeys(s for a in analyses for s in a.scenarios()))
-    fig, axes = _figure(len(scen), width=5.2, height=4.2)
+    fig, axes = panels(len(scen), width=5.2, height=4.2)
     if not scen:
         return _empty(fig, axes[0], "no injected probes")
     for ax, s in zip(axes, scen, strict=False):

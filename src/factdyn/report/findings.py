@@ -25,7 +25,7 @@ import pandas as pd
 from factdyn.analyze.bootstrap import Interval
 from factdyn.analyze.result import Analysis
 from factdyn.report import between_runs as B
-from factdyn.report.numbers import fmt, fmt_interval
+from factdyn.report.numbers import fmt, fmt_interval, run_labels
 from factdyn.report.verdicts import (
     COMP,
     CONTRADICTED,
@@ -290,7 +290,7 @@ def compute_findings(
     """Every finding of the paper (docs/method.md) decided on ``analyses`` (one or more runs); the single-run
     findings on the runs ``single`` indexes (default: every run; a grid: its reference)."""
     analyses = list(analyses)
-    labels = list(labels) if labels is not None else [f"run {k + 1}" for k in range(len(analyses))]
+    labels = run_labels(len(analyses), labels)
     pick = range(len(analyses)) if single is None else single
     out = []
     for ref, claim, check in SINGLE:

@@ -101,7 +101,7 @@ def figure(a: Analysis, title: str | None = None):
     and predicted (line, its 95% band over the bootstrap replicates), with the predicted τ and
     the measured thresholds."""
     found = compare(a)
-    fig, axes = F._figure(max(len(found), 1), width=4.2, height=3.4)
+    fig, axes = F.panels(max(len(found), 1), width=4.2, height=3.4)
     if not found:
         return F._empty(fig, axes[0], "no interval experiment in this run")
     retained = measured_thresholds(list(a.intervals)).retained

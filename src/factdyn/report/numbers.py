@@ -8,7 +8,7 @@ where the page is put together, for every cell alike.)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 MISSING = "–"
 
@@ -39,3 +39,8 @@ def fmt_interval(interval: tuple[float, float], spec: str = ".3g") -> str:
     """``[lo, hi]`` with :func:`fmt`'s marks; a bare mark when neither bound is defined."""
     lo, hi = (fmt(v, spec) for v in interval)
     return MISSING if lo == hi == MISSING else f"[{lo}, {hi}]"
+
+
+def run_labels(n: int, labels: Sequence[str] | None = None) -> list[str]:
+    """The runs' names on a page: the ones given, else "run 1", "run 2", …"""
+    return list(labels) if labels is not None else [f"run {k + 1}" for k in range(n)]

@@ -115,7 +115,7 @@ def axis_figure(points: Sequence[GridPoint], axis: str):
         lrs = {p.analysis.run_info.lr_first for p in chosen if p.axis == axis}
         chosen = [p for p in chosen if p.axis == axis or p.analysis.run_info.lr_first in lrs]
     chosen.sort(key=lambda p: getattr(p.analysis.run_info, field))
-    fig, axes = F._figure(len(METRICS), width=4.2, height=3.3)
+    fig, axes = F.panels(len(METRICS), width=4.2, height=3.3)
     xs = np.array([float(getattr(p.analysis.run_info, field)) for p in chosen])
     ticks = [f"{p.name}\n({fmt(x, '.3g')})" for p, x in zip(chosen, xs, strict=True)]
     for ax, (name, title) in zip(axes, METRICS, strict=True):
