@@ -39,12 +39,12 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 
+from factdyn.analyze.bootstrap import NO_INTERVAL, Interval
 from factdyn.analyze.result import Analysis, Population
 from factdyn.errors import DataError
 
@@ -61,6 +61,18 @@ class NoFit(DataError):
 
 
 @dataclass(frozen=True)
+class InputIntervals:
+    """The analysis's 95% intervals of a :class:`ModelParams`' inputs, printed beside them (a
+    and b in fractions, as the params): undefined where the analysis has none."""
+
+    effectivity_per_injection: tuple[Interval, ...] = ()  # one per E_k
+    decay_constant: Interval = NO_INTERVAL
+    intercept: Interval = NO_INTERVAL
+    x_intercept_steps: Interval = NO_INTERVAL
+    x_intercept_tokens: Interval = NO_INTERVAL
+
+
+@dataclass(frozen=True)
 class ModelParams:
     """What the model needs of one scenario × depth, checked on construction so that every
     prediction starts from a defined fit. ``decay_constant`` (a) and ``intercept`` (b) are
@@ -74,9 +86,7 @@ class ModelParams:
     x_intercept_steps: float = math.nan  # τ as the analysis reported it
     tokens_per_step: float | None = None  # the run's, for τ in tokens
     origin: str = "simulate"  # where the numbers come from, for error messages
-    # the analysis's 95% intervals of the inputs, printed beside them: effectivity_per_injection
-    # (one per E_k), decay_constant, intercept (fractions), x_intercept_steps, x_intercept_tokens
-    intervals: Mapping[str, Any] = field(default_factory=dict)
+    intervals: InputIntervals = field(default_factory=InputIntervals)
 
     def __post_init__(self) -> None:
         gains = tuple(float(e) for e in self.effectivities)
@@ -269,13 +279,13 @@ def params_of(analysis: Analysis, p: Population, origin: str = "") -> ModelParam
         x_intercept_steps=p.x_intercept_steps,
         tokens_per_step=analysis.settings.tokens_per_step or None,
         origin=f"{origin}{': ' if origin else ''}{p.scenario}/{p.depth}",
-        intervals={
-            "effectivity_per_injection": p.effectivity_per_injection_ci,
-            "decay_constant": tuple(v / scale for v in p.decay_constant_ci),
-            "intercept": tuple(v / scale for v in p.intercept_ci),
-            "x_intercept_steps": p.x_intercept_steps_ci,
-            "x_intercept_tokens": p.x_intercept_tokens_ci,
-        },
+        intervals=InputIntervals(
+            effectivity_per_injection=tuple(p.effectivity_per_injection_ci),
+            decay_constant=(p.decay_constant_ci[0] / scale, p.decay_constant_ci[1] / scale),
+            intercept=(p.intercept_ci[0] / scale, p.intercept_ci[1] / scale),
+            x_intercept_steps=p.x_intercept_steps_ci,
+            x_intercept_tokens=p.x_intercept_tokens_ci,
+        ),
     )
 
 
@@ -306,7 +316,11 @@ def replicate_params(params: ModelParams, draws: Draws) -> tuple[list[ModelParam
         try:
             out.append(
                 replace(
-                    params, effectivities=tuple(gains), decay_constant=a, intercept=b, intervals={}
+                    params,
+                    effectivities=tuple(gains),
+                    decay_constant=a,
+                    intercept=b,
+                    intervals=InputIntervals(),
                 )
             )
         except NoFit:

@@ -178,20 +178,19 @@ def _depth_lines(
     c: Chosen, p: Prediction, interval: float, exposures: int, per_step: float | None
 ) -> list[str]:
     """One depth's inputs (with the analysis's intervals) and predictions."""
-    from factdyn.analyze.bootstrap import NO_INTERVAL
     from factdyn.report.numbers import fmt, fmt_estimate, fmt_interval
 
     params = c.params
     assert params is not None  # a depth without params has no prediction
     gains, n, ci = params.effectivities, len(params.effectivities), params.intervals
-    gain_ci = list(ci.get("effectivity_per_injection", ()))
+    gain_ci = list(ci.effectivity_per_injection)
     gain_ci += [(math.nan, math.nan)] * (n - len(gain_ci))
     lines = [
         "  gain per exposure E_k [95% CI]: "
         + ", ".join(fmt_estimate(e, g, ".4g") for e, g in zip(gains, gain_ci, strict=True))
         + f" (exposures {n + 1}+ reuse E_{n})",
-        f"  forgetting: a = {fmt_estimate(params.decay_constant, ci.get('decay_constant', NO_INTERVAL), '.4g')}, "
-        f"b = {fmt_estimate(params.intercept, ci.get('intercept', NO_INTERVAL), '.4g')}",
+        f"  forgetting: a = {fmt_estimate(params.decay_constant, ci.decay_constant, '.4g')}, "
+        f"b = {fmt_estimate(params.intercept, ci.intercept, '.4g')}",
     ]
     if p.skipped:
         lines.append(
@@ -203,8 +202,8 @@ def _depth_lines(
         f"step {_count(exposures * interval)} (one exposure keeps "
         f"{fmt_estimate(p.single, p.single_ci, '.4g')})"
     )
-    tau_ci = fmt_interval(ci.get("x_intercept_steps", NO_INTERVAL), ",.0f")
-    tokens_ci = fmt_interval(ci.get("x_intercept_tokens", NO_INTERVAL), ",.0f")
+    tau_ci = fmt_interval(ci.x_intercept_steps, ",.0f")
+    tokens_ci = fmt_interval(ci.x_intercept_tokens, ",.0f")
     in_tokens = f", CI {tokens_ci}" if per_step is not None else ""
     lines.append(
         f"  predicted threshold τ: {fmt(p.threshold, ',.0f')} steps (the analysis's 95% CI "
