@@ -37,6 +37,8 @@ def _write(path: Path, doc: dict) -> Path:
         (["reproduce", "nowhere/tiny", "--dry-run"], "no such grid file"),
         (["train", "/nosuch/olmo-1b.yaml", "--print-config"], "no such config file"),
         (["train", "nosuch/tiny", "--print-config"], "no such config file"),
+        (["train", "./olmo-1b.yaml", "--print-config"], "./olmo-1b.yaml: no such config file"),
+        (["reproduce", "./tiny.yaml", "--dry-run"], "./tiny.yaml: no such grid file"),
     ],
 )
 def test_a_missing_path_is_an_error_not_a_packaged_name(tmp_path, monkeypatch, args, mentions):

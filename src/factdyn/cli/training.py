@@ -135,7 +135,7 @@ def pretrain(
 @app.command()
 def train(
     config: Annotated[
-        Path | None,
+        str | None,  # not a Path: Path("./olmo-1b.yaml") would lose the "./" that makes it a path
         typer.Argument(help="YAML config file, or a packaged preset by its bare name (olmo-1b)."),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory to create.")] = None,

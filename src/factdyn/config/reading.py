@@ -95,7 +95,7 @@ def find_yaml(name: str | Path, packaged: Path, kind: str, base: Path | None = N
     names = sorted(p.stem for p in packaged.glob("*.yaml"))
     if "/" in text or os.sep in text or text in ("", ".", ".."):
         hint = f" (the packaged {kind} is named without a folder: {stem})" if stem in names else ""
-        raise DataError(f"{here}: no such {kind} file{hint}")
+        raise DataError(f"{text if base is None else here}: no such {kind} file{hint}")
     if stem not in names:
         raise DataError(
             f"{text}: no such {kind} file or packaged {kind}{did_you_mean(stem, names)} "

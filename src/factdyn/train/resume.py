@@ -41,7 +41,7 @@ def config_record(cfg: RunConfig) -> dict:
     return {"config_sha256": config_sha256(cfg), "config": cfg.model_dump(mode="json")}
 
 
-def requested_config(run_dir: Path, config: Path | None, overrides: list[str]) -> RunConfig:
+def requested_config(run_dir: Path, config: str | Path | None, overrides: list[str]) -> RunConfig:
     """What a ``--resume`` command line asks for: CONFIG (default: the run's config.yaml)
     with the overrides applied; :func:`resume_config` compares it with the run's own."""
     read_meta(run_dir)
