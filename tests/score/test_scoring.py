@@ -272,9 +272,12 @@ def test_score_cli_writes_parquet(model_dir, reference, tmp_path):
 
 
 @pytest.mark.parametrize("batch_tokens", [10**6, 1])
-def test_training_logger_scores_equal_reference(loaded, reference, tmp_path, batch_tokens):
+@pytest.mark.parametrize("full_text", [False, True])
+def test_training_logger_scores_equal_reference(
+    loaded, reference, tmp_path, batch_tokens, full_text
+):
     """The path training takes: probes encoded once, scored by the probe logger into the
-    run's preallocated ``logprobs.npy``."""
+    run's preallocated ``logprobs.npy``; ``full`` only with ``eval.full_text``, NaN without."""
     model, tokenizer = loaded
     items = _items()
     probes = encode_probes(tokenizer, items)
@@ -282,12 +285,17 @@ def test_training_logger_scores_equal_reference(loaded, reference, tmp_path, bat
     steps, mask = np.array([0]), np.ones((1, len(items)), dtype=bool)
     init_logs(tmp_path, steps, len(probes), 1)
     world = World(0, 1, torch.device("cpu"))
-    logger = ProbeLogger(tmp_path, steps, mask, probes, probe_item, world, batch_tokens)
+    logger = ProbeLogger(
+        tmp_path, steps, mask, probes, probe_item, world, batch_tokens, full_text=full_text
+    )
     assert logger.maybe_log(0, model)
 
     logged = np.load(tmp_path / "logprobs.npy")[0]
     for k, col in enumerate(STATS):
-        np.testing.assert_allclose(logged[:, k], reference[col].to_numpy(), atol=1e-5)
+        if col == "full" and not full_text:
+            assert np.isnan(logged[:, k]).all()
+        else:
+            np.testing.assert_allclose(logged[:, k], reference[col].to_numpy(), atol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -322,11 +330,11 @@ def test_greedy_flag_equals_naive_reference_planted(planted, batch_tokens):
 
 def test_greedy_is_every_target_token():
     """One miss anywhere in the span is a miss; positions outside it never count."""
-    from factdyn.score.loglik import batch_stats, greedy_flags
+    from factdyn.score.loglik import batch_stats
 
     ids = torch.tensor([[3, 1, 2, 0, 1], [2, 2, 0, 3, 0]])
     # the logits at position k predict token k + 1: plant argmaxes, right (*) or wrong (x)
-    argmax = torch.tensor([[0, 2, 0, 9, 9], [1, 0, 3, 0, 9]])
+    argmax = torch.tensor([[0, 2, 0, 9], [1, 0, 3, 0]])
     #  row 0: 1 x, 2 *, 0 *, 1 x      row 1: 2 x, 0 *, 3 *, 0 *
     logits = torch.nn.functional.one_hot(argmax.clamp(max=3), 4).float()
     logits[argmax == 9] = 0.0  # all tied: argmax is token 0
@@ -336,13 +344,15 @@ def test_greedy_is_every_target_token():
         ((3, 5), (1, 3)): [False, False],  # a miss at the last (row 0: tie goes to 0, not 1)
         ((2, 3), (3, 4)): [True, True],  # one-token targets
     }
+    lengths = torch.tensor([5, 5])
     for (a, b), want in spans.items():
-        got = greedy_flags(logits, ids, torch.tensor([a, b]))
-        assert got.tolist() == want, (a, b)
-    lp = torch.zeros(2, 4)
-    flags = torch.tensor([True, False])
-    got = batch_stats(lp, flags, torch.tensor([[2, 4], [1, 3]]), torch.tensor([5, 5]))[:, 4]
-    assert got.tolist() == [1.0, 0.0]
+        for full in (False, True):
+            got = batch_stats(logits, ids, torch.tensor([a, b]), lengths, full)[:, 4]
+            assert got.tolist() == [float(w) for w in want], (a, b, full)
+        # the same flags from the last positions' logits alone, as the LM head gives them
+        keep = 4 - min(a[0], b[0]) + 1
+        got = batch_stats(logits[:, -keep:], ids, torch.tensor([a, b]), lengths, False)[:, 4]
+        assert got.tolist() == [float(w) for w in want], (a, b, keep)
 
 
 def _probe_rows(items):

@@ -1,11 +1,19 @@
 """Batched log-likelihood of requests: every statistic from one forward pass per batch.
 
 Following lm-evaluation-harness: sort by length (longest first), fill batches up to a token
-budget so padding stays small, run the model once, gather the needed log probabilities in
-fp32, restore the original order.
+budget so padding stays small, run the model once, restore the original order. Only what a
+statistic reads is computed: the last token of a text predicts nothing, so it is not fed; the
+LM head runs on the last positions of the batch that hold a target (``logits_to_keep``, one
+call of the model, FSDP-sharded or not); log-softmax and argmax run, in fp32, only on the
+positions that predict a target token, or on every position when the whole-text statistic
+``full`` is asked for (NaN otherwise). On the demo's tiny model a pass takes 0.82× the time of
+computing every position; the transformer body, which every statistic needs, is nearly all of
+the rest (docs/notebook/benchmarks.md, section 11).
 """
 
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 import torch
@@ -29,62 +37,54 @@ def length_batches(lengths: np.ndarray, batch_tokens: int) -> list[np.ndarray]:
     return batches
 
 
-def _pad(reqs: Requests, idx: np.ndarray, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = int(max(len(reqs.ids[i]) for i in idx))
-    ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(idx), width), dtype=torch.long)
-    for r, i in enumerate(idx):
-        x = reqs.ids[i]
-        ids[r, : len(x)] = torch.from_numpy(x)
-        mask[r, : len(x)] = 1
-    return ids, mask
-
-
-def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """log p(token k | tokens < k) for k ≥ 1, shape (B, L-1), in fp32.
-
-    One fused log-softmax + gather (``cross_entropy``) over the whole contiguous logits, each
-    position paired with the next token (the last position with a dummy, dropped): a shifted
-    slice would be a strided view that log-softmax/logsumexp walk several times slower.
-    """
-    b, length, vocab = logits.shape
-    nxt = torch.nn.functional.pad(ids[:, 1:], (0, 1))
-    nll = torch.nn.functional.cross_entropy(
-        logits.float().reshape(b * length, vocab), nxt.reshape(-1), reduction="none"
-    )
-    return nll.view(b, length)[:, :-1].neg()
-
-
-def greedy_flags(logits: torch.Tensor, ids: torch.Tensor, span: torch.Tensor) -> torch.Tensor:
-    """(B,) bool: every target token (span [s, e) of ``ids``) is the argmax of the logits before
-    it (lm-evaluation-harness's ``is_greedy``; ties go to the lowest token id, as ``argmax``
-    breaks them). Only the target positions are reduced: an argmax over every position was
-    about a tenth of a CPU scoring pass (benchmarks/bench_greedy.py)."""
-    b, length, vocab = logits.shape
-    pos = torch.arange(1, length, device=ids.device)
-    in_span = (pos >= span[:, :1]) & (pos < span[:, 1:])  # (B, L-1): target token positions
-    row, k = in_span.nonzero(as_tuple=True)  # token k + 1 of row, predicted at position k
-    before = logits.reshape(b * length, vocab).index_select(0, row * length + k)
-    miss = before.argmax(dim=-1) != ids[row, k + 1]
-    return torch.bincount(row[miss], minlength=b) == 0
+def pad(reqs: Requests, idx: np.ndarray, pad_id: int) -> torch.Tensor:
+    """(rows, longest) token ids, right-padded: one copy of the concatenated rows into place."""
+    lengths = np.fromiter((len(reqs.ids[i]) for i in idx), dtype=np.int64, count=len(idx))
+    ids = np.full((len(idx), int(lengths.max())), pad_id, dtype=np.int64)
+    ids[np.arange(ids.shape[1]) < lengths[:, None]] = np.concatenate([reqs.ids[i] for i in idx])
+    return torch.from_numpy(ids)
 
 
 def batch_stats(
-    lp: torch.Tensor, greedy: torch.Tensor, span: torch.Tensor, lengths: torch.Tensor
+    logits: torch.Tensor, ids: torch.Tensor, span: torch.Tensor, lengths: torch.Tensor, full: bool
 ) -> torch.Tensor:
-    """(B, 5) target_mean, target_sum, first, full from per-token log probs ``lp`` (B, L-1),
-    and greedy (``greedy``, (B,) bool, as 1.0 / 0.0)."""
-    lp = lp.double()
-    pos = torch.arange(lp.size(1), device=lp.device)
-    # token k is at lp[:, k-1]; span [s, e) covers lp positions [s-1, e-1)
-    s, e = span[:, :1] - 1, span[:, 1:] - 1
-    in_span = (pos >= s) & (pos < e)
-    t_sum = (lp * in_span).sum(1)
-    t_len = in_span.sum(1)
-    first = lp.gather(1, s).squeeze(1)
-    valid = pos < (lengths.unsqueeze(1) - 1)
-    full = (lp * valid).sum(1) / valid.sum(1).clamp(min=1)
-    return torch.stack([t_sum / t_len, t_sum, first, full, greedy.double()], dim=1)
+    """(B, 5) statistics of one batch (:data:`~factdyn.rundir.STATS`) from ``logits`` (B, K, V)
+    at the last K of the W = L - 1 input positions of ``ids`` (B, L): position p predicts
+    token p + 1. Log-softmax (in fp32) and argmax reduce only the positions that predict a
+    target token (span [s, e) of ``ids``), or every predicting position with ``full``; the
+    greedy flag is lm-evaluation-harness's ``is_greedy`` (ties go to the lowest token id)."""
+    b, keep, vocab = logits.shape
+    width = ids.size(1) - 1
+    pos = torch.arange(width, device=ids.device)
+    in_span = (pos >= span[:, :1] - 1) & (pos < span[:, 1:] - 1)  # (B, W)
+    need = pos < (lengths.unsqueeze(1) - 1) if full else in_span
+    row, p = need.nonzero(as_tuple=True)
+    at = logits.reshape(b * keep, vocab).index_select(0, row * keep + p - (width - keep))
+    at = at.float()
+    tok = ids[row, p + 1]
+    lp = (at.gather(1, tok.unsqueeze(1)).squeeze(1) - at.logsumexp(1)).double()
+    tgt = in_span[row, p]
+    t_row = row[tgt]
+    t_sum = torch.zeros(b, dtype=torch.float64, device=ids.device).index_add_(0, t_row, lp[tgt])
+    t_len = torch.bincount(t_row, minlength=b)
+    is_first = p == span[row, 0] - 1  # one per row: position s - 1
+    first = torch.zeros_like(t_sum).index_copy_(0, row[is_first], lp[is_first])
+    miss = at[tgt].argmax(dim=1) != tok[tgt]
+    greedy = torch.bincount(t_row[miss], minlength=b) == 0
+    if full:
+        whole = torch.zeros_like(t_sum).index_add_(0, row, lp) / (lengths - 1)
+    else:
+        whole = torch.full_like(t_sum, float("nan"))
+    return torch.stack([t_sum / t_len, t_sum, first, whole, greedy.double()], dim=1)
+
+
+def _forward_options(model, keep: int) -> dict:
+    """What the model's forward takes of: the LM head on the last ``keep`` positions only
+    (without ``logits_to_keep`` it runs on every position and the last ones are read), and
+    no key/value cache (nothing is generated)."""
+    wanted = {"logits_to_keep": keep, "use_cache": False}
+    params = inspect.signature(model.forward).parameters
+    return {k: v for k, v in wanted.items() if k in params}
 
 
 def _no_grad_mode(model):
@@ -96,38 +96,40 @@ def _no_grad_mode(model):
 
 
 def score_requests(
-    model, requests: Requests, *, batch_tokens: int = 16384, device=None, progress: bool = False
+    model,
+    requests: Requests,
+    *,
+    batch_tokens: int = 16384,
+    device=None,
+    progress: bool = False,
+    full: bool = False,
 ) -> np.ndarray:
-    """(n, 5) float64 in request order: target_mean, target_sum, first, full (natural log),
-    greedy (0/1); see :data:`factdyn.rundir.STATS`."""
+    """(n, 5) float64 in request order: target_mean, target_sum, first, full (natural log;
+    NaN unless ``full``), greedy (0/1); see :data:`factdyn.rundir.STATS`."""
     out = np.empty((len(requests), len(STATS)), dtype=np.float64)
     if len(requests) == 0:
         return out
     device = torch.device(device) if device is not None else next(model.parameters()).device
     lengths = requests.lengths
-    batches = length_batches(lengths, batch_tokens)
     was_training = model.training
     model.eval()
     try:
         from tqdm.auto import tqdm
 
+        batches = length_batches(lengths, batch_tokens)
         with _no_grad_mode(model):
             for idx in tqdm(
                 batches, desc="scoring", unit="batch", disable=not progress, leave=False
             ):
-                ids, mask = _pad(requests, idx, pad_id=0)
-                ids, mask = ids.to(device), mask.to(device)
-                logits = model(input_ids=ids, attention_mask=mask).logits
-                span = torch.as_tensor(requests.span[idx], device=device)
-                stats = batch_stats(
-                    token_logprobs(logits, ids),
-                    greedy_flags(logits, ids, span),
-                    span,
-                    torch.as_tensor(lengths[idx], device=device),
-                )
-                out[idx] = (
-                    stats.cpu().numpy()
-                )  # sync point: results leave the device once per batch
+                ids = pad(requests, idx, pad_id=0).to(device)
+                span, n = (torch.as_tensor(a[idx], device=device) for a in (requests.span, lengths))
+                width = ids.size(1) - 1  # the last token predicts nothing: not fed
+                keep = width if full else width + 1 - int(requests.span[idx, 0].min())
+                mask = (torch.arange(width, device=device) < n.unsqueeze(1)).long()
+                opts = _forward_options(model, keep)
+                logits = model(input_ids=ids[:, :width], attention_mask=mask, **opts).logits
+                stats = batch_stats(logits, ids, span, n, full)
+                out[idx] = stats.cpu().numpy()  # sync point: once per batch
     finally:
         model.train(was_training)
     return out

@@ -22,13 +22,13 @@ def score_items(
     items: Sequence[KnowledgeItem],
     batch_tokens: int = 16384,
     progress: bool = False,
+    full: bool = True,
 ) -> pd.DataFrame:
     """One row per probe (canonical order): item, depth, probe, target_mean, target_sum,
-    first, full (natural-log probabilities), greedy (0/1)."""
+    first, full (natural-log probabilities; NaN without ``full``), greedy (0/1)."""
     table = probe_table(items)
-    stats = score_requests(
-        model, encode_probes(tokenizer, items), batch_tokens=batch_tokens, progress=progress
-    )
+    reqs = encode_probes(tokenizer, items)
+    stats = score_requests(model, reqs, batch_tokens=batch_tokens, progress=progress, full=full)
     out = table[["item", "depth", "probe"]].copy()
     out[list(STATS)] = stats
     return out

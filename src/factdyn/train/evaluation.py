@@ -94,6 +94,7 @@ class ProbeLogger(Callback):
         world: World,
         batch_tokens: int,
         split: bool = True,
+        full_text: bool = False,
     ):
         self.run_dir, self.steps, self.step = run_dir, np.asarray(steps), 0
         self.row_of = {int(s): i for i, s in enumerate(steps)}
@@ -101,7 +102,7 @@ class ProbeLogger(Callback):
         self.probe_item = np.asarray(probe_item, dtype=np.int64)
         self.world = world if split else World(0, 1, world.device)
         self.main = world.main
-        self.batch_tokens = batch_tokens
+        self.batch_tokens, self.full_text = batch_tokens, full_text
         self.probes = probes
         self.n_probes = len(probes)
         self._subsets: dict[bytes, tuple] = {}
@@ -142,7 +143,9 @@ class ProbeLogger(Callback):
             return False
         dev = self.world.device
         p_idx, probes = self.requests_at(row)
-        local = score_requests(model, probes, batch_tokens=self.batch_tokens, device=dev)
+        local = score_requests(
+            model, probes, batch_tokens=self.batch_tokens, device=dev, full=self.full_text
+        )
         scores = gather_rows(local, p_idx, self.n_probes, self.world)
         if self.log is not None:
             self.log[row] = scores[:, : self.log.shape[2]]  # a log older than greedy: 4

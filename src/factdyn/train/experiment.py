@@ -311,6 +311,7 @@ def _run(
         world,
         cfg.eval.batch_tokens,
         split=not cfg.model.fsdp,
+        full_text=cfg.eval.full_text,
     )
     train_log = TrainLog(run_dir, plan.tokens_per_step, cfg.train.steps, world)
     components: dict[str, ckpt.Stateful] = {
