@@ -3,7 +3,7 @@
 Question: how much of a CPU scoring pass did the greedy flag (the fifth probe statistic,
 docs/method.md#the-probe-statistics) cost when it took the argmax of the logits at every
 position, and how much does reducing only the target positions
-(``factdyn.score.loglik.greedy_flags``) save? Baseline: the every-position argmax (the code
+(``greedy_flags``, now kept in bench_scoring.py as the old scorer's) save? Baseline: the every-position argmax (the code
 before this benchmark, written out here), measured in the same run on the same logits, after
 checking that both give the same flags.
 
@@ -19,8 +19,8 @@ import time
 
 import torch
 
-from bench_scoring import demo_shape, timed
-from factdyn.score.loglik import _pad, greedy_flags, length_batches, score_requests
+from bench_scoring import _pad, demo_shape, greedy_flags, timed
+from factdyn.score.loglik import length_batches, score_requests
 
 
 def every_position(logits: torch.Tensor, ids: torch.Tensor, span: torch.Tensor) -> torch.Tensor:

@@ -405,10 +405,13 @@ def scoring_check(
     model, tok = load_model_and_tokenizer(str(model_dir), dtype=dtype, device=str(device))
     model.eval()
     reqs = make_requests(n_probes, len(tok))
-    ours = score_requests(model, reqs)  # warm-up, and the numbers to compare
+    ours = score_requests(model, reqs, full=True)  # warm-up, and the numbers to compare
     few = np.arange(0, len(reqs), 8)
     theirs = paper_way(model, reqs.subset(few), width=int(reqs.lengths.max()))
-    fns = {"factdyn": lambda: score_requests(model, reqs), "paper": lambda: paper_way(model, reqs)}
+    fns = {
+        "factdyn": lambda: score_requests(model, reqs, full=True),
+        "paper": lambda: paper_way(model, reqs),
+    }
     t = timed(fns, reps)
     return {
         "probes": len(reqs),
