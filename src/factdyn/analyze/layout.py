@@ -101,7 +101,8 @@ def ordered_log(run: Run, layout: Layout, stat: str) -> np.ndarray:
         else raw[layout.order].astype(float)
     )
     if ell_t.size and np.isnan(ell_t).all():
-        raise DataError(f"{run.path}: statistic '{stat}' was not logged")
+        hint = " (a run logs it with eval.full_text: true)" if stat == "full" else ""
+        raise DataError(f"{run.path}: statistic '{stat}' was not logged{hint}")
     return ell_t
 
 
