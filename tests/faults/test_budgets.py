@@ -29,6 +29,9 @@ from factdyn.train.estimate import check_log_space, log_bytes, logged_steps, pla
 from factdyn.train.evaluation import eval_schedule
 from factdyn.train.plan import injection_steps, plan_injections
 
+# a generate command line with an endpoint nothing listens on (refused before any request)
+LLM = ["generate", "--llm", "http://127.0.0.1:9/v1", "--llm-model", "m", "--out", "NEW"]
+
 NON_FINITE = ("nan", "inf", "-inf", "-Infinity", "1e400")
 
 
@@ -78,28 +81,8 @@ def test_every_float_option_refuses_nan_and_infinity(place, path, option, value)
         ["analyze", "RUN", "--iqr", "nan"],
         ["report", "RUN", "--iqr", "inf"],
         ["generate", "--out", "NEW", "--corpus-mb", "NaN"],
-        [
-            "generate",
-            "--llm",
-            "http://127.0.0.1:9/v1",
-            "--llm-model",
-            "m",
-            "--out",
-            "NEW",
-            "--timeout",
-            "nan",
-        ],
-        [
-            "generate",
-            "--llm",
-            "http://127.0.0.1:9/v1",
-            "--llm-model",
-            "m",
-            "--out",
-            "NEW",
-            "--backoff",
-            "-inf",
-        ],
+        [*LLM, "--timeout", "nan"],
+        [*LLM, "--backoff", "-inf"],
     ],
     ids=[
         "simulate-interval",
