@@ -43,7 +43,9 @@ def generate(
     ] = None,
     retries: Annotated[int, typer.Option(help="Retries of a failed request (with --llm).")] = 5,
     backoff: Annotated[float, typer.Option(help="First retry's wait in seconds, doubling.")] = 1.0,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for one reply.")] = 120.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds one request may take in all, connect to last byte.")
+    ] = 120.0,
     max_tokens: Annotated[int, typer.Option(help="Longest reply asked for, in tokens.")] = 8192,
 ) -> None:
     """Generate the offline fictional world: knowledge.json, corpus/, tokenizer/, world.json
@@ -72,10 +74,6 @@ def generate(
 
     if not llm_model:
         raise DataError("generate: --llm needs --llm-model (the model's name on the endpoint)")
-    if retries < 0 or backoff < 0 or timeout <= 0 or max_tokens < 1:
-        raise DataError(
-            "generate: --retries and --backoff must be >= 0, --timeout and --max-tokens > 0"
-        )
     settings = Settings(items=items, seed=seed, paraphrases=paraphrases, concurrency=concurrency,
                         judge=judge, **({"domain": domain} if domain else {}))  # fmt: skip
     retry = Retry(retries=retries, backoff=backoff, timeout=timeout)
@@ -86,16 +84,17 @@ def _generate_llm(
     out: Path, endpoint: str, model: str, settings, retry, cache: Path | None, max_tokens: int
 ) -> None:
     """``generate --llm``: ``settings.items`` items from ``model`` behind ``endpoint``
-    (see factdyn.data.llm), asked through the request cache."""
+    (see factdyn.data.llm), asked through the request cache; every option is checked (by
+    the client and ``settings``) before the output folder is."""
     from factdyn import cache as factdyn_cache
     from factdyn.data.llm.client import ChatClient
     from factdyn.data.llm.generate import write_llm_items
     from factdyn.files import prepare_output
 
-    prepare_output(out, overwrite=False)
     client = ChatClient(
         endpoint, model, cache or factdyn_cache.root() / "llm", retry, max_tokens=max_tokens
     )
+    prepare_output(out, overwrite=False)
     write_llm_items(out, client, settings)
     c = client.counts
     typer.echo(

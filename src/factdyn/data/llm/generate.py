@@ -24,7 +24,8 @@ from typing import TypeVar
 from factdyn.data.generator import PROBES_PER_DEPTH
 from factdyn.data.items import DEPTHS, KnowledgeItem, Probe, parse_items, save_items
 from factdyn.data.llm import prompts, rules
-from factdyn.data.llm.client import ChatClient
+from factdyn.data.llm.client import ChatClient, check_number, is_text
+from factdyn.data.llm.net import printable
 from factdyn.data.llm.prompts import (
     JudgeReply,
     ParagraphReply,
@@ -40,6 +41,10 @@ _ONSETS = "BCDFGHKLMNPRSTVZ"
 _VOWELS = "aeiou"
 
 R = TypeVar("R", bound=prompts.ReplyShape)
+# Bounds of the settings: items asked at once (each 3 requests or more), paraphrases and
+# attempts per item, threads (each holding one connection).
+MAX_ITEMS, MAX_PARAPHRASES, MAX_ATTEMPTS, MAX_CONCURRENCY = 100_000, 100, 100, 256
+DETAIL = 300  # characters of a rejection's detail in an error line (a judge's reason is free text)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,14 @@ class Settings:
     concurrency: int = 4
     max_attempts: int = 4
     judge: bool = False
+
+    def __post_init__(self) -> None:
+        check_number("--items", self.items, 1, MAX_ITEMS)
+        check_number("--paraphrases", self.paraphrases, 1, MAX_PARAPHRASES)
+        check_number("--concurrency", self.concurrency, 1, MAX_CONCURRENCY)
+        check_number("max_attempts", self.max_attempts, 1, MAX_ATTEMPTS)
+        if not is_text(self.domain):
+            raise DataError(f"generate: --domain: not UTF-8 text: '{printable(self.domain)}'")
 
 
 @dataclass
@@ -122,9 +135,11 @@ class _Maker:
                 return reply
             self.rejections.add(rejected.rule)
         raise DataError(
-            f"{self.client.endpoint}: item {item}: {part} rejected {self.s.max_attempts} times, "
-            f"last by rule {rejected.rule}: {rejected.detail} (replies are kept in "
-            f"{self.client.cache})"
+            printable(
+                f"{self.client.endpoint}: item {item}: {part} rejected {self.s.max_attempts} "
+                f"times, last by rule {rejected.rule}: {rejected.detail[:DETAIL]} (replies are kept in "
+                f"{self.client.cache})"
+            )
         )
 
     def _judge(
@@ -183,10 +198,6 @@ class _Maker:
 def generate_items(client: ChatClient, settings: Settings) -> tuple[list[Generated], Rejections]:
     """``settings.items`` items, concurrently; an entity (or paragraph) another item already
     has sends the later item back for a new round, in item order."""
-    if settings.items < 1 or settings.concurrency < 1 or settings.max_attempts < 1:
-        raise DataError("generate: --items, --concurrency and attempts must be at least 1")
-    if settings.paraphrases < 1:
-        raise DataError("generate: --paraphrases must be at least 1")
     maker = _Maker(client, settings)
     with ThreadPoolExecutor(settings.concurrency) as pool:
         futures = [pool.submit(maker.item, i) for i in range(settings.items)]
@@ -203,8 +214,10 @@ def generate_items(client: ChatClient, settings: Settings) -> tuple[list[Generat
             round_ += 1
             if round_ >= settings.max_attempts:
                 raise DataError(
-                    f"{client.endpoint}: item {i}: the entity '{made[i].entity}' repeats an "
-                    f"earlier item's {settings.max_attempts} times"
+                    printable(
+                        f"{client.endpoint}: item {i}: the entity '{made[i].entity}' repeats "
+                        f"an earlier item's {settings.max_attempts} times"
+                    )
                 )
             made[i] = maker.item(i, round_)
         seen |= {rules.norm(made[i].entity), made[i].item.train_context}
@@ -216,7 +229,10 @@ def write_llm_items(out: str | Path, client: ChatClient, settings: Settings) -> 
     ``generation.json`` into the new directory ``out``, which appears whole or not at all."""
     out = Path(out)
     made, rejections = generate_items(client, settings)
-    items = parse_items([g.item.to_json() for g in made], str(out / "knowledge.json"))
+    try:
+        items = parse_items([g.item.to_json() for g in made], str(out / "knowledge.json"))
+    except DataError as e:  # it may quote the model's text
+        raise DataError(printable(str(e))) from None
     record = {
         "endpoint": client.endpoint,
         "model": client.model,
