@@ -1,7 +1,8 @@
 """A chat-completions server the LLM-generation tests own (http.server on 127.0.0.1, in a
 thread): it answers from a planted world of fictional guild halls, deterministically, and
-injects the failures a test plants: HTTP errors, replies that are not JSON, slow replies, and
-replies whose content breaks one of the filter's rules. Every request is logged."""
+injects the failures a test plants: HTTP errors, replies that are not JSON, slow replies,
+replies dripped a byte at a time, malformed chat completions (:data:`MALFORMED`), and replies
+whose content breaks one of the filter's rules. Every request is logged."""
 
 from __future__ import annotations
 
@@ -81,6 +82,38 @@ def _probes(p: dict) -> dict:
     }
 
 
+# Bodies (status 200) that are not a valid chat completion, from the valid reply ``r``.
+def _with_usage(r: dict, **usage: object) -> bytes:
+    return json.dumps({**r, "usage": {**r["usage"], **usage}}).encode()
+
+
+def _with_message(r: dict, **message: object) -> bytes:
+    choice = {**r["choices"][0], "message": {"role": "assistant", **message}}
+    return json.dumps({**r, "choices": [choice]}).encode()
+
+
+MALFORMED = {
+    "html": lambda r: b"<!doctype html><html><body>502 Bad Gateway</body></html>",
+    "null": lambda r: b"null",
+    "list": lambda r: json.dumps([r]).encode(),
+    "choices-str": lambda r: json.dumps({**r, "choices": "abc"}).encode(),
+    "choices-empty": lambda r: json.dumps({**r, "choices": []}).encode(),
+    "choices-null": lambda r: json.dumps({**r, "choices": [None]}).encode(),
+    "content-null": lambda r: _with_message(r, content=None),
+    "content-int": lambda r: _with_message(r, content=42),
+    "content-list": lambda r: _with_message(r, content=["a", "b"]),
+    "tokens-str": lambda r: _with_usage(r, prompt_tokens="lots"),
+    "tokens-negative": lambda r: _with_usage(r, prompt_tokens=-5, completion_tokens=-7),
+    "tokens-float": lambda r: _with_usage(r, completion_tokens=12.5),
+    "tokens-bool": lambda r: _with_usage(r, prompt_tokens=True),
+    "tokens-huge": lambda r: _with_usage(r, prompt_tokens=10**40),
+    "usage-str": lambda r: json.dumps({**r, "usage": "none"}).encode(),
+    "deep": lambda r: b'{"choices": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "not-utf8": lambda r: b'{"choices": "\xff\xfe"}',
+    "truncated": lambda r: json.dumps(r).encode()[:-20],
+}
+
+
 # Replies that break one rule each: (part, kind) -> the content to send.
 def _bad(part: str, kind: str, p: dict) -> str:
     if kind == "not-json":
@@ -111,10 +144,12 @@ def _bad(part: str, kind: str, p: dict) -> str:
 @dataclass
 class FakeLLM:
     """``failures``: HTTP outcomes for the next requests, in order ("429", "500", "400",
-    "not-json", "slow"); ``bad``: (part, item) -> kinds of bad content, one per request of that
-    part; ``judge_rejects``: items whose first judge verdict is a rejection; ``hang_at``: the
-    request number (from 0) that waits for ``release``; ``always``: an outcome for every
-    request."""
+    "not-json", "slow", "drip-headers", "drip-body", or a key of :data:`MALFORMED`); ``bad``:
+    (part, item) -> kinds of bad content, one per request of that part; ``judge_rejects``:
+    items whose first judge verdict is a rejection; ``hang_at``: the request number (from 0)
+    that waits for ``release``; ``always``: an outcome for every request; ``rename``: planted
+    names replaced in every reply's content; ``error_message``: what an HTTP error says; a
+    drip sends one byte every ``drip_s`` seconds until ``release``."""
 
     failures: list[str] = field(default_factory=list)
     bad: dict[tuple[str, int], list[str]] = field(default_factory=dict)
@@ -123,7 +158,10 @@ class FakeLLM:
     always: str | None = None
     retry_after: str = "3"
     slow_s: float = 1.0
-    log: list[dict] = field(default_factory=list)  # {"body", "outcome", "auth", "usage"}
+    drip_s: float = 0.2
+    rename: dict[str, str] = field(default_factory=dict)
+    error_message: str = "planted failure"
+    log: list[dict] = field(default_factory=list)  # {"body", "outcome", "auth", "path", "usage"}
     hung: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
 
@@ -137,13 +175,18 @@ class FakeLLM:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status, headers, payload = fake.answer(body, self.headers.get("Authorization"))
+                auth = self.headers.get("Authorization")
+                status, headers, payload, drip = fake.answer(body, auth, self.path)
                 try:
+                    if drip == "drip-headers":
+                        return fake.drip(self.wfile, b"HTTP/1.1 200 OK\r\n" + b"X-Slow: a\r\n" * 10**4)  # fmt: skip
                     self.send_response(status)
                     for k, v in {"Content-Type": "application/json", **headers}.items():
                         self.send_header(k, v)
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
+                    if drip == "drip-body":
+                        return fake.drip(self.wfile, payload)
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
@@ -169,11 +212,21 @@ class FakeLLM:
             if (part is None or _part(e["body"]) == part) and (outcome is None or e["outcome"] == outcome)
         ]  # fmt: skip
 
-    def answer(self, body: dict, auth: str | None) -> tuple[int, dict, bytes]:
+    def drip(self, out, data: bytes) -> None:
+        """Send ``data`` one byte every ``drip_s`` seconds, until ``release`` or a closed socket."""
+        for i in range(len(data)):
+            if self.release.wait(self.drip_s):
+                return
+            out.write(data[i : i + 1])
+            out.flush()
+
+    def answer(
+        self, body: dict, auth: str | None, path: str = "/v1/chat/completions"
+    ) -> tuple[int, dict, bytes, str | None]:
         with self._lock:
             n = len(self.log)
             outcome = self.always or (self.failures.pop(0) if self.failures else "ok")
-            entry = {"body": body, "outcome": outcome, "auth": auth, "usage": None}
+            entry = {"body": body, "outcome": outcome, "auth": auth, "path": path, "usage": None}
             self.log.append(entry)
         if n == self.hang_at:
             self.hung.set()
@@ -182,12 +235,14 @@ class FakeLLM:
             time.sleep(self.slow_s)
             outcome = "ok"
         if outcome == "429":
-            return 429, {"Retry-After": self.retry_after}, b'{"error": {"message": "slow down"}}'
+            return 429, {"Retry-After": self.retry_after}, b'{"error": {"message": "slow down"}}', None  # fmt: skip
         if outcome in ("500", "400"):
-            return int(outcome), {}, b'{"error": {"message": "planted failure"}}'
+            return int(outcome), {}, json.dumps({"error": {"message": self.error_message}}).encode(), None  # fmt: skip
         if outcome == "not-json":
-            return 200, {}, b"<html>upstream error</html>"
+            return 200, {}, b"<html>upstream error</html>", None
         content = self.content(body)
+        for old, new in self.rename.items():
+            content = content.replace(old, json.dumps(new, ensure_ascii=False)[1:-1])
         usage = {
             "prompt_tokens": len(json.dumps(body["messages"])) // 4,
             "completion_tokens": len(content) // 4,
@@ -198,7 +253,11 @@ class FakeLLM:
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
             "usage": {**usage, "total_tokens": sum(usage.values())},
         }  # fmt: skip
-        return 200, {}, json.dumps(reply).encode()
+        if outcome in MALFORMED:
+            entry["usage"] = None
+            return 200, {}, MALFORMED[outcome](reply), None
+        drip = outcome if outcome.startswith("drip") else None
+        return 200, {}, json.dumps(reply).encode(), drip
 
     def content(self, body: dict) -> str:
         text = body["messages"][-1]["content"]
