@@ -199,6 +199,28 @@ def test_credentials_in_the_url_are_in_no_error_line(server, tmp_path, exits_2, 
     assert KEY not in err and "user:" not in err and "api_key=***" in err
 
 
+def test_a_key_no_header_can_hold_is_refused_unshown(tmp_path, exits_2, monkeypatch):
+    """http.client would quote the whole header value in its error."""
+    monkeypatch.setenv("FACTDYN_LLM_API_KEY", f"{KEY}\r\nX-Injected: 1")
+    err = exits_2(_args("http://127.0.0.1:1/v1", tmp_path))
+    assert "FACTDYN_LLM_API_KEY" in err and KEY not in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+
+
+def test_a_url_with_white_space_is_refused_before_its_query_reaches_an_error(tmp_path, exits_2):
+    err = exits_2(_args(f"http://127.0.0.1:1/v1 x?api_key={KEY}", tmp_path))
+    assert "white space" in err and KEY not in err
+
+
+@pytest.mark.parametrize("proxy", [f"http://u:{KEY}@proxy:port", "http://"])
+def test_a_broken_proxy_setting_is_one_line(tmp_path, exits_2, monkeypatch, proxy):
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", proxy)
+    err = exits_2(_args("http://llm.invalid/v1", tmp_path))
+    assert "http_proxy" in err and "not a proxy URL" in err and KEY not in err
+
+
 def test_a_proxy_named_by_the_environment_is_used(server, tmp_path, monkeypatch):
     fake = server()
     for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY", "HTTP_PROXY"):

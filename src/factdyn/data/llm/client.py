@@ -60,8 +60,15 @@ def check_number(option: str, value: float, least: float, most: float, above: bo
 
 
 def api_key() -> str:
-    """The key from the environment; a placeholder for servers that ask for none."""
-    return next((os.environ[v] for v in KEY_VARIABLES if os.environ.get(v)), "none")
+    """The key from the environment; a placeholder for servers that ask for none. A key an
+    HTTP header cannot hold is refused without showing it (``http.client`` would quote it)."""
+    for variable in KEY_VARIABLES:
+        key = os.environ.get(variable, "").strip()
+        if key and not (key.isascii() and key.isprintable()):
+            raise DataError(f"{variable}: the API key holds characters an HTTP header cannot")
+        if key:
+            return key
+    return "none"
 
 
 @dataclass(frozen=True)
@@ -192,6 +199,7 @@ class ChatClient:
         self.model, self.cache, self.retry = model, Path(cache), retry
         self.temperature, self.max_tokens, self._sleep = temperature, max_tokens, sleep
         self.counts = Counts()
+        self._authorization = f"Bearer {api_key()}"
 
     def body(self, messages: list[dict[str, str]], seed: int) -> dict:
         """The request: everything that decides the reply, and so the cache key."""
@@ -245,7 +253,7 @@ class ChatClient:
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
-            "Authorization": f"Bearer {api_key()}",
+            "Authorization": self._authorization,
         }
         payload = json.dumps(body).encode("ascii")
         try:

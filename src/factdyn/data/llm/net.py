@@ -90,6 +90,8 @@ def endpoint_url(base: str, path: str) -> str:
         raise DataError(
             f"--llm {printable(shown(base))}: not a URL ({printable(str(e))})"
         ) from None
+    if any(c.isspace() or unicodedata.category(c) in _UNPRINTABLE for c in base):
+        raise DataError(f"--llm {printable(shown(base))}: holds white space or a control character")
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
         raise DataError(
             f"--llm {printable(shown(base))}: expected http(s)://host[:port]/path, the "
@@ -121,15 +123,21 @@ def _connection(
             return conn, target, {}
         return http.client.HTTPConnection(host, port, timeout=timeout), target, {}
     p = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    try:
+        p_port = p.port or 80
+    except ValueError:
+        p_port = None
+    if not p.hostname or p_port is None:
+        raise DataError(f"{parts.scheme}_proxy {printable(shown(proxy))}: not a proxy URL")
     auth = _basic(p)
     headers = {"Proxy-Authorization": auth} if auth else {}
     if parts.scheme == "https":
         conn = http.client.HTTPSConnection(
-            p.hostname, p.port or 80, timeout=timeout, context=ssl.create_default_context()
+            p.hostname, p_port, timeout=timeout, context=ssl.create_default_context()
         )
         conn.set_tunnel(host, port, headers=headers)
         return conn, target, {}
-    conn = http.client.HTTPConnection(p.hostname, p.port or 80, timeout=timeout)
+    conn = http.client.HTTPConnection(p.hostname, p_port, timeout=timeout)
     return conn, urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])), headers
 
 
