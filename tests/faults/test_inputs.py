@@ -153,6 +153,16 @@ CASES: dict[str, Case] = {
     "pretrain-negative-lr": Case(lambda p, r: ["pretrain", "--set", "lr=-1"], "lr"),
     "pretrain-steps-true": Case(lambda p, r: ["pretrain", "--set", "steps=true"], "steps"),
     "pretrain-heads-mismatch": Case(lambda p, r: ["pretrain", "--set", "heads=3"], "heads"),
+    # --- the offline world's sizes (a negative vocabulary was a traceback of the BPE trainer) ---
+    "generate-negative-vocab": Case(
+        lambda p, r: ["generate", "--out", p.root / "w", "--vocab-size", "-5"], "--vocab-size"
+    ),
+    "generate-vocab-below-bytes": Case(
+        lambda p, r: ["generate", "--out", p.root / "w", "--vocab-size", "100"], "--vocab-size"
+    ),
+    "generate-no-paraphrases": Case(
+        lambda p, r: ["generate", "--out", p.root / "w", "--paraphrases", "0"], "--paraphrases"
+    ),
     # --- devices ---
     "train-cuda-missing": Case(training("model.device=cuda"), "CUDA", training=True),
     "train-no-such-device": Case(training("model.device=tpu9"), "not a device", training=True),

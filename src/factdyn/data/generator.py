@@ -194,6 +194,31 @@ def _write_corpus(docs: Iterator[str], out: Path, corpus_mb: float) -> dict:
 VOCAB_SIZE = 2048  # the BPE vocabulary of a generated world
 
 
+# a byte-level BPE holds the 256 bytes and the end-of-text token before any merge; the
+# tokenizers library counts the vocabulary in 32 bits
+VOCAB_RANGE = (257, 2**31 - 1)
+
+
+def _check_sizes(
+    n_items: int, entities: int, corpus_mb: float, n_paraphrases: int, vocab_size: int
+) -> None:
+    """Each size in its range, refused in one line naming its option, before anything is made."""
+    for option, value in (
+        ("--items", n_items),
+        ("--entities", entities),
+        ("--corpus-mb", corpus_mb),
+        ("--paraphrases", n_paraphrases),
+    ):
+        if not value > 0:
+            raise DataError(f"generate: {option} must be positive, not {value:g}")
+    low, high = VOCAB_RANGE
+    if not low <= vocab_size <= high:
+        raise DataError(
+            f"generate: --vocab-size must be from {low} (the 256 bytes and end-of-text) to "
+            f"{high:,}, not {vocab_size}"
+        )
+
+
 def generate_world(
     out: str | Path,
     n_items: int = 36,
@@ -213,8 +238,7 @@ def generate_world(
         raise DataError(f"{out}: exists and is not a directory")
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out}: output directory exists and is not empty")
-    if n_items < 1 or entities < 1 or corpus_mb <= 0 or n_paraphrases < 1:
-        raise DataError("generate: --items, --entities, --corpus-mb must be positive")
+    _check_sizes(n_items, entities, corpus_mb, n_paraphrases, vocab_size)
     # separate streams: the corpus (and so the tokenizer and a cached base model) does not
     # change with the number of items drawn
     rng = random.Random(f"factdyn-world-{seed}")
