@@ -184,10 +184,12 @@ def test_a_difference_between_scenarios_is_decided_by_its_interval(paper_like):
     assert "duplicate − paraphrase effectivity" in f.evidence
     loss = planted_reps(a, "effectivity", 0.3, 0.4, scenario="duplicate")
     assert verdict(compute_findings([loss]), DUP_GAIN) == NO
-    overlap = planted_reps(a, "effectivity", 0.45, 0.65, scenario="duplicate")
+    # an interval reaching past ±δ on both sides (a narrow one inside is "no difference":
+    # tests/report/test_equivalence.py)
+    overlap = planted_reps(a, "effectivity", 0.3, 0.9, scenario="duplicate")
     assert verdict(compute_findings([overlap]), DUP_GAIN) == UNSURE
     # several depths: one inconclusive → inconclusive; one contradicted → contradicted
-    one = planted_reps(gain, "effectivity", 0.45, 0.65, scenario="duplicate", depth="semantic")
+    one = planted_reps(gain, "effectivity", 0.3, 0.9, scenario="duplicate", depth="semantic")
     assert verdict(compute_findings([one]), DUP_GAIN) == UNSURE
     two = planted_reps(one, "effectivity", 0.1, 0.2, scenario="duplicate", depth="composition")
     f = finding(compute_findings([two]), DUP_GAIN)
@@ -238,8 +240,10 @@ def test_findings_document_is_strict_json(paper_like):
     assert len(doc) == 16 and {d["verdict"] for d in doc} <= {YES, NO, UNSURE, NA}
     assert {d["verdict"] for d in doc} >= {YES, NA}
     for d, f in zip(doc, found, strict=True):
-        assert set(d) == {"claim", "ref", "verdict", "interval", "evidence"}
+        assert set(d) == {"claim", "ref", "verdict", "interval", "kind", "delta", "evidence"}
         assert d["claim"] == f.claim and d["verdict"] == f.verdict
+        assert d["kind"] == f.kind and d["delta"] == f.delta
+        assert (d["kind"] is None) == (d["verdict"] != NO)
         if f.interval is None:
             assert d["interval"] is None
         else:

@@ -3,7 +3,9 @@
 Control probes ask about facts never injected, so their ℓ moves only with the background
 training. Their mean per depth is the drift subtracted from every probe of that depth
 (docs/method.md); the median one-step move of a control probe is the depth's noise floor, the
-yardstick of a signal-to-noise ratio.
+yardstick of a signal-to-noise ratio. Whether the correction removes the drift is measured on
+the controls themselves: half of them corrected by the other half's mean leave the residual
+drift, which should stay within noise.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from factdyn.analyze.bootstrap import Interval, mean_replicates, median_interval, percentiles
+from factdyn.analyze.bootstrap import (
+    HIGH,
+    LOW,
+    Interval,
+    mean_replicates,
+    median_interval,
+    percentiles,
+)
 from factdyn.analyze.layout import block_means
 
 
@@ -114,4 +123,82 @@ def control_numbers(
         out.drift_last_ci[d] = tuple(map(float, percentiles(reps[:, -1])))
         out.drift_max[d] = float(np.nanmax(np.abs(mean)))
         out.drift_max_ci[d] = tuple(map(float, percentiles(largest)))
+    return out
+
+
+# Streams of the residual drift's random numbers, after the controls' own bootstrap seed (the
+# analysis's seed and the controls' position): the split, then each half's item bootstrap
+SPLIT_STREAM, HALF_A_STREAM, HALF_B_STREAM = 1, 2, 3
+
+
+@dataclass(frozen=True, eq=False)
+class ResidualDrift:
+    """What the correction leaves: half the control items (A) corrected by the mean of the
+    other half (B), as every injected probe is corrected by all controls. Arrays per logged
+    step and depth; the per-depth numbers only for depths with control probes."""
+
+    residual: np.ndarray  # (L, D) mean corrected Δℓ of half A; NaN: undefined
+    ci: np.ndarray  # (L, D, 2) its interval over control items (NaN: no resamples)
+    n: np.ndarray  # (L, D) probes of half A behind each mean
+    zero_share: dict[str, float]  # share of logged steps after the first whose interval holds 0
+    mean_abs: dict[str, float]  # mean |residual| over the logged steps after the first
+    undefined: dict[str, str]  # depth -> why it has no residual drift
+
+
+def control_halves(items: np.ndarray, depth_code: np.ndarray, n_depths: int, seed) -> np.ndarray:
+    """(P,) True for the control probes of half A: per depth, its control items permuted by
+    ``default_rng((*seed, SPLIT_STREAM, depth index))``, the first ⌊n/2⌋ in half A. Items,
+    not probes, are split, because the probes of one item move together."""
+    half_a = np.zeros(len(items), dtype=bool)
+    for k in range(n_depths):
+        rows = depth_code == k
+        ids = np.unique(items[rows])
+        rng = np.random.default_rng((*seed, SPLIT_STREAM, k))
+        half_a[rows] = np.isin(items[rows], rng.permutation(ids)[: len(ids) // 2])
+    return half_a
+
+
+def residual_drift(
+    ell_t: np.ndarray,
+    depth_code: np.ndarray,
+    items: np.ndarray,
+    depths: list[str],
+    resamples: int,
+    seed: Sequence[int],
+) -> ResidualDrift:
+    """The residual drift of the control probes (rows of ``ell_t``, before any correction):
+    half A less half B's mean ℓ (:func:`drift_correction`, as the analysis corrects), its Δℓ
+    averaged over half A. Its interval resamples each half's items (:func:`mean_replicates`,
+    independent draws), since the residual is a difference of two means over disjoint items."""
+    half_a = control_halves(items, depth_code, len(depths), seed)
+    corrected = drift_correction(ell_t, ~half_a, depth_code, depths, True).applied(
+        ell_t, depth_code
+    )
+    shape = (ell_t.shape[1], len(depths))
+    out = ResidualDrift(
+        np.full(shape, np.nan), np.full((*shape, 2), np.nan), np.zeros(shape, np.int64), {}, {}, {}
+    )
+    for k, d in enumerate(depths):
+        rows = depth_code == k
+        n_items = len(np.unique(items[rows]))
+        if 0 < n_items < 2:
+            out.undefined[d] = f"{n_items} control item: 2 or more are needed to split them"
+        if n_items < 2:
+            continue
+        a, b = rows & half_a, rows & ~half_a
+        delta_a = corrected[a] - corrected[a][:, :1]
+        delta_b = ell_t[b] - ell_t[b][:, :1]
+        with warnings.catch_warnings():  # a step no probe of a half is scored at: NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out.residual[:, k] = np.nanmean(delta_a, axis=0)
+            if resamples:
+                reps = mean_replicates(delta_a, items[a], resamples, (*seed, HALF_A_STREAM))
+                reps_b = mean_replicates(delta_b, items[b], resamples, (*seed, HALF_B_STREAM))
+                out.ci[:, k] = percentiles(reps - (reps_b - np.nanmean(delta_b, axis=0)))
+            out.mean_abs[d] = float(np.nanmean(np.abs(out.residual[1:, k])))
+        out.n[:, k] = (~np.isnan(ell_t[a])).sum(axis=0)
+        lo, hi = out.ci[1:, k, LOW], out.ci[1:, k, HIGH]
+        defined = np.isfinite(lo) & np.isfinite(hi)
+        holds = (lo[defined] <= 0) & (hi[defined] >= 0)
+        out.zero_share[d] = float(holds.mean()) if defined.any() else float("nan")
     return out

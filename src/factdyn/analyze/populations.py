@@ -19,7 +19,14 @@ import numpy as np
 import pandas as pd
 
 from factdyn.analyze.bootstrap import LEVEL, default_resamples
-from factdyn.analyze.drift import ControlNumbers, DriftCorrection, control_numbers, drift_correction
+from factdyn.analyze.drift import (
+    ControlNumbers,
+    DriftCorrection,
+    ResidualDrift,
+    control_numbers,
+    drift_correction,
+    residual_drift,
+)
 from factdyn.analyze.intervals import interval_curves
 from factdyn.analyze.layout import Layout, block_means, layout_of, ordered_log
 from factdyn.analyze.metrics import (
@@ -33,7 +40,13 @@ from factdyn.analyze.metrics import (
 )
 from factdyn.analyze.options import AnalysisOptions, Method, resolve
 from factdyn.analyze.result import Analysis, Population, RunInfo, Settings
-from factdyn.analyze.series import cohort_offsets, control_drift, greedy_share, trajectories
+from factdyn.analyze.series import (
+    cohort_offsets,
+    control_drift,
+    greedy_share,
+    residual_drift_table,
+    trajectories,
+)
 from factdyn.analyze.summary import log_gaps, population
 from factdyn.analyze.tables import (
     EFF_COLUMNS,
@@ -130,6 +143,7 @@ def _settings(
     method: Method,
     drift: DriftCorrection,
     ctrl: ControlNumbers,
+    residual: ResidualDrift,
     gaps: tuple[dict[str, int], int],
     unavailable: dict[str, dict[str, int]],
     cohorts_aligned: bool,
@@ -163,6 +177,9 @@ def _settings(
         control_drift_max_ci=ctrl.drift_max_ci,
         control_drift_last=ctrl.drift_last,
         control_drift_last_ci=ctrl.drift_last_ci,
+        residual_drift_zero_share=residual.zero_share,
+        residual_drift_mean_abs=residual.mean_abs,
+        residual_drift_undefined=residual.undefined,
     )
 
 
@@ -207,10 +224,10 @@ def analyze_run(
     raw_means = (*block_means(ell_t, layout.bounds, has_nan), has_nan)
     control = layout.scenario == CONTROL
     items = bootstrap_units(run, layout.probes)  # what the bootstrap resamples, per probe
-    ctrl = control_numbers(
-        *(steps, ell_t[control], layout.depth_code[control], items[control], layout.depths),
-        *(method.resamples, layout.draw(method.seed, CONTROL)),
-    )
+    controls = (ell_t[control], layout.depth_code[control], items[control], layout.depths)
+    ctrl_seed = layout.draw(method.seed, CONTROL)
+    ctrl = control_numbers(steps, *controls, method.resamples, ctrl_seed)
+    residual = residual_drift(*controls, method.resamples, ctrl_seed)
     drift = drift_correction(ell_t, control, layout.depth_code, layout.depths, method.drift_correct)
     ell_t = drift.applied(ell_t, layout.depth_code)
     inj_steps = injection_matrix(run)
@@ -225,7 +242,8 @@ def analyze_run(
     analysis = Analysis(
         populations=tuple(found.populations),
         settings=_settings(
-            run, options, method, drift, ctrl, gaps, found.unavailable, bool(offsets.any())
+            *(run, options, method, drift, ctrl, residual, gaps, found.unavailable),
+            bool(offsets.any()),
         ),
         trajectories=trajectories(
             *(steps, tps, layout, ell_t, raw_means, drift, offsets, items),
@@ -239,6 +257,7 @@ def analyze_run(
         retainability=long_table(found.retainability, RET_COLUMNS),
         per_probe=long_table(found.per_probe, PROBE_COLUMNS),
         greedy=greedy_share(run, layout, offsets),
+        residual_drift=residual_drift_table(steps, tps, residual, layout.depths),
         config=dict(run.config),
         run_info=RunInfo.from_meta(run.meta),
         options=options,

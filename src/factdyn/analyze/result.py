@@ -140,6 +140,17 @@ class Settings:
     control_drift_max_ci: Mapping[str, Interval]
     noise_floor: Mapping[str, float]  # depth -> median |Δℓ| of a control probe in one step
     noise_floor_ci: Mapping[str, Interval]
+    # the residual drift (analyze/drift.py, residual_drift.csv): per depth with controls
+    residual_drift_zero_share: Mapping[str, float]  # logged steps whose 95% interval holds 0
+    residual_drift_mean_abs: Mapping[str, float]  # mean |residual| over the run
+    residual_drift_undefined: Mapping[str, str]  # depth -> why it has none
+    residual_drift_split: str = field(
+        init=False,
+        default="per depth, the control items permuted by numpy's default_rng((seed, "
+        "position of control among the scenarios, 1, depth index)), the first half corrected by the mean of the "
+        "rest; each half's items resampled apart (streams 2 and 3); share and mean over the "
+        "logged steps after the first",
+    )
 
     def __post_init__(self) -> None:
         # derived from ``reference``: fields (not properties) so that they are written in order
@@ -197,6 +208,9 @@ class Analysis:
     # step, tokens, scenario, depth, share (of scored probes whose target is the greedy
     # continuation), n; empty when the run has no greedy statistic
     greedy: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # step, tokens, depth, residual (half the controls' mean Δℓ after correcting them by the
+    # other half's mean), ci_low, ci_high, n (that half's probes); depths with 2+ control items
+    residual_drift: pd.DataFrame = field(default_factory=pd.DataFrame)
     config: dict = field(default_factory=dict)
     run_info: RunInfo = field(default_factory=RunInfo)
     # the repeated scenarios with one fixed interval, per depth (analyze/intervals.py)

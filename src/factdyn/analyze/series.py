@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from factdyn.analyze.bootstrap import mean_intervals
-from factdyn.analyze.drift import DriftCorrection
+from factdyn.analyze.drift import DriftCorrection, ResidualDrift
 from factdyn.analyze.layout import Layout, block_means
 from factdyn.analyze.metrics import FIRST
 from factdyn.analyze.tables import series_table
@@ -109,3 +109,16 @@ def control_drift(
     delta = (drift.mean - drift.mean[:1])[:, kept]
     labels = {"depth": [depths[k] for k in kept]}
     return series_table(steps, tokens_per_step, labels, delta, drift.n[:, kept])
+
+
+def residual_drift_table(
+    steps: np.ndarray, tokens_per_step: int, res: ResidualDrift, depths: Sequence[str]
+) -> pd.DataFrame:
+    """The residual drift per depth at every step, with its interval (depths with one)."""
+    kept = [k for k in range(len(depths)) if not np.isnan(res.residual[:, k]).all()]
+    labels = {"depth": [depths[k] for k in kept]}
+    return series_table(
+        *(steps, tokens_per_step, labels, res.residual[:, kept], res.n[:, kept]),
+        ci=res.ci[:, kept],
+        value="residual",
+    )

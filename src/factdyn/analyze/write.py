@@ -48,7 +48,7 @@ from factdyn.files import json_safe, output_dir, write_json_atomic
 SCHEMA_VERSION = 1
 TABLES = (
     *("trajectories", "control_drift", "effectivity", "acquisition", "retainability"),
-    *("greedy", "per_probe"),
+    *("greedy", "per_probe", "residual_drift"),
 )
 REPLICATES = "replicates.parquet"
 # the per-injection effectivities are one list per row (as in summary.json): scenarios differ
@@ -258,6 +258,11 @@ def read_analysis(path: str | Path) -> Analysis:
             "rerun factdyn analyze to read it here"
         )
     options = AnalysisOptions.from_dict(doc["_options"], f"{file}: _options")
+    if isinstance(doc["_settings"], Mapping) and "residual_drift_mean_abs" not in doc["_settings"]:
+        raise DataError(
+            f"{file}: written by an older factdyn (no residual drift); "
+            "rerun factdyn analyze to read it here"
+        )
     settings = _typed(Settings, doc["_settings"], f"{file}: _settings", keep_null=("status",))
     table = read_replicates(file)
     if table is None:

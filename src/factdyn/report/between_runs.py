@@ -16,6 +16,7 @@ elementwise differences and ratios are a bootstrap of the difference or ratio, d
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Callable, Sequence
 
@@ -24,6 +25,8 @@ from factdyn.report.numbers import fmt
 from factdyn.report.verdicts import (
     COMP,
     DECAY,
+    DELTA_NATS,
+    DELTA_RATIO,
     DEPTHS,
     EFF,
     TAU,
@@ -85,7 +88,7 @@ def _mean(a: Analysis, name: str, pairs, geometric: bool = False) -> Est | None:
 def _decided(tally: Tally, none: str, note: str) -> Outcome:
     """The tally decided, with the meta note after the evidence."""
     o = decide(tally, none)
-    return Outcome(o.verdict, o.interval, o.evidence + note)
+    return dataclasses.replace(o, evidence=o.evidence + note)
 
 
 def _lineage(a: Analysis) -> str:
@@ -191,7 +194,7 @@ def size_effectivity(analyses: Sequence[Analysis], labels: Sequence[str]) -> Out
     t = Tally()
     for (k0, e0), (k1, e1) in zip(means, means[1:], strict=False):
         label = f"mean effectivity, {fmt(k1, '.3g')} − {fmt(k0, '.3g')} parameters"
-        t.compare_defined(label, minus(e1, e0))
+        t.compare_defined(label, minus(e1, e0), delta=DELTA_NATS)
     return _decided(t, "needs runs of ≥ 2 model sizes", note)
 
 
@@ -220,13 +223,14 @@ def _batch_check(compare: Callable[[Analysis, Analysis, str, str, Tally], None])
     return check
 
 
-def batch_compare(name: str, noun: str) -> Check:
-    """Smaller batch − larger batch mean ``name`` over the shared pairs, paper: > 0."""
+def batch_compare(name: str, noun: str, delta: float) -> Check:
+    """Smaller batch − larger batch mean ``name`` over the shared pairs, paper: > 0 (δ:
+    ``delta``)."""
 
     def compare(small: Analysis, large: Analysis, ts: str, tl: str, t: Tally) -> None:
         pairs = _pairs([small, large])
         vs, vl = _mean(small, name, pairs), _mean(large, name, pairs)
-        t.compare_defined(f"mean {noun}, {ts} − {tl}", minus(vs, vl))
+        t.compare_defined(f"mean {noun}, {ts} − {tl}", minus(vs, vl), delta=delta)
 
     return _batch_check(compare)
 
@@ -239,7 +243,8 @@ def _tau_ratio(small: Analysis, large: Analysis, depth: str | None = None) -> Es
 
 
 def _threshold(small: Analysis, large: Analysis, ts: str, tl: str, t: Tally) -> None:
-    t.compare_defined(f"geometric mean τ_tokens, {ts} ÷ {tl}", _tau_ratio(small, large), 1.0, False)
+    label = f"geometric mean τ_tokens, {ts} ÷ {tl}"
+    t.compare_defined(label, _tau_ratio(small, large), 1.0, False, DELTA_RATIO)
 
 
 def _composition(small: Analysis, large: Analysis, ts: str, tl: str, t: Tally) -> None:
@@ -247,10 +252,11 @@ def _composition(small: Analysis, large: Analysis, ts: str, tl: str, t: Tally) -
     the depth's geometric mean τ_tokens of the smaller batch ÷ the larger's."""
     ratio = {d: _tau_ratio(small, large, d) for d in DEPTHS}
     comp = ratio[COMP]
-    t.compare_defined(f"τ_tokens ratio {ts} ÷ {tl}, composition", comp, 1.0, False)
+    t.compare_defined(f"τ_tokens ratio {ts} ÷ {tl}, composition", comp, 1.0, False, DELTA_RATIO)
     for d in DEPTHS[:2]:
         if ratio[d] is not None and comp is not None:
-            t.compare_defined(f"composition − {d} τ_tokens ratio", comp - ratio[d], above=False)
+            label = f"composition − {d} τ_tokens ratio"
+            t.compare_defined(label, comp - ratio[d], above=False, delta=DELTA_RATIO)
 
 
 batch_threshold = _batch_check(_threshold)

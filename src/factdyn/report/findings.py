@@ -4,9 +4,10 @@ Every :class:`Finding` compares a quantity computed replicate by replicate from 
 bootstrap replicates (a difference, a ratio, a ratio of differences) with the side of a
 threshold the paper puts it on (:mod:`factdyn.report.verdicts`): *reproduced* when the
 quantity's interval excludes the opposite side, *contradicted* when it excludes the paper's
-side, *inconclusive* otherwise, *not testable* only when the runs needed are absent. A claim
-of several comparisons (every depth, every scenario, every run) is reproduced when all are,
-contradicted when any is, inconclusive otherwise. ``evidence`` gives the deciding
+side (a reversal) or lies inside ± the claim's smallest effect of interest δ (no
+difference), *inconclusive* otherwise, *not testable* only when the runs needed are absent.
+A claim of several comparisons (every depth, every scenario, every run) is reproduced when
+all are, contradicted when any is, inconclusive otherwise. ``evidence`` gives the deciding
 comparison's point estimate and interval first, then the others.
 
 With several runs, the single-run findings (§6.1, §6.2, §6.4) are compared in each run that
@@ -30,15 +31,19 @@ from factdyn.report.verdicts import (
     COMP,
     CONTRADICTED,
     DECAY,
+    DELTA_DECAY,
+    DELTA_NATS,
     DUP,
     EFF,
     EFF_EACH,
     MARKS,
     MEM,
+    NO_DIFFERENCE,
     NO_REPLICATES,
     PARA,
     R2,
     REPRODUCED,
+    REVERSAL,
     SEM,
     Comparison,
     Outcome,
@@ -48,6 +53,7 @@ from factdyn.report.verdicts import (
     defined,
     est,
     minus,
+    within,
 )
 
 R2_MIN = {MEM: 0.8, SEM: 0.8, COMP: 0.65}
@@ -69,6 +75,8 @@ class Finding:
     evidence: str
     ref: str = ""  # the finding's number in docs/method.md, e.g. "1" or "2, 4"
     interval: Interval | None = None  # the deciding comparison's interval (None: not testable)
+    kind: str | None = None  # a contradiction's kind: verdicts.REVERSAL or NO_DIFFERENCE
+    delta: float | None = None  # the deciding comparison's smallest effect of interest
 
     @property
     def reproduced(self) -> bool | None:
@@ -79,6 +87,13 @@ class Finding:
     @property
     def mark(self) -> str:
         return MARKS[self.verdict]
+
+    @property
+    def contradiction(self) -> str:
+        """What a contradiction rests on, in the page's words ('' when not contradicted)."""
+        return {REVERSAL: "opposite direction", NO_DIFFERENCE: within(self.delta)}.get(
+            self.kind, ""
+        )
 
 
 Check = Callable[[Analysis], Tally]
@@ -102,7 +117,7 @@ def _every_injection_raises(a: Analysis) -> Tally:
     for p in a.populations:
         for i in range(len(p.effectivity_per_injection)):
             label = f"effectivity of injection {i + 1}, {p.scenario}/{p.depth}"
-            t.compare(label, est(a, p.scenario, p.depth, EFF_EACH, i))
+            t.compare(label, est(a, p.scenario, p.depth, EFF_EACH, i), delta=DELTA_NATS)
     return t
 
 
@@ -111,14 +126,15 @@ def _depth_order(a: Analysis) -> Tally:
     for s in a.scenarios():
         for hi, lo in ((MEM, SEM), (SEM, COMP)):
             label = f"E_{SHORT[hi]} − E_{SHORT[lo]}, {s}"
-            t.compare(label, minus(est(a, s, hi, EFF), est(a, s, lo, EFF)))
+            t.compare(label, minus(est(a, s, hi, EFF), est(a, s, lo, EFF)), delta=DELTA_NATS)
     return t
 
 
 def _decays(a: Analysis) -> Tally:
     t = Tally()
     for p in a.populations:
-        t.compare(f"a, {p.scenario}/{p.depth}", est(a, p.scenario, p.depth, DECAY))
+        a_ = est(a, p.scenario, p.depth, DECAY)
+        t.compare(f"a, {p.scenario}/{p.depth}", a_, delta=DELTA_DECAY)
     return t
 
 
@@ -138,12 +154,12 @@ def _both(check: Check) -> Check:
     return guarded
 
 
-def _dup_minus_para(name: str, noun: str) -> Check:
+def _dup_minus_para(name: str, noun: str, delta: float) -> Check:
     def check(a: Analysis) -> Tally:
         t = Tally()
         for d in a.depths():
             label = f"duplicate − paraphrase {noun}, {d}"
-            t.compare(label, minus(est(a, DUP, d, name), est(a, PARA, d, name)))
+            t.compare(label, minus(est(a, DUP, d, name), est(a, PARA, d, name)), delta=delta)
         return t
 
     return _both(check)
@@ -234,7 +250,8 @@ def _composition_slowest(a: Analysis) -> Tally:
     for s in a.scenarios():
         for d in (MEM, SEM):
             label = f"a_{SHORT[d]} − a_comp, {s}"
-            t.compare(label, minus(est(a, s, d, DECAY), est(a, s, COMP, DECAY)))
+            diff = minus(est(a, s, d, DECAY), est(a, s, COMP, DECAY))
+            t.compare(label, diff, delta=DELTA_DECAY)
     return t
 
 
@@ -248,10 +265,10 @@ SINGLE = (
     ("1", "Without further exposure ℓ decays (decay constant a > 0 for every scenario × "
      "depth).", _decays),
     ("2", "Duplicate injections give larger immediate gains than paraphrases (effectivity, "
-     "every depth).", _dup_minus_para(EFF, "effectivity")),
+     "every depth).", _dup_minus_para(EFF, "effectivity", DELTA_NATS)),
     ("2, 4", "Duplicates are forgotten faster; paraphrase decays slower than duplicate "
      "(decay constant a larger for duplicate, every depth).",
-     _dup_minus_para(DECAY, "decay constant")),
+     _dup_minus_para(DECAY, "decay constant", DELTA_DECAY)),
     ("2", "By the end of training duplicate and paraphrase reach similar levels (gap in mean "
      "Δℓ at the last step < half its largest value after the first injection, every depth).",
      _both(_end_levels)),
@@ -272,9 +289,9 @@ MULTI = (
     ("4", "At equal constant learning rate later checkpoints do not decay slower (latest "
      "stage's mean a ≥ 0.9 × the earliest's).", B.constant_lr_decay),
     ("5", "Smaller batches give higher effectivity (mean over scenario × depth).",
-     B.batch_compare(EFF, "effectivity")),
+     B.batch_compare(EFF, "effectivity", DELTA_NATS)),
     ("5", "Smaller batches give a larger decay constant (mean a over scenario × depth).",
-     B.batch_compare(DECAY, "decay constant")),
+     B.batch_compare(DECAY, "decay constant", DELTA_DECAY)),
     ("5", "Smaller batches give a shorter learnability threshold in tokens (geometric mean "
      "of τ × tokens_per_step).", B.batch_threshold),
     ("5", "Smaller batches hurt composition most (its τ_tokens ratio small/large batch is "
@@ -295,10 +312,10 @@ def compute_findings(
     out = []
     for ref, claim, check in SINGLE:
         o = _combine([analyses[k] for k in pick], [labels[k] for k in pick], check)
-        out.append(Finding(claim, o.verdict, o.evidence, ref, o.interval))
+        out.append(Finding(claim, o.verdict, o.evidence, ref, o.interval, o.kind, o.delta))
     for ref, claim, check in MULTI:
         o = check(analyses, labels)
-        out.append(Finding(claim, o.verdict, o.evidence, ref, o.interval))
+        out.append(Finding(claim, o.verdict, o.evidence, ref, o.interval, o.kind, o.delta))
     return out
 
 
@@ -310,13 +327,17 @@ def _bound(v: float) -> float | None:
 def findings_document(found: Sequence[Finding]) -> list[dict]:
     """The findings as strict JSON (``findings.json``): claim, ref (the finding's number in
     docs/method.md), verdict (one of the four strings), the deciding interval as [lo, hi] (null
-    bounds where undefined or infinite; null when not testable) and the evidence."""
+    bounds where undefined or infinite; null when not testable), kind (a contradiction's:
+    "reversal" or "no difference"; null otherwise), delta (the deciding comparison's smallest
+    effect of interest; null where the claim has none) and the evidence."""
     return [
         {
             "claim": f.claim,
             "ref": f.ref,
             "verdict": f.verdict,
             "interval": None if f.interval is None else [_bound(v) for v in f.interval],
+            "kind": f.kind,
+            "delta": f.delta,
             "evidence": f.evidence,
         }
         for f in found

@@ -13,7 +13,7 @@ from factdyn.analyze.result import Analysis, Population
 from factdyn.report import learnability as L
 from factdyn.report.findings import Finding
 from factdyn.report.numbers import MISSING, fmt_estimate, fmt_interval, fmt_per_depth
-from factdyn.report.text import batch_switch, logged_steps
+from factdyn.report.text import batch_switch, logged_steps, residual_drift
 
 VERDICT_CSS = {"reproduced": "yes", "contradicted": "no", "inconclusive": "unsure"}
 
@@ -130,6 +130,8 @@ def settings_table(a: Analysis) -> str:
         ("drift correction", drift),
         ("control drift at the last step (mean Δℓ, 95% CI)",
          fmt_per_depth(m.control_drift_last, m.control_drift_last_ci, "+.3f") or MISSING),
+        ("residual drift after correction (half the controls by the other half's mean)",
+         residual_drift(m) or MISSING),
         ("noise floor (median one-step |Δℓ| of a control probe, 95% CI)",
          fmt_per_depth(m.noise_floor, m.noise_floor_ci, ".3f") or MISSING),
         ("statistic", m.stat),
@@ -151,17 +153,19 @@ def settings_table(a: Analysis) -> str:
 
 
 def findings_list(found: Sequence[Finding]) -> str:
-    """The findings as a list: each one's mark, claim, verdict, deciding interval, evidence."""
+    """The findings as a list: each one's mark, claim, verdict (and what a contradiction rests
+    on: a reversal or no difference within ±δ), deciding interval, evidence."""
     items = []
     for f in found:
         css = VERDICT_CSS.get(f.verdict, "na")
         interval = (
             "" if f.interval is None else f", {LEVEL:.0%} interval {fmt_interval(f.interval)}"
         )
+        why = f": {f.contradiction}" if f.contradiction else ""
         items.append(
             f'<li><span class="mark {css}" title="{f.verdict}">'
             f"{f.mark}</span> <b>finding {html.escape(f.ref)}</b> {html.escape(f.claim)} "
-            f"<i>({f.verdict}{html.escape(interval)})</i>"
+            f"<i>({f.verdict}{html.escape(why + interval)})</i>"
             f'<div class="ev">{html.escape(f.evidence)}</div></li>'
         )
     return '<ul class="findings">\n' + "\n".join(items) + "\n</ul>"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from factdyn.analyze.estimators import GAIN_FLOOR
 from factdyn.analyze.result import Analysis, RunInfo, Settings
-from factdyn.report.numbers import fmt_estimate, fmt_per_depth
+from factdyn.report.numbers import fmt, fmt_estimate, fmt_per_depth
 
 
 def logged_steps(m: Settings) -> str:
@@ -13,6 +13,19 @@ def logged_steps(m: Settings) -> str:
     return f"{m.n_logged_steps} ({m.first_step}..{m.last_step}, " + (
         "every step)" if m.every_step_logged else "sparse)"
     )
+
+
+def residual_drift(m: Settings) -> str | None:
+    """Per depth, what the drift correction leaves on the controls themselves (half of them
+    corrected by the other half's mean): its mean |residual| and the share of logged steps
+    whose interval holds zero (≥ 95% is what chance gives); None without controls."""
+    parts = [
+        f"{d} mean |r| {fmt(v, '.3f')}, 0 in CI at {fmt(m.residual_drift_zero_share[d], '.0%')}"
+        " of steps"
+        for d, v in m.residual_drift_mean_abs.items()
+    ]
+    parts += [f"{d} undefined ({why})" for d, why in m.residual_drift_undefined.items()]
+    return "; ".join(parts) or None
 
 
 def batch_switch(info: RunInfo) -> str | None:
@@ -92,6 +105,9 @@ def _notes(m: Settings) -> list[str]:
     if m.control_drift_max:
         drift = fmt_per_depth(m.control_drift_max, m.control_drift_max_ci, ".3f")
         lines.append(f"control drift, largest |mean Δℓ| at any logged step: {drift}")
+    residual = residual_drift(m)
+    if residual:
+        lines.append(f"residual drift after correction (half the controls): {residual}")
     if m.noise_floor:
         noise = fmt_per_depth(m.noise_floor, m.noise_floor_ci, ".3f")
         lines.append(

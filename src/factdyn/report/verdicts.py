@@ -8,13 +8,15 @@ populations' bootstrap replicates (:class:`~factdyn.analyze.bootstrap.Replicates
 its own percentile interval, by the same method and level as every other interval:
 
 - **reproduced** when the interval lies strictly on the paper's side of the threshold,
-- **contradicted** when it lies strictly on the other side,
+- **contradicted** when it lies strictly on the other side (a *reversal*: "opposite
+  direction"), or when the comparison has a smallest effect of interest δ and the interval
+  lies strictly inside threshold ± δ (*no difference*: "no difference (within ±δ)"),
 - **inconclusive** otherwise (or when the interval is undefined).
 
 A claim made of several comparisons (every depth, every scenario, every run) is reproduced
-when all are, contradicted when any is, inconclusive otherwise; it is **not testable** only
-when no comparison can be made (a scenario, a depth or a run is absent, or a run has no
-bootstrap replicates).
+when all are, contradicted when any is (a reversal when any is one, else no difference),
+inconclusive otherwise; it is **not testable** only when no comparison can be made (a
+scenario, a depth or a run is absent, or a run has no bootstrap replicates).
 """
 
 from __future__ import annotations
@@ -43,6 +45,18 @@ REPRODUCED, CONTRADICTED = "reproduced", "contradicted"
 INCONCLUSIVE, NOT_TESTABLE = "inconclusive", "not testable"
 VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE)
 MARKS = {REPRODUCED: "✓", CONTRADICTED: "✗", INCONCLUSIVE: "?", NOT_TESTABLE: "–"}
+REVERSAL, NO_DIFFERENCE = "reversal", "no difference"  # the two kinds of a contradiction
+
+# Smallest effects of interest δ (docs/method.md#smallest-effects-of-interest), one per unit a
+# claim is stated in. They are fixed here, before any run is judged, by one principle: the
+# 10 % change that the claims of "no change" already tolerate (findings 3 and 4: latest ≤
+# 1.1 × earliest, a ≥ 0.9 × earliest), never from the data of a run.
+DELTA_RATIO = 0.10  # a ratio's distance from 1: within 10 % the two are the same
+# nats of ℓ (effectivity and its differences): gains whose probability factors differ by < 10 %
+DELTA_NATS = math.log1p(DELTA_RATIO)
+# decay constant a (fraction of the gain lost per decade of steps) and its differences: < 10 %
+# of the gain lost per decade more or less
+DELTA_DECAY = 0.10
 _LISTED = 12  # the most comparisons an evidence string lists one by one
 
 
@@ -154,6 +168,7 @@ class Comparison:
     interval: Interval
     threshold: float = 0.0
     above: bool = True  # the paper's direction: quantity > threshold (False: <)
+    delta: float | None = None  # smallest effect of interest (None: no equivalence test)
 
     @property
     def margin(self) -> float:
@@ -169,17 +184,43 @@ class Comparison:
         return self.threshold - hi if self.above else lo - self.threshold
 
     @property
+    def inside(self) -> float:
+        """How far the interval lies inside threshold ± delta (> 0: no difference; NaN
+        without a delta or an interval)."""
+        if self.delta is None:
+            return math.nan
+        lo, hi = self.interval
+        return self.delta - max(self.threshold - lo, hi - self.threshold)
+
+    @property
     def verdict(self) -> str:
+        """The direction decides first: an interval on either side of the threshold is
+        reproduced or a reversal however small; δ decides only an interval that straddles."""
         if self.margin > 0:
             return REPRODUCED
-        return CONTRADICTED if self.against > 0 else INCONCLUSIVE
+        return CONTRADICTED if self.against > 0 or self.inside > 0 else INCONCLUSIVE
+
+    @property
+    def kind(self) -> str | None:
+        """A contradiction's kind (reversal or no difference); None when not contradicted."""
+        if self.verdict != CONTRADICTED:
+            return None
+        return REVERSAL if self.against > 0 else NO_DIFFERENCE
 
     def text(self) -> str:
         side = ">" if self.above else "<"
+        delta = "" if self.delta is None else f", δ = {fmt(self.delta)}"
+        why = {REVERSAL: " opposite direction", NO_DIFFERENCE: f" {within(self.delta)}"}
         return (
             f"{self.label}: {fmt(self.estimate)} {fmt_interval(self.interval)} "
-            f"(paper: {side} {fmt(self.threshold)}) {MARKS[self.verdict]}"
+            f"(paper: {side} {fmt(self.threshold)}{delta}) {MARKS[self.verdict]}"
+            + why.get(self.kind, "")
         )
+
+
+def within(delta: float | None) -> str:
+    """The evidence of a no-difference contradiction."""
+    return f"no difference (within ±{fmt(delta)})"
 
 
 @dataclass
@@ -190,26 +231,36 @@ class Tally:
     notes: list[str] = field(default_factory=list)
 
     def compare(
-        self, label: str, e: Est | None, threshold: float = 0.0, above: bool = True
+        self,
+        label: str,
+        e: Est | None,
+        threshold: float = 0.0,
+        above: bool = True,
+        delta: float | None = None,
     ) -> None:
-        """Compare ``e`` with ``threshold`` by its bootstrap interval (a note when None)."""
+        """Compare ``e`` with ``threshold`` (and ± ``delta``) by its bootstrap interval (a
+        note when None)."""
         if e is None:
             self.notes.append(f"{label}: not computable")
         else:
-            self.comparisons.append(Comparison(label, e.point, e.interval(), threshold, above))
+            c = Comparison(label, e.point, e.interval(), threshold, above, delta)
+            self.comparisons.append(c)
 
     def compare_defined(
-        self, label: str, e: Est | None, threshold: float = 0.0, above: bool = True
+        self,
+        label: str,
+        e: Est | None,
+        threshold: float = 0.0,
+        above: bool = True,
+        delta: float | None = None,
     ) -> None:
         """As :meth:`compare`, for runs that are there: a quantity they leave undefined
         (no positive x-intercept, say) is an inconclusive comparison, not a missing one."""
         if e is None:
-            nan = math.nan
-            self.comparisons.append(
-                Comparison(f"{label} (undefined in these runs)", nan, (nan, nan), threshold, above)
-            )
+            nan, label = math.nan, f"{label} (undefined in these runs)"
+            self.comparisons.append(Comparison(label, nan, (nan, nan), threshold, above, delta))
         else:
-            self.compare(label, e, threshold, above)
+            self.compare(label, e, threshold, above, delta)
 
     def extend(self, other: Tally, prefix: str = "") -> None:
         """Take ``other``'s comparisons and notes, each prefixed (e.g. by a run's label)."""
@@ -219,24 +270,31 @@ class Tally:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A claim's verdict, the interval that decided it (None when not testable), evidence."""
+    """A claim's verdict, the interval that decided it (None when not testable), evidence,
+    the kind of a contradiction (reversal or no difference) and the deciding comparison's δ."""
 
     verdict: str
     interval: Interval | None
     evidence: str
+    kind: str | None = None
+    delta: float | None = None
 
 
 def decide(tally: Tally, none: str = "nothing to compare") -> Outcome:
     """The verdict of all the tally's comparisons (rule in the module doc). The deciding
-    comparison: the most contradicted one, else the weakest (smallest margin, an undefined
-    interval first); the evidence gives it first, then the others (counted when many), then
-    the notes (``none`` when nothing could be compared)."""
+    comparison: the most reversed one, else the one deepest inside ±δ, else the weakest
+    (smallest margin, an undefined interval first); the evidence gives it first, then the
+    others (counted when many), then the notes (``none`` when nothing could be compared)."""
     comps, notes = tally.comparisons, "; ".join(tally.notes)
     if not comps:
         return Outcome(NOT_TESTABLE, None, notes or none)
     verdicts = [c.verdict for c in comps]
     if CONTRADICTED in verdicts:
-        key = max((c for c in comps if c.verdict == CONTRADICTED), key=lambda c: c.against)
+        reversed_ = [c for c in comps if c.kind == REVERSAL]
+        if reversed_:
+            key = max(reversed_, key=lambda c: c.against)
+        else:
+            key = max((c for c in comps if c.kind == NO_DIFFERENCE), key=lambda c: c.inside)
         verdict = CONTRADICTED
     else:
         key = min(comps, key=lambda c: -math.inf if math.isnan(c.margin) else c.margin)
@@ -251,4 +309,4 @@ def decide(tally: Tally, none: str = "nothing to compare") -> Outcome:
         parts.append("others: " + "; ".join(c.text() for c in others))
     if notes:
         parts.append(notes)
-    return Outcome(verdict, key.interval, "; ".join(parts))
+    return Outcome(verdict, key.interval, "; ".join(parts), key.kind, key.delta)

@@ -1,0 +1,130 @@
+"""The drift judged after its correction (issue 31 part 2): half the control items corrected
+by the other half's mean leave a residual drift within noise when every probe drifts alike,
+and show one when the halves drift differently.
+
+Planted runs: 20 control items (5 probes per depth each), every control probe with i.i.d.
+noise of 0.05 nat per logged step (the synthetic controls are otherwise flat), and a common
+drift of 0.3 nat over the run added to every probe, injected ones included.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from analyze_synth import DEPTHS, planted_run
+
+from factdyn.analyze.drift import control_halves
+from factdyn.analyze.layout import layout_of
+from factdyn.analyze.populations import analyze_run
+from factdyn.analyze.write import read_analysis, write_analysis
+from factdyn.errors import DataError
+from factdyn.files import json_safe
+from factdyn.report.tables import settings_table
+from factdyn.report.text import format_summary
+
+TOTAL, DRIFT = 300, 0.3
+
+
+def _noisy_run(n_controls: int = 20, seed: int = 0):
+    """A planted run with the common drift, its controls given per-step noise."""
+    run = planted_run(n_controls=n_controls, total=TOTAL, drift=DRIFT / TOTAL, seed=seed).run
+    control = (run.probes["scenario"] == "control").to_numpy()
+    noise = np.random.default_rng(seed + 1).normal(0, 0.05, (len(run.steps), control.sum()))
+    run.logprobs[:, control, 0] += noise.astype(np.float32)
+    return run
+
+
+def _half_a_rows(run, seed: int = 0) -> np.ndarray:
+    """The run's probe rows in the residual drift's half A (the analysis's own split)."""
+    layout = layout_of(run)
+    control = layout.scenario == "control"
+    items = layout.probes["item"].to_numpy()[control]
+    half = control_halves(
+        items, layout.depth_code[control], len(layout.depths), layout.draw(seed, "control")
+    )
+    return layout.order[np.flatnonzero(control)[half]]
+
+
+@pytest.fixture(scope="module")
+def common():
+    return analyze_run(_noisy_run(), resamples=200)
+
+
+def test_a_common_drift_leaves_a_residual_within_noise(common):
+    m = common.settings
+    for d in DEPTHS:
+        assert m.control_drift_last[d] == pytest.approx(-DRIFT, abs=0.05)  # raw: the model's
+        assert m.residual_drift_zero_share[d] >= 0.9
+        assert m.residual_drift_mean_abs[d] <= 0.03
+    assert m.residual_drift_undefined == {}
+    table = common.residual_drift
+    assert list(table.columns) == [
+        *("step", "tokens", "depth", "residual", "ci_low", "ci_high", "n")
+    ]
+    assert len(table) == 3 * (TOTAL + 1) and (table["n"] == 50).all()  # 10 items × 5 probes
+    first = table[table["step"] == 0]
+    assert (first["residual"] == 0).all()
+    assert (table["ci_low"] <= table["residual"]).all()
+    assert (table["residual"] <= table["ci_high"]).all()
+
+
+def test_a_drift_the_halves_do_not_share_shows_as_residual():
+    run = _noisy_run()
+    rows = _half_a_rows(run)
+    run.logprobs[:, rows, 0] -= (np.asarray(run.steps) * DRIFT / TOTAL)[:, None]
+    m = analyze_run(run, resamples=200).settings
+    for d in DEPTHS:
+        assert m.residual_drift_mean_abs[d] == pytest.approx(DRIFT / 2, abs=0.03)
+        assert m.residual_drift_zero_share[d] < 0.3
+
+
+def test_the_split_is_seeded_by_the_analysis_seed():
+    run = _noisy_run()
+    again = analyze_run(run, resamples=50)
+    assert again.residual_drift.equals(analyze_run(run, resamples=50).residual_drift)
+    other = analyze_run(run, resamples=50, seed=1).residual_drift
+    assert not np.allclose(other["residual"], again.residual_drift["residual"])
+    assert not np.array_equal(_half_a_rows(run, 0), _half_a_rows(run, 1))
+
+
+def test_too_few_controls_to_split_is_undefined_with_the_reason():
+    analysis = analyze_run(_noisy_run(n_controls=1), resamples=20)
+    m = analysis.settings
+    assert m.residual_drift_mean_abs == m.residual_drift_zero_share == {}
+    assert set(m.residual_drift_undefined) == set(DEPTHS)
+    assert "2 or more are needed" in m.residual_drift_undefined["semantic"]
+    assert len(analysis.residual_drift) == 0
+    assert "semantic undefined (1 control item" in format_summary(analysis)
+
+
+def test_without_intervals_the_share_is_undefined(common):
+    run = _noisy_run()
+    m = analyze_run(run, resamples=0).settings
+    assert all(np.isnan(v) for v in m.residual_drift_zero_share.values())
+    assert m.residual_drift_mean_abs == common.settings.residual_drift_mean_abs
+    assert "0 in CI at – of steps" in format_summary(analyze_run(run, resamples=0))
+
+
+def test_summary_report_and_saved_folder_carry_it(common, tmp_path):
+    text = format_summary(common)
+    assert "residual drift after correction (half the controls): memorization mean |r|" in text
+    assert "residual drift after correction" in settings_table(common)
+    back = read_analysis(write_analysis(common, tmp_path / "a"))
+    assert back.settings.residual_drift_mean_abs == common.settings.residual_drift_mean_abs
+    assert back.settings.residual_drift_split == common.settings.residual_drift_split
+    table = back.residual_drift
+    assert list(table["depth"].cat.categories) == list(DEPTHS)
+    np.testing.assert_allclose(table["residual"], common.residual_drift["residual"])
+    assert (tmp_path / "a" / "residual_drift.csv").is_file()
+
+
+def test_an_older_summary_without_it_asks_for_a_new_analysis(common, tmp_path):
+    folder = write_analysis(common, tmp_path / "a")
+    data = json.loads((folder / "summary.json").read_text())
+    for key in [k for k in data["_settings"] if k.startswith("residual_drift")]:
+        del data["_settings"][key]
+    (folder / "summary.json").write_text(json.dumps(json_safe(data)))
+    with pytest.raises(DataError, match="older factdyn .no residual drift.; rerun"):
+        read_analysis(folder)
