@@ -21,6 +21,7 @@ from factdyn.analyze.populations import analyze_run
 from factdyn.analyze.write import read_analysis, write_analysis
 from factdyn.errors import DataError
 from factdyn.files import json_safe
+from factdyn.report.figures import CONTROL_COLOR, trajectory_figure
 from factdyn.report.tables import settings_table
 from factdyn.report.text import format_summary
 
@@ -128,3 +129,15 @@ def test_an_older_summary_without_it_asks_for_a_new_analysis(common, tmp_path):
     (folder / "summary.json").write_text(json.dumps(json_safe(data)))
     with pytest.raises(DataError, match="older factdyn .no residual drift.; rerun"):
         read_analysis(folder)
+
+
+def test_the_drift_figure_draws_it_beside_the_raw_drift(common):
+    ax = trajectory_figure(common).axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    residual = lines["residual drift (half the controls)"]
+    assert residual.get_color() == CONTROL_COLOR and residual.get_linestyle() == "--"
+    assert (
+        abs(residual.get_ydata()).max()
+        < 0.1
+        < abs(lines["control drift (subtracted)"].get_ydata()).max()
+    )

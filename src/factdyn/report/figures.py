@@ -137,7 +137,7 @@ def trajectory_figure(
 ) -> Figure:
     """Per scenario, the mean Δℓ = ℓ_t − ℓ_0 of each depth over steps (or ``x="tokens"``)
     with its bootstrap interval as a band, the injection steps as dotted vertical lines and
-    the control probes' drift in grey."""
+    the control probes' drift in grey (dashed: the residual drift the correction leaves)."""
     scen = analysis.scenarios()
     fig, axes = panels(len(scen), width=5.0)
     if not scen:
@@ -158,10 +158,16 @@ def trajectory_figure(
                     part[x], part["ci_low"], part["ci_high"], color=color, alpha=0.15, lw=0
                 )
                 ax.plot(part[x], part["delta"], color=color, lw=1.4, label=d)
-        if len(drift):
-            mean = drift.groupby(x, sort=True)["delta"].mean()
-            label = "control drift" + (" (subtracted)" if corrected else "")
-            ax.plot(mean.index, mean.to_numpy(), color=CONTROL_COLOR, lw=1.1, label=label)
+        label = "control drift" + (" (subtracted)" if corrected else "")
+        for table, col, name, style in (
+            (drift, "delta", label, "-"),
+            (analysis.residual_drift, "residual", "residual drift (half the controls)", "--"),
+        ):
+            if len(table):  # the mean over depths
+                mean = table.groupby(x, sort=True)[col].mean()
+                ax.plot(
+                    mean.index, mean.to_numpy(), color=CONTROL_COLOR, lw=1.1, ls=style, label=name
+                )
         ax.axhline(0.0, color="black", lw=0.5, alpha=0.4)
         ax.set_title(s)
         ax.set_xlabel(_x_label(analysis, x))
