@@ -22,7 +22,8 @@ from test_findings import (
     planted_reps,
 )
 
-from factdyn.report.findings import compute_findings, findings_document
+from factdyn.report.findings import Finding, compute_findings, findings_document
+from factdyn.report.html import verdict_counts
 from factdyn.report.tables import findings_list
 from factdyn.report.verdicts import (
     DELTA_DECAY,
@@ -144,3 +145,14 @@ def test_between_runs_no_difference(paper_like):  # noqa: F811
     assert (f.verdict, f.kind, f.delta, f.interval) == (NO, NO_DIFFERENCE, DELTA_NATS, (0, 0))
     f = finding(found, B_TAU)
     assert (f.verdict, f.kind, f.delta) == (NO, NO_DIFFERENCE, DELTA_RATIO)
+
+
+def test_the_pages_count_splits_the_contradicted_by_kind():
+    def one(verdict, kind=None):
+        return Finding("a claim", verdict, "evidence", "1", (0.0, 1.0), kind, None)
+
+    found = [one(YES), one(NO, REVERSAL), one(NO, NO_DIFFERENCE), one(NO, NO_DIFFERENCE)]
+    text = verdict_counts([*found, one(UNSURE)])
+    assert "1 reproduced (✓), 3 contradicted (✗) (1 reversed, 2 no difference), " in text
+    assert "1 inconclusive (?), 0 not testable" in text
+    assert "reversed" not in verdict_counts([one(YES), one(UNSURE)])

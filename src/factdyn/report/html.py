@@ -34,6 +34,7 @@ from factdyn.report import tables as T
 from factdyn.report.explorer import build
 from factdyn.report.findings import Finding, compute_findings, findings_document
 from factdyn.report.page_figures import Figures, make_figures
+from factdyn.report.verdicts import CONTRADICTED, NO_DIFFERENCE, REVERSAL
 from factdyn.rundir import Run
 
 CSS = """
@@ -95,6 +96,19 @@ def _per_run(analyses: Sequence[Analysis], labels: Sequence[str]) -> tuple[str, 
     return settings, configs
 
 
+def verdict_counts(found: Sequence[Finding]) -> str:
+    """How many findings got each verdict, the contradicted ones by kind (reversed, or no
+    difference within their δ)."""
+    n = Counter(f.verdict for f in found)
+    kinds = Counter(f.kind for f in found if f.verdict == CONTRADICTED)
+    how = f" ({kinds[REVERSAL]} reversed, {kinds[NO_DIFFERENCE]} no difference)" if kinds else ""
+    return (
+        f"{n['reproduced']} reproduced (✓), {n['contradicted']} contradicted (✗){how}, "
+        f"{n['inconclusive']} inconclusive (?), {n['not testable']} not testable with these "
+        "runs (–)"
+    )
+
+
 def render(
     analyses: Sequence[Analysis],
     labels: Sequence[str],
@@ -110,7 +124,6 @@ def render(
     def section(name: str) -> str:
         return "\n".join(_img(png, cap) for sec, png, cap in figs if sec == name)
 
-    n = Counter(f.verdict for f in found)
     settings, configs = _per_run(analyses, labels)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
@@ -127,9 +140,7 @@ def render(
 <ul>{_runs_list(labels, paths)}</ul>
 <p>Findings of the paper (numbered as in factdyn's docs/method.md) checked on these numbers,
 each decided by the
-{LEVEL:.0%} bootstrap interval of what it compares: {n["reproduced"]} reproduced (✓),
-{n["contradicted"]} contradicted (✗), {n["inconclusive"]} inconclusive (?),
-{n["not testable"]} not testable with these runs (–).</p>
+{LEVEL:.0%} bootstrap interval of what it compares: {verdict_counts(found)}.</p>
 {grid_intro}
 {section("grid")}
 
