@@ -34,9 +34,16 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from factdyn import runcheck
 from factdyn.errors import DataError
 from factdyn.files import write_json_atomic
+from factdyn.runcheck import (
+    check_ids,
+    check_injections,
+    check_meta,
+    check_steps,
+    check_table,
+    logged_rows,
+)
 
 # The scenario name of the never-injected items whose probes measure drift (docs/method.md).
 CONTROL = "control"
@@ -315,13 +322,13 @@ def load_run(run_dir: str | Path) -> Run:
     train = read("train.npy", np.load)
     tables = RunTables(**{k: read(f, pd.read_parquet) for k, f in TABLE_FILES.items()})
     files = {k: run_dir / f for k, f in TABLE_FILES.items()}
-    runcheck.check_meta(meta, run_dir / "meta.json")
+    check_meta(meta, run_dir / "meta.json")
     for name, schema in (("probes", PROBES), ("items", ITEMS), ("injections", INJECTIONS)):
-        runcheck.check_table(getattr(tables, name), schema, files[name])
+        check_table(getattr(tables, name), schema, files[name])
     _check_shapes(run_dir, steps, logprobs, train, len(tables.probes))
-    runcheck.check_steps(steps, run_dir / "steps.npy")
-    runcheck.check_ids(tables.probes, tables.items, files)
-    runcheck.check_injections(tables.injections, tables.items, len(train), files)
+    check_steps(steps, run_dir / "steps.npy")
+    check_ids(tables.probes, tables.items, files)
+    check_injections(tables.injections, tables.items, len(train), files)
     t_done = meta.get("steps_done")
     t_done = len(train) if t_done is None else t_done
     if t_done > len(train):
@@ -329,7 +336,7 @@ def load_run(run_dir: str | Path) -> Run:
             f"{run_dir / 'meta.json'}: steps_done {t_done} is more than train.npy's "
             f"{len(train)} updates"
         )
-    n = runcheck.logged_rows(logprobs, steps, STATS, len(STATS) - 1, run_dir / "logprobs.npy")
+    n = logged_rows(logprobs, steps, STATS, len(STATS) - 1, run_dir / "logprobs.npy")
     return make_run(
         run_dir,
         config,
