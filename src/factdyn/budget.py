@@ -12,7 +12,6 @@ the files go; the callers' estimates are upper bounds measured on the code they 
 from __future__ import annotations
 
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -41,15 +40,10 @@ def _container_limit() -> float:
 
 def available_memory() -> float:
     """Bytes of memory a new allocation can have without swapping: the system's available
-    memory (psutil's, else the physical pages the kernel reports free), at most the
-    container's limit."""
-    try:
-        import psutil
+    memory (psutil's), at most the container's limit."""
+    import psutil
 
-        free = float(psutil.virtual_memory().available)
-    except ImportError:  # pragma: no cover (psutil is installed with factdyn's dependencies)
-        free = float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    return min(free, _container_limit())
+    return min(float(psutil.virtual_memory().available), _container_limit())
 
 
 def free_disk(path: str | Path) -> float:
