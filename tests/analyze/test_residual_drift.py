@@ -59,6 +59,7 @@ def test_a_common_drift_leaves_a_residual_within_noise(common):
         assert m.control_drift_last[d] == pytest.approx(-DRIFT, abs=0.05)  # raw: the model's
         assert m.residual_drift_zero_share[d] >= 0.9
         assert m.residual_drift_mean_abs[d] <= 0.03
+        assert m.residual_drift_mean_abs_ci[d][1] <= 0.05  # within noise, interval included
     assert m.residual_drift_undefined == {}
     table = common.residual_drift
     assert list(table.columns) == [
@@ -79,6 +80,8 @@ def test_a_drift_the_halves_do_not_share_shows_as_residual():
     for d in DEPTHS:
         assert m.residual_drift_mean_abs[d] == pytest.approx(DRIFT / 2, abs=0.03)
         assert m.residual_drift_zero_share[d] < 0.3
+        low, high = m.residual_drift_mean_abs_ci[d]  # the planted mean |r| inside, far from 0
+        assert 0.05 < low < DRIFT / 2 < high < 0.3
 
 
 def test_the_split_is_seeded_by_the_analysis_seed():

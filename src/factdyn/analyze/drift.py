@@ -19,6 +19,7 @@ import numpy as np
 from factdyn.analyze.bootstrap import (
     HIGH,
     LOW,
+    NO_INTERVAL,
     Interval,
     mean_replicates,
     median_interval,
@@ -142,6 +143,7 @@ class ResidualDrift:
     n: np.ndarray  # (L, D) probes of half A behind each mean
     zero_share: dict[str, float]  # share of logged steps after the first whose interval holds 0
     mean_abs: dict[str, float]  # mean |residual| over the logged steps after the first
+    mean_abs_ci: dict[str, Interval]  # its interval: the same mean of each replicate's residuals
     undefined: dict[str, str]  # depth -> why it has no residual drift
 
 
@@ -176,7 +178,13 @@ def residual_drift(
     )
     shape = (ell_t.shape[1], len(depths))
     out = ResidualDrift(
-        np.full(shape, np.nan), np.full((*shape, 2), np.nan), np.zeros(shape, np.int64), {}, {}, {}
+        np.full(shape, np.nan),
+        np.full((*shape, 2), np.nan),
+        np.zeros(shape, np.int64),
+        {},
+        {},
+        {},
+        {},
     )
     for k, d in enumerate(depths):
         rows = depth_code == k
@@ -194,8 +202,13 @@ def residual_drift(
             if resamples:
                 reps = mean_replicates(delta_a, items[a], resamples, (*seed, HALF_A_STREAM))
                 reps_b = mean_replicates(delta_b, items[b], resamples, (*seed, HALF_B_STREAM))
-                out.ci[:, k] = percentiles(reps - (reps_b - np.nanmean(delta_b, axis=0)))
+                resid = reps - (reps_b - np.nanmean(delta_b, axis=0))  # (B, L)
+                out.ci[:, k] = percentiles(resid)
+                mean_abs = np.nanmean(np.abs(resid[:, 1:]), axis=1)
             out.mean_abs[d] = float(np.nanmean(np.abs(out.residual[1:, k])))
+            out.mean_abs_ci[d] = (
+                tuple(map(float, percentiles(mean_abs))) if resamples else NO_INTERVAL
+            )
         out.n[:, k] = (~np.isnan(ell_t[a])).sum(axis=0)
         lo, hi = out.ci[1:, k, LOW], out.ci[1:, k, HIGH]
         defined = np.isfinite(lo) & np.isfinite(hi)

@@ -143,6 +143,7 @@ class Settings:
     # the residual drift (analyze/drift.py, residual_drift.csv): per depth with controls
     residual_drift_zero_share: Mapping[str, float]  # logged steps whose 95% interval holds 0
     residual_drift_mean_abs: Mapping[str, float]  # mean |residual| over the run
+    residual_drift_mean_abs_ci: Mapping[str, Interval]
     residual_drift_undefined: Mapping[str, str]  # depth -> why it has none
     residual_drift_split: str = field(
         init=False,

@@ -258,7 +258,10 @@ def read_analysis(path: str | Path) -> Analysis:
             "rerun factdyn analyze to read it here"
         )
     options = AnalysisOptions.from_dict(doc["_options"], f"{file}: _options")
-    if isinstance(doc["_settings"], Mapping) and "residual_drift_mean_abs" not in doc["_settings"]:
+    if (
+        isinstance(doc["_settings"], Mapping)
+        and "residual_drift_mean_abs_ci" not in doc["_settings"]
+    ):
         raise DataError(
             f"{file}: written by an older factdyn (no residual drift); "
             "rerun factdyn analyze to read it here"

@@ -20,7 +20,8 @@ def residual_drift(m: Settings) -> str | None:
     corrected by the other half's mean): its mean |residual| and the share of logged steps
     whose interval holds zero (≥ 95% is what chance gives); None without controls."""
     parts = [
-        f"{d} mean |r| {fmt(v, '.3f')}, 0 in CI at {fmt(m.residual_drift_zero_share[d], '.0%')}"
+        f"{d} mean |r| {fmt_estimate(v, m.residual_drift_mean_abs_ci[d], '.3f')}, 0 in CI at "
+        f"{fmt(m.residual_drift_zero_share[d], '.0%')}"
         " of steps"
         for d, v in m.residual_drift_mean_abs.items()
     ]
