@@ -66,9 +66,10 @@ def train_side_by_side(todo: list[tuple[RunConfig, Path]], out: Path, threads: i
         )
 
 
-def run_demo(out: Path, quick: bool = False, seeds: int = SEEDS) -> DemoResult:
-    """Run (or resume, or reuse) the demo into ``out``: one run per seed (see
-    :func:`run_dir_of`), their pooled analysis in ``out/analysis``, ``out/report``."""
+def run_demo(out: Path, quick: bool = False, seeds: int = SEEDS, first_seed: int = 0) -> DemoResult:
+    """Run (or resume, or reuse) the demo into ``out``: one run per seed ``first_seed ..
+    first_seed + seeds - 1`` (see :func:`run_dir_of`; another first seed is a disjoint draw
+    of the same experiment), their pooled analysis in ``out/analysis``, ``out/report``."""
     from factdyn.analyze.pool import pool_runs
     from factdyn.analyze.populations import analyze_run
     from factdyn.analyze.write import write_analysis
@@ -79,11 +80,14 @@ def run_demo(out: Path, quick: bool = False, seeds: int = SEEDS) -> DemoResult:
 
     if seeds < 1:
         raise DataError(f"demo: --seeds must be at least 1, not {seeds}")
+    if first_seed < 0:
+        raise DataError(f"demo: --first-seed must be at least 0, not {first_seed}")
     world = cached_world(**(QUICK_WORLD if quick else {}))
     base = cached_base(world, QUICK_BASE if quick else None)
-    run_dirs = [run_dir_of(out, k) for k in range(seeds)]
+    seed_list = range(first_seed, first_seed + seeds)
+    run_dirs = [run_dir_of(out, k) for k in seed_list]
     todo = []
-    for k, run_dir in enumerate(run_dirs):
+    for k, run_dir in zip(seed_list, run_dirs, strict=True):
         cfg = updated(
             RunConfig(),
             "the demo",

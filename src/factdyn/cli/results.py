@@ -238,6 +238,14 @@ def demo(
             min=1,
         ),
     ] = None,
+    first_seed: Annotated[
+        int,
+        typer.Option(
+            help="The first data.seed: --first-seed 10 --seeds 4 runs seeds 10-13, a draw "
+            "disjoint from the default 0-3.",
+            min=0,
+        ),
+    ] = 0,
 ) -> None:
     """The main job: world → base model → three-scenario run → analysis → HTML report."""
     import time
@@ -247,7 +255,9 @@ def demo(
 
     t0 = time.perf_counter()
     try:
-        result = run_demo(out, quick=quick, seeds=SEEDS if seeds is None else seeds)
+        result = run_demo(
+            out, quick=quick, seeds=SEEDS if seeds is None else seeds, first_seed=first_seed
+        )
     except TrainingError as e:  # a run failed; the others went on and are kept
         typer.echo(f"factdyn: run failed: {e}", err=True)
         raise typer.Exit(1) from None
