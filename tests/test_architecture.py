@@ -25,7 +25,7 @@ LAYERS = (
     ("data",),
     ("inject",),
     ("score",),
-    ("train",),
+    ("train", "integrations"),
     ("analyze",),
     ("report",),
     ("sweep", "demo"),
