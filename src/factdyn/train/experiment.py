@@ -66,7 +66,7 @@ def data_order(cfg: RunConfig, plan: Plan, resumed: Path | None = None) -> dict:
     return {"seed": cfg.data.seed, "start": start}
 
 
-def _write_run_dir(
+def write_run_dir(
     plan: Plan, run_dir: Path, n_probes: int, world: World, n_parameters: int, order: dict
 ) -> RunLock:
     """Create the run directory (config, tables, preallocated logs, meta) atomically. It is
@@ -134,7 +134,7 @@ def _claim(run_dir: Path, held: list[RunLock], allow_missing_optimizer: bool) ->
     return choice
 
 
-def _continue(run_dir: Path, plan: Plan, start: int, order: dict) -> None:
+def continue_run(run_dir: Path, plan: Plan, start: int, order: dict) -> None:
     """The main rank's records before a resume runs: config.yaml and meta.json naming what
     the run continues with, and the steps after θ_start no longer counted as done (the logs
     fit themselves to the plan when the checkpointer restores them)."""
@@ -219,9 +219,9 @@ def train(
         n_parameters = sum(p.numel() for p in model.parameters())  # before any wrapping
         if world.main:
             if resume:
-                _continue(run_dir, plan, start, order)
+                continue_run(run_dir, plan, start, order)
             else:
-                held.append(_write_run_dir(plan, run_dir, len(probes), world, n_parameters, order))
+                held.append(write_run_dir(plan, run_dir, len(probes), world, n_parameters, order))
         barrier(world)
         return _run(
             plan, run_dir, model, tokenizer, source, probes, world, last, callbacks, readouts
@@ -271,6 +271,23 @@ def _batcher(plan: Plan, source, tokenizer, world: World) -> Batcher:
     )
 
 
+def probe_logger(plan: Plan, run_dir: Path, probes, world: World) -> ProbeLogger:
+    """The logger of the plan's probes at its logged steps into ``run_dir``'s logprobs.npy
+    (every loop that trains a plan scores it the same way)."""
+    cfg = plan.cfg
+    return ProbeLogger(
+        run_dir,
+        plan.steps,
+        plan.mask,
+        probes,
+        probe_table(plan.items)["item"].to_numpy(),
+        world,
+        cfg.eval.batch_tokens,
+        split=not cfg.model.fsdp,
+        full_text=cfg.eval.full_text,
+    )
+
+
 def _loop_config(plan: Plan, world: World) -> LoopConfig:
     cfg = plan.cfg
     return LoopConfig(
@@ -301,18 +318,7 @@ def _run(
     cfg = plan.cfg
     wrapped, net, opt = _prepare(model, plan, world, resume_from is not None)
     batcher = _batcher(plan, source, tokenizer, world)
-    item_of = probe_table(plan.items)["item"].to_numpy()
-    logger = ProbeLogger(
-        run_dir,
-        plan.steps,
-        plan.mask,
-        probes,
-        item_of,
-        world,
-        cfg.eval.batch_tokens,
-        split=not cfg.model.fsdp,
-        full_text=cfg.eval.full_text,
-    )
+    logger = probe_logger(plan, run_dir, probes, world)
     train_log = TrainLog(run_dir, plan.tokens_per_step, cfg.train.steps, world)
     components: dict[str, ckpt.Stateful] = {
         "data": batcher,
