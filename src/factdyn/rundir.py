@@ -8,6 +8,7 @@ Layout (documented in docs/run-format.md):
                          input, target
     items.parquet        one row per item: item, scenario, n_injections
     injections.parquet   step, row, item, scenario, variant, token_start, token_end
+    provenance.parquet   each injection as placed: step, rank, micro-batch, rows, hashes
     steps.npy            int64 (L,)        the planned logged steps (θ_t, t = step)
     logprobs.npy         float32 (L, P, S) per logged step × probe × statistic (STATS: ℓ as
                          target_mean, target_sum, first, full; greedy 0/1); NaN = not yet
@@ -72,6 +73,22 @@ INJECTIONS: dict[str, str] = {
     "token_start": "int64",
     "token_end": "int64",
 }
+# One row per injected text where it actually landed (provenance.parquet, factdyn.inject.provenance).
+PROVENANCE: dict[str, str] = {
+    "step": "int64",
+    "rank": "int64",  # the process that placed it
+    "micro": "int64",  # micro-batch within the step on that rank
+    "micro_row": "int64",  # row within that micro-batch
+    "row": "int64",  # global batch row, as injections.parquet's
+    "item": "int64",
+    "variant": "int64",
+    "placement": "str",  # prepend or replace
+    "token_start": "int64",
+    "token_end": "int64",
+    "text_sha256": "str",  # of the item's text as UTF-8
+    "tokens_sha256": "str",  # of the placed ids[start:end] as little-endian int64
+}
+PROVENANCE_FILE = "provenance.parquet"
 TABLE_FILES: dict[str, str] = {
     "probes": "probes.parquet",
     "items": "items.parquet",

@@ -106,6 +106,16 @@ def gather_rows(local: np.ndarray, index: np.ndarray, n: int, world: World) -> n
     return out
 
 
+def gather_objects(obj: object, world: World) -> list | None:
+    """Every rank's ``obj`` (picklable) on the main rank, in rank order; None elsewhere. A
+    collective: every rank calls it. A world of one needs no process group."""
+    if world.size == 1:
+        return [obj]
+    parts: list | None = [None] * world.size if world.main else None
+    dist.gather_object(obj, parts, dst=0)
+    return parts
+
+
 def barrier(world: World) -> None:
     if world.size > 1:
         dist.barrier()
