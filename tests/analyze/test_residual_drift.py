@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from analyze_synth import DEPTHS, planted_run
 
-from factdyn.analyze.drift import control_halves
+from factdyn.analyze.drift import RESIDUAL_SPLITS, chance_share, control_halves
 from factdyn.analyze.layout import layout_of
 from factdyn.analyze.populations import analyze_run
 from factdyn.analyze.write import read_analysis, write_analysis
@@ -57,7 +57,9 @@ def test_a_common_drift_leaves_a_residual_within_noise(common):
     m = common.settings
     for d in DEPTHS:
         assert m.control_drift_last[d] == pytest.approx(-DRIFT, abs=0.05)  # raw: the model's
-        assert m.residual_drift_zero_share[d] >= 0.9
+        # one planted draw: near what chance gives for 10 items a half, not above it by rule
+        assert m.residual_drift_chance_share[d] == pytest.approx(0.92, abs=0.005)
+        assert m.residual_drift_zero_share[d] >= m.residual_drift_chance_share[d] - 0.1
         assert m.residual_drift_mean_abs[d] <= 0.03
         assert m.residual_drift_mean_abs_ci[d][1] <= 0.05  # within noise, interval included
     assert m.residual_drift_undefined == {}
@@ -73,15 +75,52 @@ def test_a_common_drift_leaves_a_residual_within_noise(common):
 
 
 def test_a_drift_the_halves_do_not_share_shows_as_residual():
+    """Half the control items (the first split's half A) drift by 0.3 nat more. The first
+    split's curve shows it whole; another split sees it as far as its halves differ in
+    planted items, so the mean |r| averaged over the splits is predicted from the splits."""
     run = _noisy_run()
     rows = _half_a_rows(run)
     run.logprobs[:, rows, 0] -= (np.asarray(run.steps) * DRIFT / TOTAL)[:, None]
-    m = analyze_run(run, resamples=200).settings
+    analysis = analyze_run(run, resamples=200)
+    m = analysis.settings
+    planted = np.isin(np.arange(len(run.probes)), rows)
+    layout = layout_of(run)
+    control = layout.scenario == "control"
+    items = layout.probes["item"].to_numpy()[control]
+    in_a = planted[layout.order[np.flatnonzero(control)]]
+    unbalance = []
+    for s in range(RESIDUAL_SPLITS):
+        half = control_halves(
+            items, layout.depth_code[control], len(DEPTHS), layout.draw(0, "control"), s
+        )
+        first = layout.depth_code[control] == 0
+        k_a = len(np.unique(items[first & half & in_a]))  # planted items in half A
+        k_b = len(np.unique(items[first & ~half & in_a]))
+        unbalance.append(abs(k_a - k_b) / 10)
+    # |r| grows as DRIFT·t/T, so its mean over the steps is half its last value
+    expected = DRIFT / 2 * np.mean(unbalance)
+    last = analysis.residual_drift.groupby("depth", observed=True).last()
     for d in DEPTHS:
-        assert m.residual_drift_mean_abs[d] == pytest.approx(DRIFT / 2, abs=0.03)
-        assert m.residual_drift_zero_share[d] < 0.3
-        low, high = m.residual_drift_mean_abs_ci[d]  # the planted mean |r| inside, far from 0
-        assert 0.05 < low < DRIFT / 2 < high < 0.3
+        assert m.residual_drift_mean_abs[d] == pytest.approx(expected, abs=0.02)
+        assert last.loc[d, "residual"] == pytest.approx(-DRIFT, abs=0.05)  # the first split
+        assert last.loc[d, "ci_high"] < -0.2
+
+
+@pytest.mark.parametrize("n_a, n_b", [(10, 10), (15, 15), (6, 9)])
+def test_the_chance_share_is_the_percentile_intervals_coverage(n_a, n_b):
+    """Against a Monte Carlo of the interval itself: two halves of normal items that differ by
+    chance alone, each mean resampled 500 times, the percentile interval of the difference."""
+    rng = np.random.default_rng(n_a * 100 + n_b)
+    trials, held = 1500, 0
+    for _ in range(trials):
+        a, b = rng.normal(size=n_a), rng.normal(size=n_b)
+        diff = a[rng.integers(0, n_a, (500, n_a))].mean(1) - b[
+            rng.integers(0, n_b, (500, n_b))
+        ].mean(1)
+        low, high = np.percentile(diff, [2.5, 97.5])
+        held += low <= 0 <= high
+    assert chance_share(n_a, n_b) == pytest.approx(held / trials, abs=0.025)
+    assert chance_share(n_a, n_b) < 0.95 < chance_share(1000, 1000) + 0.001
 
 
 def test_the_split_is_seeded_by_the_analysis_seed():
@@ -108,7 +147,7 @@ def test_without_intervals_the_share_is_undefined(common):
     m = analyze_run(run, resamples=0).settings
     assert all(np.isnan(v) for v in m.residual_drift_zero_share.values())
     assert m.residual_drift_mean_abs == common.settings.residual_drift_mean_abs
-    assert "0 in CI at – of steps" in format_summary(analyze_run(run, resamples=0))
+    assert "0 in CI at – of steps (chance 92%)" in format_summary(analyze_run(run, resamples=0))
 
 
 def test_summary_report_and_saved_folder_carry_it(common, tmp_path):

@@ -142,15 +142,17 @@ class Settings:
     noise_floor_ci: Mapping[str, Interval]
     # the residual drift (analyze/drift.py, residual_drift.csv): per depth with controls
     residual_drift_zero_share: Mapping[str, float]  # logged steps whose 95% interval holds 0
+    residual_drift_chance_share: Mapping[str, float]  # that share when nothing is left
     residual_drift_mean_abs: Mapping[str, float]  # mean |residual| over the run
     residual_drift_mean_abs_ci: Mapping[str, Interval]
     residual_drift_undefined: Mapping[str, str]  # depth -> why it has none
     residual_drift_split: str = field(
         init=False,
         default="per depth, the control items permuted by numpy's default_rng((seed, "
-        "position of control among the scenarios, 1, depth index)), the first half corrected by the mean of the "
-        "rest; each half's items resampled apart (streams 2 and 3); share and mean over the "
-        "logged steps after the first",
+        "position of control among the scenarios, 1, split, depth index)), the first half "
+        "corrected by the mean of the rest; each half's items resampled apart (streams 2 and "
+        "3, then the split for splits after the first); share and mean over the logged steps "
+        "after the first, averaged over 10 splits; the curve is split 0's",
     )
 
     def __post_init__(self) -> None:

@@ -130,7 +130,7 @@ def settings_table(a: Analysis) -> str:
         ("drift correction", drift),
         ("control drift at the last step (mean Δℓ, 95% CI)",
          fmt_per_depth(m.control_drift_last, m.control_drift_last_ci, "+.3f") or MISSING),
-        ("residual drift after correction (half the controls by the other half's mean)",
+        ("residual drift after correction (half the controls by the other half's mean, 10 splits)",
          residual_drift(m) or MISSING),
         ("noise floor (median one-step |Δℓ| of a control probe, 95% CI)",
          fmt_per_depth(m.noise_floor, m.noise_floor_ci, ".3f") or MISSING),

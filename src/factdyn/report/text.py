@@ -17,12 +17,13 @@ def logged_steps(m: Settings) -> str:
 
 def residual_drift(m: Settings) -> str | None:
     """Per depth, what the drift correction leaves on the controls themselves (half of them
-    corrected by the other half's mean): its mean |residual| and the share of logged steps
-    whose interval holds zero (≥ 95% is what chance gives); None without controls."""
+    corrected by the other half's mean, over several splits): its mean |residual| and the share
+    of logged steps whose interval holds zero, beside the share chance alone gives; None
+    without controls."""
     parts = [
         f"{d} mean |r| {fmt_estimate(v, m.residual_drift_mean_abs_ci[d], '.3f')}, 0 in CI at "
         f"{fmt(m.residual_drift_zero_share[d], '.0%')}"
-        " of steps"
+        f" of steps (chance {fmt(m.residual_drift_chance_share[d], '.0%')})"
         for d, v in m.residual_drift_mean_abs.items()
     ]
     parts += [f"{d} undefined ({why})" for d, why in m.residual_drift_undefined.items()]
