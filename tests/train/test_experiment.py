@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
@@ -17,7 +18,8 @@ from factdyn import load_items, load_run
 from factdyn.analyze.populations import analyze_run
 from factdyn.config import load_config
 from factdyn.errors import DataError, TrainingError
-from factdyn.rundir import STATS
+from factdyn.inject.provenance import tokens_sha256
+from factdyn.rundir import PROVENANCE_FILE, STATS
 from factdyn.train import loop
 from factdyn.train.experiment import train
 
@@ -67,6 +69,13 @@ def test_injected_text_is_in_the_batch_at_logged_steps_and_rows(
         expect = tok(text, add_special_tokens=False)["input_ids"] + [eos]
         got = seen[r.step][r.row, r.token_start : r.token_end].tolist()
         assert got == expect[: r.token_end - r.token_start], (r.step, r.item)
+    # the loop's record says the same: each injection once, with the hashes of what was placed
+    record = pd.read_parquet(run_dir / PROVENANCE_FILE)
+    key = ["step", "row", "item", "variant", "token_start", "token_end"]
+    assert record[key].equals(inj[key].sort_values(["step", "row", "item"], ignore_index=True))
+    for r in record.itertuples():
+        assert r.tokens_sha256 == tokens_sha256(seen[r.step][r.row, r.token_start : r.token_end])
+        assert (r.micro, r.micro_row) == (0, r.row)  # micro_batch_size: the whole batch
     # steps without injections contain no injected paragraph at all
     first_tokens = {
         tuple(tok(it.train_context, add_special_tokens=False)["input_ids"][:8]) for it in items
@@ -202,6 +211,9 @@ def test_kill_and_resume_gives_the_same_log_bit_for_bit(toy_world, toy_base, tmp
     assert not np.isnan(b.logprobs[..., STATS.index("target_mean")]).any()  # no missing step
     assert np.array_equal(a.train.to_numpy(), b.train.to_numpy())
     assert b.meta["status"] == "done"
+    record = pd.read_parquet(run_dir / PROVENANCE_FILE)  # truncated at each resume's checkpoint
+    assert record.equals(pd.read_parquet(ref / PROVENANCE_FILE))
+    assert len(record) == len(b.injections) and record.step.is_monotonic_increasing
 
 
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(

@@ -13,7 +13,7 @@ from factdyn.cli.app import app
 from factdyn.errors import DataError
 
 # importing the command modules registers their commands, in the pipeline's order
-from factdyn.cli import data, training, results, simulate, sweep  # noqa: E402, F401, I001  # isort: skip
+from factdyn.cli import data, training, results, simulate, sweep, verify  # noqa: E402, F401, I001  # isort: skip
 
 __all__ = ["app", "main"]
 

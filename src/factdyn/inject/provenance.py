@@ -53,6 +53,12 @@ def tokens_sha256(ids: Sequence[int] | np.ndarray) -> str:
     return hashlib.sha256(np.asarray(ids, dtype="<i8").tobytes()).hexdigest()
 
 
+def injected_tokens(tokenizer, text: str) -> list[int]:
+    """The ids factdyn places for a text: its tokens, no special tokens, then EOS (how the
+    plan tokenizes an injection, and so what ``factdyn verify`` hashes again)."""
+    return [*tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
+
+
 def item_texts(items: Sequence[KnowledgeItem]) -> dict[tuple[int, int], str]:
     """(item, variant) -> the text injected for it (variant 0 the paragraph, i paraphrase i-1)."""
     return {

@@ -25,6 +25,7 @@ import yaml
 from factdyn.config import RunConfig, dump_config
 from factdyn.errors import DataError, TrainingError
 from factdyn.files import atomic_dir, write_json_atomic, write_text_atomic
+from factdyn.inject.provenance import ProvenanceLog, item_texts
 from factdyn.rundir import (
     Status,
     init_logs,
@@ -254,8 +255,11 @@ def _prepare(model, plan: Plan, world: World, resuming: bool) -> tuple:
     return wrapped, net, opt
 
 
-def _batcher(plan: Plan, source, tokenizer, world: World) -> Batcher:
-    """The batches of every step, read from the data position the config or the base gives."""
+def _batcher(
+    plan: Plan, source, tokenizer, world: World, micro_batch: int, provenance: ProvenanceLog
+) -> Batcher:
+    """The batches of every step, read from the data position the config or the base gives;
+    where each injection landed goes to ``provenance``."""
     cfg = plan.cfg
     base = plan.base_state
     start_pos = cfg.data.start if cfg.data.start is not None else int(base.get("data_position", 0))
@@ -268,6 +272,9 @@ def _batcher(plan: Plan, source, tokenizer, world: World) -> Batcher:
         cfg.injection.placement,
         tokenizer.eos_token_id,
         world,
+        micro_batch,
+        item_texts(plan.items),
+        provenance,
     )
 
 
@@ -317,11 +324,14 @@ def _run(
     survive a restart restored by the checkpointer; meta.json says how it ended."""
     cfg = plan.cfg
     wrapped, net, opt = _prepare(model, plan, world, resume_from is not None)
-    batcher = _batcher(plan, source, tokenizer, world)
+    loop_cfg = _loop_config(plan, world)
+    provenance = ProvenanceLog(run_dir, world.main)
+    batcher = _batcher(plan, source, tokenizer, world, loop_cfg.micro_batch, provenance)
     logger = probe_logger(plan, run_dir, probes, world)
     train_log = TrainLog(run_dir, plan.tokens_per_step, cfg.train.steps, world)
     components: dict[str, ckpt.Stateful] = {
         "data": batcher,
+        "provenance": provenance,
         "probe_log": logger,
         "train_log": train_log,
     }
@@ -352,7 +362,7 @@ def _run(
     # in this order at every hook: θ_t is scored, then saved
     callbacks = [logger, checkpointer, train_log, *extra, *tail]
     try:
-        run_loop(model, opt, batcher, start, _loop_config(plan, world), world, callbacks, net)
+        run_loop(model, opt, batcher, start, loop_cfg, world, callbacks, net)
     except TrainingError as e:
         if world.main:
             update_meta(run_dir, status=Status.FAILED, error=str(e))

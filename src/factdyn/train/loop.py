@@ -23,8 +23,9 @@ from tqdm.auto import tqdm
 from factdyn import progress
 from factdyn.errors import TrainingError
 from factdyn.inject.placement import IGNORE, apply_placements
+from factdyn.inject.provenance import ProvenanceLog, placed_records
 from factdyn.train.callbacks import Callback
-from factdyn.train.distributed import World, all_reduce_sum
+from factdyn.train.distributed import World, all_reduce_sum, gather_objects
 from factdyn.train.lr import lr_at
 
 
@@ -39,7 +40,8 @@ class Interrupted(KeyboardInterrupt):
 
 @dataclass
 class Batcher:
-    """Builds this rank's rows of the global batch of a step, injections included. Step t
+    """Builds this rank's rows of the global batch of a step, injections included, and
+    records where each injected text landed (:mod:`factdyn.inject.provenance`). Step t
     reads the corpus from sequence ``start + t * batch_size``; its state (a
     :class:`~factdyn.train.checkpoint.Stateful`) is the next step and the data position it
     reads from."""
@@ -52,6 +54,9 @@ class Batcher:
     mode: str
     pad_id: int
     world: World
+    micro_batch: int  # rows per forward/backward, as train_step splits this rank's rows
+    texts: dict  # (item, variant) -> text, for the record's hash
+    provenance: ProvenanceLog
     next_step: int = 0
 
     def state_dict(self) -> dict:
@@ -79,7 +84,33 @@ class Batcher:
         mine = pl[(pl.row >= rows.start) & (pl.row < rows.stop)].assign(
             row=lambda d: d.row - rows.start
         )
-        return apply_placements(batch, mine, self.tokens, self.mode, self.pad_id)
+        ids, labels = apply_placements(batch, mine, self.tokens, self.mode, self.pad_id)
+        self.record(step, pl, ids)
+        return ids, labels
+
+    def record(self, step: int, placements, ids: np.ndarray) -> None:
+        """This rank's records of the step, micro-batch by micro-batch as train_step splits
+        its rows, added to the main rank's log. Every rank calls it at a step with
+        injections (every rank knows those steps), since the gather is a collective."""
+        rows, m = self.rows, self.micro_batch
+        mine = [
+            rec
+            for k, i in enumerate(range(0, len(rows), m))
+            for rec in placed_records(
+                step,
+                self.world.rank,
+                k,
+                placements,
+                rows.start + i,
+                min(m, len(rows) - i),
+                ids[i : i + m],
+                self.mode,
+                self.texts,
+            )
+        ]
+        parts = gather_objects(mine, self.world)
+        if parts is not None:
+            self.provenance.add([rec for part in parts for rec in part])
 
 
 def train_step(

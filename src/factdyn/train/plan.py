@@ -25,6 +25,7 @@ from factdyn.config import InjectionConfig, RunConfig
 from factdyn.data.items import KnowledgeItem, load_items
 from factdyn.errors import DataError
 from factdyn.inject.placement import plan_placements
+from factdyn.inject.provenance import injected_tokens
 from factdyn.inject.schedule import Injection, build_schedule, split_items
 from factdyn.score.requests import check_lengths
 from factdyn.train import checkpoint as ckpt
@@ -334,10 +335,7 @@ def plan_items(cfg: RunConfig, tokenizer) -> Layout:
             "allowing)"
         ) from None
     tokens = {
-        (i.item, i.variant): [
-            *tokenizer(items[i.item].variant(i.variant), add_special_tokens=False)["input_ids"],
-            eos,
-        ]
+        (i.item, i.variant): injected_tokens(tokenizer, items[i.item].variant(i.variant))
         for i in schedule
     }
     placements = plan_placements(
