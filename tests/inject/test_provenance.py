@@ -89,7 +89,8 @@ def test_log_writes_the_schema_and_a_restore_truncates_to_the_saved_count(tmp_pa
     read = lambda: pd.read_parquet(tmp_path / PROVENANCE_FILE)  # noqa: E731
     assert read().empty and list(read().columns) == list(PROVENANCE)
     check_table(read(), PROVENANCE, tmp_path / PROVENANCE_FILE)
-    log.add([_rec(0, 0), _rec(0, 1)])
+    log.add([_rec(0, 1), _rec(0, 0)])  # as ranks gathered them: stored in row order
+    assert read().row.tolist() == [0, 1]
     saved = log.state_dict()
     log.add([_rec(5, 2)])
     assert read().step.tolist() == [0, 0, 5]

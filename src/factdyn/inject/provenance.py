@@ -127,10 +127,11 @@ class ProvenanceLog:
             self.table.to_parquet(tmp, index=False)
 
     def add(self, records: Sequence[Placed]) -> None:
-        """On the main rank: every rank's records of one step (the caller gathers them)."""
+        """On the main rank: every rank's records of one step (the caller gathers them),
+        stored in row order (then span), whatever loop or layout of ranks placed them."""
         if not self.main or not records:
             return
-        new = provenance_table(records)
+        new = provenance_table(sorted(records, key=lambda r: (r.row, r.token_start)))
         self.table = pd.concat([self.table, new], ignore_index=True) if len(self.table) else new
         self._write()
 
