@@ -121,6 +121,7 @@ def test_the_chance_share_is_the_percentile_intervals_coverage(n_a, n_b):
         held += low <= 0 <= high
     assert chance_share(n_a, n_b) == pytest.approx(held / trials, abs=0.025)
     assert chance_share(n_a, n_b) < 0.95 < chance_share(1000, 1000) + 0.001
+    assert chance_share(1, 1) == 0  # one item a half: the interval is a point
 
 
 def test_the_split_is_seeded_by_the_analysis_seed():

@@ -173,10 +173,13 @@ def chance_share(n_a: int, n_b: int) -> float:
     """The share of steps whose 95 % percentile interval holds zero when the halves (``n_a``
     and ``n_b`` items) differ only by chance: the bootstrap's variance of a mean over n items
     is (n − 1)/n of the unbiased one, so the interval is the t interval (n_a + n_b − 2 degrees
-    of freedom) narrowed by that factor: about 93 % for 15 items a half, 95 % for many."""
+    of freedom) narrowed by that factor: about 93 % for 15 items a half, 95 % for many, none
+    for one."""
     nu = n_a + n_b - 2
     boot = (n_a - 1) / n_a**2 + (n_b - 1) / n_b**2
     c = 1.959964 * math.sqrt(boot / (1 / n_a + 1 / n_b))
+    if c == 0:  # one item a half: every resample is that item, the interval a point
+        return 0.0
     t = np.linspace(-c, c, 20_001)
     t = (t[1:] + t[:-1]) / 2  # midpoints
     log_norm = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
