@@ -6,9 +6,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from factdyn import load_run
+from factdyn.rundir import PROVENANCE_FILE
 
 
 def _run(args: list[str], out, nproc: int) -> None:
@@ -62,6 +64,14 @@ def test_two_processes_match_one(toy_world, toy_base, tmp_path, mode, schedule):
     np.testing.assert_allclose(b.logprobs, a.logprobs, atol=1e-4, rtol=0)
     np.testing.assert_allclose(b.train.loss, a.train.loss, atol=1e-5, rtol=0)
     assert a.injections.equals(b.injections)
+    # the same record of the injections, placed by the rank holding their rows: rank q holds
+    # rows 4q..4q+3 of the 8, in micro-batches of 2
+    one, two = (pd.read_parquet(tmp_path / r / PROVENANCE_FILE) for r in ("one", "two"))
+    where = ["rank", "micro", "micro_row"]
+    assert len(one) == len(a.injections) and one.drop(columns=where).equals(two.drop(columns=where))
+    assert (one["rank"] == 0).all() and (one.micro == one.row // 2).all()
+    assert (two["rank"] == two.row // 4).all() and (two.micro == two.row % 4 // 2).all()
+    assert (one.micro_row == one.row % 2).all() and (two.micro_row == two.row % 2).all()
     # written once: one set of checkpoints, complete
     assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == [
         "step_0000040",
