@@ -19,8 +19,9 @@ checkpoint starts counting there).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -87,7 +88,7 @@ class FactdynCallback(Callback):
     config: RunConfig | str | Path
     out: str | Path
     tokenizer: Any
-    model_name: str = "olmo-core"
+    model_name: str | None = None  # meta.json's model; None: the config's model.name
     priority: ClassVar[int] = 2  # before the checkpointer (1): θ_t is scored, then saved
     session: Session | None = field(default=None, init=False, repr=False)
     scored: OlmoCoreLM | None = field(default=None, init=False, repr=False)
@@ -107,9 +108,12 @@ class FactdynCallback(Callback):
         self._restored = dict(state_dict) if state_dict else None
 
     def post_checkpoint_saved(self, path) -> None:
-        del path
-        if self.session is not None:
-            self.session.saved(self.step - self.offset)
+        """meta.json's steps_done: the step in the checkpoint's name, not the trainer's step
+        now (an asynchronous save reports a step or more later)."""
+        name = self.trainer.checkpointer.CHECKPOINT_DIR.format(step=r"(\d+)")
+        saved = re.fullmatch(name, PurePosixPath(str(path).rstrip("/")).name)
+        if self.session is not None and saved is not None:
+            self.session.saved(int(saved.group(1)) - self.offset)
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -125,8 +129,16 @@ class FactdynCallback(Callback):
         return cfg
 
     def _batch_size(self, seq_len: int) -> int:
-        """Sequences per update over all ranks, from the data loader's global batch."""
-        tokens = self.trainer.data_loader.global_batch_size
+        """Sequences per update over all ranks, from the data loader's global batch (in
+        tokens), its sequences checked to be ``data.seq_len`` long where the loader says."""
+        loader = self.trainer.data_loader
+        length = getattr(getattr(loader, "dataset", None), "sequence_length", seq_len)
+        if length != seq_len:
+            raise DataError(
+                f"config, field 'data.seq_len': {seq_len}, but the trainer's data loader reads "
+                f"sequences of {length} tokens: set data.seq_len={length}"
+            )
+        tokens = loader.global_batch_size
         if tokens % seq_len:
             raise DataError(
                 f"config, field 'data.seq_len': {seq_len} does not divide the trainer's global "
@@ -155,7 +167,7 @@ class FactdynCallback(Callback):
             world=self._world(),
             batch_size=self._batch_size(cfg.data.seq_len),
             steps=trainer.max_steps - self.offset,
-            model_name=self.model_name,
+            model_name=self.model_name or cfg.model.name or "olmo-core",
             lr=float(lr) if lr is not None else None,
         )
         n_parameters = sum(p.numel() for p in module.model.parameters())

@@ -1,0 +1,139 @@
+"""One OLMo-core Trainer run with factdyn's callback, on the toy world: a tiny OLMo 2-style
+model built by OLMo-core, its data a token file read by OLMo-core's own data loader. The same
+weights (converted to a Hugging Face model), token file, data order (OLMo-core's global
+indices, which factdyn's ``olmo`` source reads), items, schedule and optimizer make factdyn's
+own loop's run under :func:`settings`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+STEPS, BATCH, SEQ, MICRO = 10, 8, 64, 4
+
+
+def settings(world: Path, data: dict[str, Path], *extra: str) -> list[str]:
+    """The run's config as --set strings: factdyn's loop reads all of them; the callback the
+    items, injections and evaluation (the trainer says the rest, set to agree)."""
+    return [
+        f"data.path={data['index']}",
+        "data.source=olmo",
+        f"data.files=[{data['tokens']}]",
+        f"injection.items={world / 'knowledge.json'}",
+        f"model.name={data['hf']}",
+        f"data.seq_len={SEQ}",
+        "data.start=0",
+        f"train.batch_size={BATCH}",
+        f"train.micro_batch_size={MICRO}",
+        f"train.steps={STEPS}",
+        "train.checkpoint_every=100",
+        "train.threads=1",
+        "injection.max_items=6",
+        "injection.n_controls=3",
+        "injection.interval=3",
+        "injection.cohorts=1",
+        "injection.scenario_offset=0",
+        "injection.scenarios=[{name: paraphrase, variant: paraphrase, count: 2}, "
+        "{name: duplicate, count: 2}, {name: once, count: 1}]",
+        "eval.window=2",
+        "eval.schedule=every",
+        "optim.lr=1e-3",
+        "optim.load_state=false",
+        *extra,
+    ]
+
+
+def model_config(vocab_size: int):
+    """An OLMo 2 block (reordered norms, QK-norm) of 2 layers, 32 wide: OLMo-core converts
+    it to transformers' Olmo2ForCausalLM."""
+    from olmo_core.nn.transformer import TransformerBlockType, TransformerConfig
+
+    return TransformerConfig.llama_like(
+        d_model=32,
+        vocab_size=vocab_size,
+        n_layers=2,
+        n_heads=4,
+        qk_norm=True,
+        block_name=TransformerBlockType.reordered_norm,
+        layer_norm_eps=1e-6,
+        hidden_size_multiple_of=16,
+    )
+
+
+def prepare(world: Path, root: Path) -> dict[str, Path]:
+    """The token file (OLMo-core's format: raw uint16), θ_0 (OLMo-core's state dict and
+    its Hugging Face copy with the tokenizer, factdyn's loop's base) and the data order."""
+    from olmo_core.nn.hf.config import get_hf_config
+    from olmo_core.nn.hf.convert import convert_state_to_hf
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(world / "tokenizer")
+    with open(world / "corpus" / "shard-00000.jsonl") as f:
+        docs = [json.loads(line)["text"] for line in f]
+    eos = [tok.eos_token_id]
+    ids = np.concatenate([tok(d, add_special_tokens=False)["input_ids"] + eos for d in docs])
+    out = {"tokens": root / "tokens.npy", "state": root / "theta0.pt", "hf": root / "hf"}
+    ids.astype(np.uint16).tofile(out["tokens"])
+    torch.manual_seed(0)
+    model = model_config(len(tok)).build(init_device="cpu")
+    model.init_weights(device=torch.device("cpu"))
+    torch.save(model.state_dict(), out["state"])
+    hf_config = get_hf_config(model)
+    hf_config.max_position_embeddings = SEQ
+    hf = AutoModelForCausalLM.from_config(hf_config)
+    hf.load_state_dict(convert_state_to_hf(hf_config, model.state_dict()))
+    hf.save_pretrained(out["hf"])
+    tok.save_pretrained(out["hf"])
+    loader = data_loader(out["tokens"], root / "order", tok.eos_token_id, len(tok))
+    loader.reshuffle(epoch=1)  # the trainer's first epoch: OLMo-core writes its order
+    out["index"] = root / "order.u32"
+    np.asarray(loader.get_global_indices(), dtype=np.uint32).tofile(out["index"])
+    return out
+
+
+def data_loader(tokens: Path, work: Path, eos: int, vocab_size: int):
+    from olmo_core.data import NumpyDataLoaderConfig, NumpyFSLDataset
+
+    dataset = NumpyFSLDataset(
+        tokens, sequence_length=SEQ, pad_token_id=eos, eos_token_id=eos, vocab_size=vocab_size
+    )
+    dataset.work_dir = work
+    return NumpyDataLoaderConfig(global_batch_size=BATCH * SEQ, seed=0, work_dir=str(work)).build(
+        dataset
+    )
+
+
+def trainer(cfg, data: dict[str, Path], root: Path, save_interval: int = 100, callbacks=()):
+    """An OLMo-core Trainer from θ_0 whose optimizer and batches are factdyn's loop's under
+    ``cfg``; its checkpoints in ``root``/ckpt."""
+    from olmo_core.optim import AdamWConfig
+    from olmo_core.train import Duration, TrainerConfig
+    from olmo_core.train.callbacks import CheckpointerCallback
+    from olmo_core.train.train_module import TransformerTrainModuleConfig
+    from transformers import AutoTokenizer
+
+    torch.set_num_threads(1)  # a tiny model: threads only contend
+    tok = AutoTokenizer.from_pretrained(data["hf"])
+    model = model_config(len(tok)).build(init_device="cpu")
+    model.load_state_dict(torch.load(data["state"]))
+    optim = AdamWConfig(lr=cfg.optim.lr, betas=cfg.optim.betas, eps=cfg.optim.eps, weight_decay=0.0)
+    module = TransformerTrainModuleConfig(
+        rank_microbatch_size=MICRO * SEQ,
+        max_sequence_length=SEQ,
+        optim=optim,
+        max_grad_norm=cfg.optim.grad_clip,
+    ).build(model, device=torch.device("cpu"))
+    loader = data_loader(data["tokens"], root / "work", tok.eos_token_id, len(tok))
+    # no checkpoint before the first update: saving one starts AdamW's step count at 1 (torch's
+    # distributed checkpoint steps an empty optimizer with lr 0 to create its state), so that
+    # every update after it differs from factdyn's loop's (the first is 0.73 × lr)
+    checkpointer = CheckpointerCallback(save_interval=save_interval, pre_train_checkpoint=False)
+    return TrainerConfig(
+        save_folder=str(root / "ckpt"),
+        max_duration=Duration.steps(cfg.train.steps),
+        device="cpu",
+        callbacks={"checkpointer": checkpointer, **dict(callbacks)},
+    ).build(module, loader)
