@@ -1,6 +1,7 @@
 """Resume through self-saving components: a checkpoint's state.json holds the state of the
-data position, the probe log, the training log and the trackers, each restored by the
-checkpointer; a checkpoint written before they saved themselves still resumes."""
+data position, the record of the injections, the probe log, the training log and the
+trackers, each restored by the checkpointer; a checkpoint written before they saved
+themselves still resumes."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import json
 import shutil
 
 import numpy as np
+import pandas as pd
 
 from factdyn import load_run
 from factdyn.config import load_config
+from factdyn.rundir import PROVENANCE_FILE
 from factdyn.train import checkpoint as ckpt
 from factdyn.train.experiment import train
 
@@ -57,3 +60,7 @@ def test_a_checkpoint_from_before_components_saved_themselves_resumes_to_the_sam
     assert state["data"] == {"step": 24, "position": first + 24 * 8}
     assert state["probe_log"] == {"step": 24, "rows": 25}
     assert state["train_log"] == {"step": 24}
+    # the record of the injections: those before step 8 kept, the later ones made again
+    record = pd.read_parquet(run_dir / PROVENANCE_FILE)
+    assert record.equals(pd.read_parquet(tmp_path / "ref" / PROVENANCE_FILE))
+    assert state["provenance"] == {"records": len(record)} and len(record) == len(run.injections)
