@@ -169,7 +169,7 @@ def test_an_edited_item_is_named_with_its_field(run, item, variant, field):
     assert out.code == 1
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 2 and f"item {item}, field '{field}': edited since it was" in lines[0]
-    assert lines[1].startswith("1 differences between")
+    assert lines[1].startswith("1 difference between")
 
 
 def test_other_items_given_with_items_are_the_ones_checked(run, tmp_path):

@@ -44,5 +44,6 @@ def verify(
         echo_main(line)
     if (more := len(found.differences) - SHOWN) > 0:
         echo_main(f"... and {more} more")
-    echo_main(f"{len(found.differences)} differences between {run_dir} and its schedule and items")
+    n = len(found.differences)
+    echo_main(f"{n} difference{'s' * (n != 1)} between {run_dir} and its schedule and items")
     raise typer.Exit(1)
