@@ -8,9 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch.utils.data import IterableDataset
 
 STEPS, BATCH = 10, 8
 
@@ -43,25 +41,11 @@ def settings(world: Path, base: Path, *extra: str) -> list[str]:
     ]
 
 
-class Sequences(IterableDataset):
-    """The background sequences factdyn's loop reads, in its order (data.start=0)."""
-
-    def __init__(self, source):
-        self.source = source
-
-    def __iter__(self):
-        i = 0
-        while True:
-            ids = torch.as_tensor(np.asarray(self.source.sequence(i)), dtype=torch.long)
-            i += 1
-            yield {"input_ids": ids, "labels": ids.clone()}
-
-
 def trainer(cfg, base: Path, ckpt: Path, per_device: int = 2, **args):
     """A Trainer whose optimizer and batches are factdyn's loop's under ``cfg``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
-    from factdyn.data.sources import build_source
+    from factdyn.integrations.hf import Sequences
 
     torch.set_num_threads(1)
     tok = AutoTokenizer.from_pretrained(base)
@@ -89,7 +73,7 @@ def trainer(cfg, base: Path, ckpt: Path, per_device: int = 2, **args):
     return Trainer(
         model=AutoModelForCausalLM.from_pretrained(base),
         args=arguments,
-        train_dataset=Sequences(build_source(cfg.data, tok)),
+        train_dataset=Sequences(cfg, tok),
         processing_class=tok,
     )
 

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset
 from transformers import Trainer, TrainerCallback
 
 from factdyn.config import RunConfig
@@ -118,6 +121,24 @@ class FactdynCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         self.session.finish(state.global_step >= self.session.cfg.train.steps)
+
+
+class Sequences(IterableDataset):
+    """factdyn's background text (the config's data section) as a Trainer's dataset: the
+    sequences factdyn's own loop reads, in its order from ``data.start`` (0 when null), each
+    ``{"input_ids", "labels"}``. For a run on factdyn's world, and for comparing the loops."""
+
+    def __init__(self, config: RunConfig, tokenizer):
+        from factdyn.data.sources import build_source
+
+        self.source, self.start = build_source(config.data, tokenizer), config.data.start or 0
+
+    def __iter__(self):
+        i = self.start
+        while True:
+            ids = torch.as_tensor(np.asarray(self.source.sequence(i)), dtype=torch.long)
+            i += 1
+            yield {"input_ids": ids, "labels": ids.clone()}
 
 
 def _world(args) -> World:
