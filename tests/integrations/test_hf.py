@@ -145,3 +145,30 @@ def test_a_batch_wider_or_narrower_than_seq_len_is_refused_in_one_line(
     with pytest.raises(DataError, match="48 tokens wide, but data.seq_len=64") as e:
         t.train()
     assert "\n" not in str(e.value)
+
+
+def test_a_trainer_starting_afresh_into_an_existing_run_is_refused_in_one_line(
+    runs, toy_world, toy_base, tmp_path
+):
+    cfg = load_config(None, settings(toy_world, toy_base))
+    t = trainer(cfg, toy_base, tmp_path / "ckpt")
+    attach(t, cfg, runs["hf"])
+    before = (runs["hf"] / "logprobs.npy").read_bytes()
+    with pytest.raises(DataError, match="exists and is not empty") as e:
+        t.train()
+    assert "\n" not in str(e.value)
+    assert (runs["hf"] / "logprobs.npy").read_bytes() == before
+
+
+def test_a_resume_from_a_checkpoint_made_without_factdyn_is_refused_in_one_line(
+    toy_world, toy_base, tmp_path
+):
+    cfg = load_config(None, settings(toy_world, toy_base))
+    plain = trainer(cfg, toy_base, tmp_path / "ckpt", save_strategy="steps", save_steps=2)
+    plain.args.max_steps = 2
+    plain.train()
+    t = trainer(cfg, toy_base, tmp_path / "ckpt")
+    attach(t, cfg, tmp_path / "run")
+    with pytest.raises(DataError, match="without factdyn's state") as e:
+        t.train(resume_from_checkpoint=True)
+    assert "\n" not in str(e.value)

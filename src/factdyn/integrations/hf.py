@@ -91,6 +91,12 @@ class FactdynCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         s = self.session
         if state.global_step == 0:
+            if s.out.is_dir() and any(p.name != ".lock" for p in s.out.iterdir()):
+                raise DataError(
+                    f"{s.out}: exists and is not empty, and the Trainer starts at step 0: give "
+                    "attach another out, or continue that run from one of its Trainer "
+                    "checkpoints (trainer.train(resume_from_checkpoint=...))"
+                )
             s.open(resume=False, n_parameters=self.n_parameters)
             s.score(0, model)
         else:
