@@ -19,6 +19,7 @@ from factdyn.errors import DataError
 from factdyn.integrations.hf import attach
 from factdyn.rundir import PROVENANCE_FILE
 from factdyn.train.experiment import train
+from factdyn.train.verify import verify_run
 
 HERE = Path(__file__).parent
 PLACED = ["step", "row", "item", "variant", "token_start", "token_end", "tokens_sha256"]
@@ -48,6 +49,8 @@ def test_the_trainer_and_factdyns_loop_log_the_same(runs):
     placed = pd.read_parquet(runs["hf"] / PROVENANCE_FILE)
     assert placed[["step", "row", "item"]].equals(own.injections[["step", "row", "item"]])
     assert (placed.placement == "replace").all() and (placed["rank"] == 0).all()
+    found = verify_run(runs["hf"])  # factdyn verify: the record matches the plan and items
+    assert found.injections == len(own.injections) and found.differences == []
     if (runs["own"] / PROVENANCE_FILE).is_file():  # factdyn's loop records the same
         mine = pd.read_parquet(runs["own"] / PROVENANCE_FILE)
         assert mine[PLACED].equals(placed[PLACED])
@@ -115,6 +118,7 @@ def test_two_torchrun_processes_log_what_one_does(runs, toy_world, toy_base, tmp
     pb = pd.read_parquet(tmp_path / "run" / PROVENANCE_FILE)
     assert pa[PLACED].equals(pb[PLACED])
     assert set(pb["rank"]) == {0, 1} and (pb.row % 2 == pb["rank"]).all()
+    assert verify_run(tmp_path / "run").differences == []
 
 
 def test_a_trainer_without_max_steps_is_refused_in_one_line(tmp_path):
