@@ -100,7 +100,6 @@ def data_loader(tokens: Path, work: Path, eos: int, vocab_size: int):
     dataset = NumpyFSLDataset(
         tokens, sequence_length=SEQ, pad_token_id=eos, eos_token_id=eos, vocab_size=vocab_size
     )
-    dataset.work_dir = work
     return NumpyDataLoaderConfig(global_batch_size=BATCH * SEQ, seed=0, work_dir=str(work)).build(
         dataset
     )
@@ -118,7 +117,6 @@ def trainer(cfg, data: dict[str, Path], root: Path, save_interval: int = 100, ca
     torch.set_num_threads(1)  # a tiny model: threads only contend
     tok = AutoTokenizer.from_pretrained(data["hf"])
     model = model_config(len(tok)).build(init_device="cpu")
-    model.load_state_dict(torch.load(data["state"]))
     optim = AdamWConfig(lr=cfg.optim.lr, betas=cfg.optim.betas, eps=cfg.optim.eps, weight_decay=0.0)
     module = TransformerTrainModuleConfig(
         rank_microbatch_size=MICRO * SEQ,
@@ -126,6 +124,7 @@ def trainer(cfg, data: dict[str, Path], root: Path, save_interval: int = 100, ca
         optim=optim,
         max_grad_norm=cfg.optim.grad_clip,
     ).build(model, device=torch.device("cpu"))
+    module.model.load_state_dict(torch.load(data["state"]))  # after build, which inits weights
     loader = data_loader(data["tokens"], root / "work", tok.eos_token_id, len(tok))
     # no checkpoint before the first update: saving one starts AdamW's step count at 1 (torch's
     # distributed checkpoint steps an empty optimizer with lr 0 to create its state), so that
