@@ -176,3 +176,21 @@ def test_a_resume_from_a_checkpoint_made_without_factdyn_is_refused_in_one_line(
     with pytest.raises(DataError, match="without factdyn's state") as e:
         t.train(resume_from_checkpoint=True)
     assert "\n" not in str(e.value)
+
+
+def test_labels_and_attention_mask_move_with_the_placed_text():
+    from factdyn.integrations.core import carry
+
+    placed = np.array([[7, 8, 9, 1, 2], [5, 5, 5, 5, 5]])
+    labels = np.array([[1, 2, 3, -100, -100], [4, 4, 4, 4, 4]])
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    ones = np.ones_like(mask)
+    # prepend: three tokens in front of row 0, whose own values move right (and off the end)
+    assert carry(labels, placed, {0: 3}, "prepend", -100).tolist() == [
+        [7, 8, 9, 1, 2],
+        [4, 4, 4, 4, 4],
+    ]
+    assert carry(mask, ones, {0: 3}, "prepend", 1)[0].tolist() == [1, 1, 1, 1, 1]
+    # replace: the text's tokens, then no loss (and attended, as factdyn's loop attends them)
+    assert carry(labels, placed, {0: 3}, "replace", -100)[0].tolist() == [7, 8, 9, -100, -100]
+    assert carry(mask, ones, {0: 3}, "replace", 1)[0].tolist() == [1, 1, 1, 1, 1]
