@@ -2,11 +2,14 @@
 model built by OLMo-core, its data a token file read by OLMo-core's own data loader. The same
 weights (converted to a Hugging Face model), token file, data order (OLMo-core's global
 indices, which factdyn's ``olmo`` source reads), items, schedule and optimizer make factdyn's
-own loop's run under :func:`settings`."""
+own loop's run under :func:`settings`. Imported by the tests (one process) and run by torchrun
+(``python -m torch.distributed.run ... olmo_run.py WORLD ROOT OUT MICRO``: :func:`main`)."""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -94,38 +97,52 @@ def prepare(world: Path, root: Path) -> dict[str, Path]:
     return out
 
 
-def data_loader(tokens: Path, work: Path, eos: int, vocab_size: int):
+def data_loader(tokens: Path, work: Path, eos: int, vocab_size: int, group=None):
     from olmo_core.data import NumpyDataLoaderConfig, NumpyFSLDataset
 
     dataset = NumpyFSLDataset(
         tokens, sequence_length=SEQ, pad_token_id=eos, eos_token_id=eos, vocab_size=vocab_size
     )
-    return NumpyDataLoaderConfig(global_batch_size=BATCH * SEQ, seed=0, work_dir=str(work)).build(
-        dataset
-    )
+    config = NumpyDataLoaderConfig(global_batch_size=BATCH * SEQ, seed=0, work_dir=str(work))
+    return config.build(dataset, dp_process_group=group)
 
 
-def trainer(cfg, data: dict[str, Path], root: Path, save_interval: int = 100, callbacks=()):
+def trainer(
+    cfg, data: dict[str, Path], root: Path, save_interval: int = 100, callbacks=(), micro=MICRO
+):
     """An OLMo-core Trainer from θ_0 whose optimizer and batches are factdyn's loop's under
-    ``cfg``; its checkpoints in ``root``/ckpt."""
+    ``cfg`` (``micro`` sequences per micro-batch and process; DDP over gloo under torchrun);
+    its checkpoints in ``root``/ckpt."""
+    from olmo_core.distributed.parallel import DataParallelType
     from olmo_core.optim import AdamWConfig
-    from olmo_core.train import Duration, TrainerConfig
+    from olmo_core.train import Duration, TrainerConfig, prepare_training_environment
     from olmo_core.train.callbacks import CheckpointerCallback
-    from olmo_core.train.train_module import TransformerTrainModuleConfig
+    from olmo_core.train.train_module import (
+        TransformerDataParallelConfig,
+        TransformerTrainModuleConfig,
+    )
     from transformers import AutoTokenizer
+
+    ddp = None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        prepare_training_environment(seed=0, backend="gloo")
+        ddp = TransformerDataParallelConfig(name=DataParallelType.ddp)
 
     torch.set_num_threads(1)  # a tiny model: threads only contend
     tok = AutoTokenizer.from_pretrained(data["hf"])
     model = model_config(len(tok)).build(init_device="cpu")
     optim = AdamWConfig(lr=cfg.optim.lr, betas=cfg.optim.betas, eps=cfg.optim.eps, weight_decay=0.0)
     module = TransformerTrainModuleConfig(
-        rank_microbatch_size=MICRO * SEQ,
+        rank_microbatch_size=micro * SEQ,
         max_sequence_length=SEQ,
         optim=optim,
         max_grad_norm=cfg.optim.grad_clip,
+        dp_config=ddp,
     ).build(model, device=torch.device("cpu"))
     module.model.load_state_dict(torch.load(data["state"]))  # after build, which inits weights
-    loader = data_loader(data["tokens"], root / "work", tok.eos_token_id, len(tok))
+    loader = data_loader(
+        data["tokens"], root / "work", tok.eos_token_id, len(tok), module.dp_process_group
+    )
     # no checkpoint before the first update: saving one starts AdamW's step count at 1 (torch's
     # distributed checkpoint steps an empty optimizer with lr 0 to create its state), so that
     # every update after it differs from factdyn's loop's (the first is 0.73 × lr)
@@ -136,3 +153,21 @@ def trainer(cfg, data: dict[str, Path], root: Path, save_interval: int = 100, ca
         device="cpu",
         callbacks={"checkpointer": checkpointer, **dict(callbacks)},
     ).build(module, loader)
+
+
+def main(world: str, root: str, out: str, micro: str) -> None:
+    """The run of :func:`prepare`'s files in ``root`` (of the toy ``world``), with ``micro``
+    sequences per micro-batch and process, into ``out``/run."""
+    from factdyn.config import load_config
+    from factdyn.integrations.olmo_core import FactdynCallback
+
+    names = {"tokens": "tokens.npy", "state": "theta0.pt", "hf": "hf", "index": "order.u32"}
+    data = {k: Path(root) / v for k, v in names.items()}
+    cfg = load_config(None, settings(Path(world), data))
+    t = trainer(cfg, data, Path(out), micro=int(micro))
+    t.add_callback("factdyn", FactdynCallback(cfg, Path(out) / "run", data["hf"]))
+    t.fit()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

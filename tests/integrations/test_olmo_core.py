@@ -4,12 +4,16 @@ input in one line before anything is written."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from olmo_core.train.callbacks import Callback
-from olmo_run import BATCH, MICRO, SEQ, STEPS, model_config, prepare, settings, trainer
+from olmo_run import BATCH, MICRO, SEQ, STEPS, main, model_config, prepare, settings, trainer
 
 from factdyn import load_items, load_run
 from factdyn.analyze.populations import analyze_run
@@ -23,6 +27,7 @@ from factdyn.score.requests import Requests
 from factdyn.train.experiment import train
 from factdyn.train.verify import verify_run
 
+HERE = Path(__file__).parent
 PLACED = ["step", "row", "item", "variant", "token_start", "token_end", "tokens_sha256"]
 
 
@@ -75,7 +80,14 @@ def runs(toy_world, tmp_path_factory) -> dict:
     t = trainer(cfg, data, root / "oc", callbacks={"seen": seen})
     t.add_callback("factdyn", FactdynCallback(cfg, root / "run", data["hf"]))
     t.fit()
-    return {"own": own, "run": root / "run", "data": data, "seen": seen.calls, "cfg": cfg}
+    return {
+        "own": own,
+        "run": root / "run",
+        "data": data,
+        "seen": seen.calls,
+        "cfg": cfg,
+        "root": root,
+    }
 
 
 def test_olmo_core_and_factdyns_loop_log_the_same(runs):
@@ -171,3 +183,22 @@ def test_a_data_loader_of_other_sequence_lengths_is_refused_before_anything_is_w
     with pytest.raises(DataError, match="reads sequences of 64 tokens: set data.seq_len=64") as e:
         t.fit()
     assert "\n" not in str(e.value) and not (tmp_path / "run").exists()
+
+
+def test_two_torchrun_processes_log_what_one_does(runs, toy_world, tmp_path):
+    """DDP over gloo, prepend mode, two sequences per micro-batch and process: OLMo-core deals
+    a step's sequences to the ranks in turn, and row r is the r-th in its data order."""
+    main(str(toy_world), str(runs["root"]), str(tmp_path / "one"), "2")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
+    cmd += [str(HERE / "olmo_run.py"), str(toy_world), str(runs["root"]), str(tmp_path), "2"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, b = load_run(tmp_path / "one" / "run"), load_run(tmp_path / "run")
+    assert b.meta["world_size"] == 2 and b.meta["status"] == "done"
+    np.testing.assert_allclose(b.logprobs, a.logprobs, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(b.train.loss, a.train.loss, atol=1e-5, rtol=0)
+    pa = pd.read_parquet(tmp_path / "one" / "run" / PROVENANCE_FILE)
+    pb = pd.read_parquet(tmp_path / "run" / PROVENANCE_FILE)
+    assert pa[PLACED].equals(pb[PLACED])
+    assert set(pb["rank"]) == {0, 1} and (pb.row % 2 == pb["rank"]).all()
+    assert (pb.micro == pb.row // 2 // 2).all() and (pb.micro_row == pb.row // 2 % 2).all()

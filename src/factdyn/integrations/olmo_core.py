@@ -6,7 +6,7 @@ it into micro-batches and trains on it (the same dict: what the callback puts in
 trained on), ``post_train_batch`` after the optimizer step, ``post_checkpoint_saved`` and
 ``close``. :class:`FactdynCallback` hangs a :class:`~factdyn.integrations.core.Session` on
 these hooks: it places the step's injections into the batch one micro-batch at a time, with
-rows numbered as :func:`~factdyn.integrations.core.first_row` says, scores θ_0 before the first
+rows numbered in the data loader's order (:func:`global_rows`), scores θ_0 before the first
 update and θ_t after update t on factdyn's evaluation schedule, and keeps its state in the
 trainer's checkpoints (``state_dict``/``load_state_dict``), so a resumed run's log continues
 exactly. Its priority puts it before OLMo-core's checkpointer: θ_t is scored before it is saved.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -34,7 +34,7 @@ from olmo_core.train.common import TRAIN_CE_LOSS_METRIC
 from factdyn.config import RunConfig, load_config, updated
 from factdyn.errors import DataError
 from factdyn.inject.placement import IGNORE
-from factdyn.integrations.core import Session, first_row
+from factdyn.integrations.core import Session
 from factdyn.train.distributed import World, all_reduce_sum
 from factdyn.train.plan import load_tokenizer
 
@@ -43,7 +43,9 @@ class OlmoCoreLM(torch.nn.Module):
     """An OLMo-core ``Transformer`` called the way factdyn's scorer calls a causal LM:
     ``model(input_ids=..., attention_mask=..., logits_to_keep=K).logits``. The scorer pads on
     the right, and a causal model's positions before the padding never attend to it, so the
-    mask (which OLMo-core's forward does not take) changes no score read and is dropped."""
+    mask (which OLMo-core's forward does not take) changes no score read and is dropped. The
+    model runs under ``no_grad``, not the scorer's ``inference_mode``: what its forward leaves
+    behind (DDP's buffers, sharded parameters) must stay usable by the training after it."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
@@ -51,7 +53,9 @@ class OlmoCoreLM(torch.nn.Module):
 
     def forward(self, input_ids, attention_mask=None, logits_to_keep: int = 0):
         del attention_mask
-        return SimpleNamespace(logits=self.model(input_ids, logits_to_keep=logits_to_keep))
+        with torch.inference_mode(False), torch.no_grad():
+            logits = self.model(input_ids.clone(), logits_to_keep=logits_to_keep)
+        return SimpleNamespace(logits=logits)
 
 
 def micro_rows(train_module, batch_rows: int, width: int) -> int:
@@ -59,6 +63,14 @@ def micro_rows(train_module, batch_rows: int, width: int) -> int:
     (``rank_microbatch_size`` tokens; the whole batch when it has none)."""
     tokens = getattr(train_module, "rank_microbatch_size", None)
     return min(batch_rows, tokens // width) if tokens else batch_rows
+
+
+def global_rows(micro: int, per: int, rank: int, world_size: int, n: int) -> list[int]:
+    """The global rows of the ``n`` rows of micro-batch ``micro`` on ``rank``. OLMo-core's
+    data loader deals instance j of a step's global batch to rank j mod W, as that rank's row
+    j // W, and the train module cuts a rank's rows into micro-batches of ``per``: row r is
+    then the r-th sequence of the step in the loader's data order, whatever W and ``per``."""
+    return [(micro * per + i) * world_size + rank for i in range(n)]
 
 
 def unshifted_labels(batch: dict, ignore: int) -> torch.Tensor:
@@ -193,20 +205,33 @@ class FactdynCallback(Callback):
         ignore = getattr(module, "label_ignore_index", IGNORE)
         ids, mask = batch["input_ids"], batch.get("attention_mask")
         labels = unshifted_labels(batch, ignore)
-        per = micro_rows(module, *ids.shape)
-        world = session.world
+        per, world = micro_rows(module, *ids.shape), session.world
         parts = []
         for k, i in enumerate(range(0, len(ids), per)):
-            rows = slice(i, i + per)
-            extra = () if mask is None else (mask[rows],)
-            first = first_row(k, world.rank, per, world.size)
-            parts.append(session.inject(step, k, first, ids[rows], labels[rows], *extra))
+            local = [t[i : i + per] for t in (ids, labels, mask) if t is not None]
+            rows = global_rows(k, per, world.rank, world.size, len(local[0]))
+            parts.append(self._inject(step, k, rows, local))
         placed = [torch.cat(column) for column in zip(*parts, strict=True)]
         new_labels = placed[1].masked_fill(placed[1] == IGNORE, ignore)
         batch["input_ids"] = placed[0]
         batch["labels"] = F.pad(new_labels[:, 1:], (0, 1), value=ignore)
         if mask is not None:
             batch["attention_mask"] = placed[2]
+
+    def _inject(self, step: int, micro: int, rows: list[int], tensors: list) -> tuple:
+        """The session's injections into one micro-batch whose rows are the global ``rows``:
+        in one call where they follow each other, else row by row, each record then given
+        its row's place in the micro-batch."""
+        session = self.session
+        if rows == list(range(rows[0], rows[0] + len(rows))):
+            return session.inject(step, micro, rows[0], *tensors)
+        parts = []
+        for j, row in enumerate(rows):
+            before = len(session.pending)
+            parts.append(session.inject(step, micro, row, *(t[j : j + 1] for t in tensors)))
+            mine = session.pending[before:]
+            session.pending[before:] = [replace(p, micro_row=j) for p in mine]
+        return tuple(torch.cat(column) for column in zip(*parts, strict=True))
 
     def post_train_batch(self) -> None:
         """After update t: its loss (the ranks' mean, as OLMo-core logs it) and lr into
