@@ -132,7 +132,8 @@ class FactdynCallback(TrainerCallback):
 class Sequences(IterableDataset):
     """factdyn's background text (the config's data section) as a Trainer's dataset: the
     sequences factdyn's own loop reads, in its order from ``data.start`` (0 when null), each
-    ``{"input_ids", "labels"}``. For a run on factdyn's world, and for comparing the loops."""
+    ``{"input_ids", "labels"}``. For a run on factdyn's world, and for comparing the loops.
+    One reader: with dataloader_num_workers > 1 every worker would yield the same sequences."""
 
     def __init__(self, config: RunConfig, tokenizer):
         from factdyn.data.sources import build_source
