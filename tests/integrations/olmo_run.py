@@ -3,7 +3,8 @@ model built by OLMo-core, its data a token file read by OLMo-core's own data loa
 weights (converted to a Hugging Face model), token file, data order (OLMo-core's global
 indices, which factdyn's ``olmo`` source reads), items, schedule and optimizer make factdyn's
 own loop's run under :func:`settings`. Imported by the tests (one process) and run by torchrun
-(``python -m torch.distributed.run ... olmo_run.py WORLD ROOT OUT MICRO``: :func:`main`)."""
+(``python -m torch.distributed.run ... olmo_run.py WORLD ROOT OUT MICRO ddp|fsdp``:
+:func:`main`)."""
 
 from __future__ import annotations
 
@@ -108,11 +109,17 @@ def data_loader(tokens: Path, work: Path, eos: int, vocab_size: int, group=None)
 
 
 def trainer(
-    cfg, data: dict[str, Path], root: Path, save_interval: int = 100, callbacks=(), micro=MICRO
+    cfg,
+    data: dict[str, Path],
+    root: Path,
+    save_interval: int = 100,
+    callbacks=(),
+    micro: int = MICRO,
+    parallel: str = "ddp",
 ):
     """An OLMo-core Trainer from θ_0 whose optimizer and batches are factdyn's loop's under
-    ``cfg`` (``micro`` sequences per micro-batch and process; DDP over gloo under torchrun);
-    its checkpoints in ``root``/ckpt."""
+    ``cfg`` (``micro`` sequences per micro-batch and process; under torchrun, data parallel
+    over gloo: ``parallel`` ddp or fsdp); its checkpoints in ``root``/ckpt."""
     from olmo_core.distributed.parallel import DataParallelType
     from olmo_core.optim import AdamWConfig
     from olmo_core.train import Duration, TrainerConfig, prepare_training_environment
@@ -121,12 +128,13 @@ def trainer(
         TransformerDataParallelConfig,
         TransformerTrainModuleConfig,
     )
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
     from transformers import AutoTokenizer
 
     ddp = None
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         prepare_training_environment(seed=0, backend="gloo")
-        ddp = TransformerDataParallelConfig(name=DataParallelType.ddp)
+        ddp = TransformerDataParallelConfig(name=DataParallelType(parallel))
 
     torch.set_num_threads(1)  # a tiny model: threads only contend
     tok = AutoTokenizer.from_pretrained(data["hf"])
@@ -139,7 +147,9 @@ def trainer(
         max_grad_norm=cfg.optim.grad_clip,
         dp_config=ddp,
     ).build(model, device=torch.device("cpu"))
-    module.model.load_state_dict(torch.load(data["state"]))  # after build, which inits weights
+    # after the build, which initializes the weights (and shards them under FSDP)
+    full = StateDictOptions(full_state_dict=True)
+    set_model_state_dict(module.model, torch.load(data["state"]), options=full)
     loader = data_loader(
         data["tokens"], root / "work", tok.eos_token_id, len(tok), module.dp_process_group
     )
@@ -155,7 +165,7 @@ def trainer(
     ).build(module, loader)
 
 
-def main(world: str, root: str, out: str, micro: str) -> None:
+def main(world: str, root: str, out: str, micro: str, parallel: str = "ddp") -> None:
     """The run of :func:`prepare`'s files in ``root`` (of the toy ``world``), with ``micro``
     sequences per micro-batch and process, into ``out``/run."""
     from factdyn.config import load_config
@@ -164,7 +174,7 @@ def main(world: str, root: str, out: str, micro: str) -> None:
     names = {"tokens": "tokens.npy", "state": "theta0.pt", "hf": "hf", "index": "order.u32"}
     data = {k: Path(root) / v for k, v in names.items()}
     cfg = load_config(None, settings(Path(world), data))
-    t = trainer(cfg, data, Path(out), micro=int(micro))
+    t = trainer(cfg, data, Path(out), micro=int(micro), parallel=parallel)
     t.add_callback("factdyn", FactdynCallback(cfg, Path(out) / "run", data["hf"]))
     t.fit()
 

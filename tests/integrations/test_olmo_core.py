@@ -185,19 +185,29 @@ def test_a_data_loader_of_other_sequence_lengths_is_refused_before_anything_is_w
     assert "\n" not in str(e.value) and not (tmp_path / "run").exists()
 
 
-def test_two_torchrun_processes_log_what_one_does(runs, toy_world, tmp_path):
-    """DDP over gloo, prepend mode, two sequences per micro-batch and process: OLMo-core deals
-    a step's sequences to the ranks in turn, and row r is the r-th in its data order."""
-    main(str(toy_world), str(runs["root"]), str(tmp_path / "one"), "2")
+@pytest.fixture(scope="module")
+def one_process(runs, toy_world) -> Path:
+    """The run of the torchrun tests' settings in one process."""
+    main(str(toy_world), str(runs["root"]), str(runs["root"] / "one"), "2")
+    return runs["root"] / "one" / "run"
+
+
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_two_torchrun_processes_log_what_one_does(runs, one_process, toy_world, tmp_path, parallel):
+    """Data parallel over gloo, prepend mode, two sequences per micro-batch and process:
+    OLMo-core deals a step's sequences to the ranks in turn, and row r is the r-th in its data
+    order; under FSDP every rank joins every scoring pass."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
     cmd += [str(HERE / "olmo_run.py"), str(toy_world), str(runs["root"]), str(tmp_path), "2"]
+    cmd += [parallel]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
-    a, b = load_run(tmp_path / "one" / "run"), load_run(tmp_path / "run")
+    a, b = load_run(one_process), load_run(tmp_path / "run")
     assert b.meta["world_size"] == 2 and b.meta["status"] == "done"
+    assert b.meta["config"]["model"]["fsdp"] == (parallel == "fsdp")
     np.testing.assert_allclose(b.logprobs, a.logprobs, atol=1e-4, rtol=0)
     np.testing.assert_allclose(b.train.loss, a.train.loss, atol=1e-5, rtol=0)
-    pa = pd.read_parquet(tmp_path / "one" / "run" / PROVENANCE_FILE)
+    pa = pd.read_parquet(one_process / PROVENANCE_FILE)
     pb = pd.read_parquet(tmp_path / "run" / PROVENANCE_FILE)
     assert pa[PLACED].equals(pb[PLACED])
     assert set(pb["rank"]) == {0, 1} and (pb.row % 2 == pb["rank"]).all()
