@@ -98,11 +98,16 @@ def prepare(world: Path, root: Path) -> dict[str, Path]:
     return out
 
 
-def data_loader(tokens: Path, work: Path, eos: int, vocab_size: int, group=None):
+def data_loader(tokens: Path, work: Path, eos: int, vocab_size: int, group=None, **dataset):
     from olmo_core.data import NumpyDataLoaderConfig, NumpyFSLDataset
 
     dataset = NumpyFSLDataset(
-        tokens, sequence_length=SEQ, pad_token_id=eos, eos_token_id=eos, vocab_size=vocab_size
+        tokens,
+        sequence_length=SEQ,
+        pad_token_id=eos,
+        eos_token_id=eos,
+        vocab_size=vocab_size,
+        **dataset,
     )
     config = NumpyDataLoaderConfig(global_batch_size=BATCH * SEQ, seed=0, work_dir=str(work))
     return config.build(dataset, dp_process_group=group)

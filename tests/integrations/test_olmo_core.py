@@ -13,7 +13,18 @@ import pandas as pd
 import pytest
 import torch
 from olmo_core.train.callbacks import Callback
-from olmo_run import BATCH, MICRO, SEQ, STEPS, main, model_config, prepare, settings, trainer
+from olmo_run import (
+    BATCH,
+    MICRO,
+    SEQ,
+    STEPS,
+    data_loader,
+    main,
+    model_config,
+    prepare,
+    settings,
+    trainer,
+)
 
 from factdyn import load_items, load_run
 from factdyn.analyze.populations import analyze_run
@@ -181,6 +192,18 @@ def test_a_data_loader_of_other_sequence_lengths_is_refused_before_anything_is_w
     t = trainer(runs["cfg"], runs["data"], tmp_path)  # its loader reads 64-token sequences
     t.add_callback("factdyn", FactdynCallback(cfg, tmp_path / "run", runs["data"]["hf"]))
     with pytest.raises(DataError, match="reads sequences of 64 tokens: set data.seq_len=64") as e:
+        t.fit()
+    assert "\n" not in str(e.value) and not (tmp_path / "run").exists()
+
+
+def test_intra_document_masking_is_refused_before_anything_is_written(runs, tmp_path):
+    t = trainer(runs["cfg"], runs["data"], tmp_path)
+    tok = runs["data"]["hf"]
+    t.data_loader = data_loader(
+        runs["data"]["tokens"], tmp_path / "w", 0, 400, generate_doc_lengths=True
+    )
+    t.add_callback("factdyn", FactdynCallback(runs["cfg"], tmp_path / "run", tok))
+    with pytest.raises(DataError, match="doc_lens in the batch") as e:
         t.fit()
     assert "\n" not in str(e.value) and not (tmp_path / "run").exists()
 

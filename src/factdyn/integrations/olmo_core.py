@@ -81,6 +81,12 @@ def unshifted_labels(batch: dict, ignore: int) -> torch.Tensor:
     return torch.cat([batch["input_ids"][:, :1], labels[:, :-1]], dim=1)
 
 
+DOC_LENS = (
+    "OLMo-core's intra-document masking (doc_lens in the batch) does not follow factdyn's "
+    "injections: build the dataset without generate_doc_lengths"
+)
+
+
 def _is_sharded(model: torch.nn.Module) -> bool:
     from torch.distributed.fsdp import FSDPModule
 
@@ -144,7 +150,10 @@ class FactdynCallback(Callback):
         """Sequences per update over all ranks, from the data loader's global batch (in
         tokens), its sequences checked to be ``data.seq_len`` long where the loader says."""
         loader = self.trainer.data_loader
-        length = getattr(getattr(loader, "dataset", None), "sequence_length", seq_len)
+        dataset = getattr(loader, "dataset", None)
+        if getattr(dataset, "_generate_doc_lengths", False):  # said before anything is written
+            raise DataError(DOC_LENS)
+        length = getattr(dataset, "sequence_length", seq_len)
         if length != seq_len:
             raise DataError(
                 f"config, field 'data.seq_len': {seq_len}, but the trainer's data loader reads "
@@ -197,10 +206,7 @@ class FactdynCallback(Callback):
         if session is None or step not in session.by_step:
             return
         if "doc_lens" in batch:
-            raise DataError(
-                "OLMo-core's intra-document masking (doc_lens in the batch) does not follow "
-                "factdyn's injections: build the dataset without generate_doc_lengths"
-            )
+            raise DataError(DOC_LENS)
         module = self.trainer.train_module
         ignore = getattr(module, "label_ignore_index", IGNORE)
         ids, mask = batch["input_ids"], batch.get("attention_mask")
