@@ -14,10 +14,10 @@ A step's time is the interval between two consecutive ``on_step_end`` hooks of a
 runs after every other callback (scoring of θ_t included where it happens); the scoring
 share is the time inside the probe logger's scoring over the step time. The arms run in
 turn, ``--reps`` times, each a fresh run of ``--warmup`` untimed then ``--steps`` timed
-steps, so the machine's load falls on all of them alike; medians over the repetitions, and
+steps, in an order that rotates, so the machine's load falls on all of them alike; medians over the repetitions, and
 the ratios to the plain Trainer (and to the loop without logging) of the same repetition.
 
-    python benchmarks/integration_overhead.py [--reps 3] [--steps 20] [--quick]
+    python benchmarks/integration_overhead.py [--reps 6] [--steps 20] [--quick]
 """
 
 from __future__ import annotations
@@ -167,9 +167,19 @@ def run_own(cfg, out: Path, warmup: int):
     return steps, scoring, np.asarray(train_only[warmup + 1 :])
 
 
+ARMS = ["hf", "fd", "own"]
+
+
+def run_arm(name: str, cfg, base: Path, out: Path, warmup: int):
+    """One arm's run: the plain Trainer, the Trainer with factdyn, or factdyn's loop."""
+    if name == "own":
+        return run_own(cfg, out, warmup)
+    return run_trainer(cfg, base, out, name == "fd", warmup)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=6)
     parser.add_argument("--steps", type=int, default=20, help="timed steps per run")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per run")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 rep of 4 steps")
@@ -187,12 +197,12 @@ def main() -> None:
     }
     for rep in range(args.reps):
         tmp = Path(tempfile.mkdtemp(prefix="factdyn-bench-integration-"))
+        order = ARMS[rep % 3 :] + ARMS[: rep % 3]  # no arm always first
         try:
-            hf, _ = run_trainer(cfg, base, tmp / "hf", False, args.warmup)
-            fd, fd_score = run_trainer(cfg, base, tmp / "fd", True, args.warmup)
-            own, own_score, bare = run_own(cfg, tmp / "own", args.warmup)
+            got = {name: run_arm(name, cfg, base, tmp / name, args.warmup) for name in order}
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        (hf, _), (fd, fd_score), (own, own_score, bare) = got["hf"], got["fd"], got["own"]
         for key, v in (("hf", hf), ("hf_fd", fd), ("own", own), ("own_bare", bare)):
             rows[key].append(float(np.median(v)))
         rows["hf_score"].append(float(fd_score.sum() / fd.sum()))
