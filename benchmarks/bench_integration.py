@@ -17,7 +17,7 @@ turn, ``--reps`` times, each a fresh run of ``--warmup`` untimed then ``--steps`
 steps, in an order that rotates, so the machine's load falls on all of them alike; medians over the repetitions, and
 the ratios to the plain Trainer (and to the loop without logging) of the same repetition.
 
-    python benchmarks/integration_overhead.py [--reps 6] [--steps 20] [--quick]
+    python benchmarks/bench_integration.py [--reps 6] [--steps 20] [--quick]
 """
 
 from __future__ import annotations
