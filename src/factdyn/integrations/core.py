@@ -8,10 +8,12 @@ it unchanged), the injections placed into the trainer's micro-batches, their pro
 probe log and the training log. Everything it must carry across a restart is in
 :meth:`Session.state_dict`, which the trainer saves inside its own checkpoints.
 
-Global row numbering: row r of a step is the r-th sequence the trainer reads for that step.
-accelerate and OLMo-core lay a step out micro-batch-major: micro-batch k on rank q holds rows
-``(k * W + q) * per`` .. ``+ per - 1`` (:func:`first_row`). For one process this is factdyn's
-own loop's numbering, so the same plan puts the same text in the same row.
+Global row numbering: row r of a step is the r-th sequence the trainer reads for that step,
+in its data order. Each integration maps a micro-batch's rows to it: accelerate (the Hugging
+Face Trainer) lays a step out micro-batch-major, micro-batch k on rank q holding rows
+``(k * W + q) * per`` .. ``+ per - 1`` (:func:`first_row`); OLMo-core deals sequence j of a
+step to rank j mod W (:func:`factdyn.integrations.olmo_core.global_rows`). For one process
+both are factdyn's own loop's numbering, so the same plan puts the same text in the same row.
 """
 
 from __future__ import annotations
@@ -38,8 +40,7 @@ from factdyn.train.resume import RunLock, resume_config
 
 def first_row(micro: int, rank: int, per: int, world_size: int) -> int:
     """The global row of the first sequence of micro-batch ``micro`` on ``rank`` (``per``
-    sequences per micro-batch per rank), in the micro-batch-major layout of accelerate and
-    OLMo-core."""
+    sequences per micro-batch per rank), in accelerate's micro-batch-major layout."""
     return (micro * world_size + rank) * per
 
 
