@@ -1,4 +1,4 @@
-"""factdyn's side of a run that another trainer drives (issue 32): the loop-agnostic Session.
+"""factdyn's side of a run that another trainer drives: the loop-agnostic Session.
 
 Another trainer (Hugging Face's, OLMo-core's) owns the model, the optimizer and the data; the
 Session owns what factdyn adds: the plan (:func:`factdyn.train.plan.make_plan`, from a

@@ -1,4 +1,4 @@
-"""factdyn inside OLMo-core's ``Trainer`` (issue 32): a ``Callback``.
+"""factdyn inside OLMo-core's ``Trainer``: a ``Callback``.
 
 OLMo-core's trainer calls its callbacks around each step: ``pre_train`` after it loaded a
 checkpoint, ``pre_step(batch)`` with the rank's batch dict just before the train module splits
