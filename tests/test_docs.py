@@ -135,3 +135,12 @@ def test_readme_first_screen_fits():
     text = "\n".join(screen)
     for needed in ("make demo", "make test", "factdyn demo --quick", "docs/demo-trajectories.png"):
         assert needed in text, needed
+
+
+@pytest.mark.parametrize("example", ["hf_trainer.py", "olmo_core_trainer.py"])
+def test_the_readmes_trainer_examples_are_the_tested_files(example):
+    """The README shows each example's code whole, and tests/integrations runs the file: the
+    two must be the same text, or the README's copy is untested."""
+    text = (ROOT / "examples" / example).read_text(encoding="utf-8")
+    code = text[text.index('"""', 3) + 3 :].strip("\n") + "\n"
+    assert f"```python\n{code}```" in (ROOT / "README.md").read_text(encoding="utf-8")
