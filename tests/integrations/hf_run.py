@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import torch
+from loops import shared_settings
 
 STEPS, BATCH = 10, 8
 
@@ -20,23 +21,7 @@ def settings(world: Path, base: Path, *extra: str) -> list[str]:
         f"data.path={world}",
         f"model.name={base}",
         "data.seq_len=64",
-        "data.start=0",
-        f"train.batch_size={BATCH}",
-        "train.micro_batch_size=2",
-        f"train.steps={STEPS}",
-        "train.checkpoint_every=100",
-        "train.threads=1",
-        "injection.max_items=6",
-        "injection.n_controls=3",
-        "injection.interval=3",
-        "injection.cohorts=1",
-        "injection.scenario_offset=0",
-        "injection.scenarios=[{name: paraphrase, variant: paraphrase, count: 2}, "
-        "{name: duplicate, count: 2}, {name: once, count: 1}]",
-        "eval.window=2",
-        "eval.schedule=every",
-        "optim.lr=1e-3",
-        "optim.load_state=false",
+        *shared_settings(BATCH, 2, STEPS),
         *extra,
     ]
 

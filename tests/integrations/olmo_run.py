@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from loops import shared_settings
 
 STEPS, BATCH, SEQ, MICRO = 10, 8, 64, 4
 
@@ -29,23 +30,7 @@ def settings(world: Path, data: dict[str, Path], *extra: str) -> list[str]:
         f"injection.items={world / 'knowledge.json'}",
         f"model.name={data['hf']}",
         f"data.seq_len={SEQ}",
-        "data.start=0",
-        f"train.batch_size={BATCH}",
-        f"train.micro_batch_size={MICRO}",
-        f"train.steps={STEPS}",
-        "train.checkpoint_every=100",
-        "train.threads=1",
-        "injection.max_items=6",
-        "injection.n_controls=3",
-        "injection.interval=3",
-        "injection.cohorts=1",
-        "injection.scenario_offset=0",
-        "injection.scenarios=[{name: paraphrase, variant: paraphrase, count: 2}, "
-        "{name: duplicate, count: 2}, {name: once, count: 1}]",
-        "eval.window=2",
-        "eval.schedule=every",
-        "optim.lr=1e-3",
-        "optim.load_state=false",
+        *shared_settings(BATCH, MICRO, STEPS),
         *extra,
     ]
 

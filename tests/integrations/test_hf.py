@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hf_run import STEPS, settings, trainer
+from loops import assert_same_run
 
 from factdyn import load_run
 from factdyn.analyze.populations import analyze_run
@@ -40,12 +41,7 @@ def runs(toy_world, toy_base, tmp_path_factory) -> dict[str, Path]:
 
 def test_the_trainer_and_factdyns_loop_log_the_same(runs):
     own, hf = load_run(runs["own"]), load_run(runs["hf"])
-    assert hf.meta["status"] == "done" and hf.meta["steps_done"] == STEPS
-    assert own.steps.tolist() == hf.steps.tolist() == list(range(STEPS + 1))
-    np.testing.assert_allclose(hf.logprobs, own.logprobs, atol=1e-4, rtol=0)
-    np.testing.assert_allclose(hf.train.loss, own.train.loss, atol=1e-5, rtol=0)
-    np.testing.assert_array_equal(hf.train.lr, own.train.lr)
-    assert own.injections.equals(hf.injections) and own.probes.equals(hf.probes)
+    assert_same_run(own, hf, STEPS)
     placed = pd.read_parquet(runs["hf"] / PROVENANCE_FILE)
     assert placed[["step", "row", "item"]].equals(own.injections[["step", "row", "item"]])
     assert (placed.placement == "replace").all() and (placed["rank"] == 0).all()

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from loops import assert_same_run
 from olmo_core.train.callbacks import Callback
 from olmo_run import (
     BATCH,
@@ -107,12 +108,7 @@ def runs(toy_world, tmp_path_factory) -> dict:
 
 def test_olmo_core_and_factdyns_loop_log_the_same(runs):
     own, oc = load_run(runs["own"]), load_run(runs["run"])
-    assert oc.meta["status"] == "done" and oc.meta["steps_done"] == STEPS
-    assert own.steps.tolist() == oc.steps.tolist() == list(range(STEPS + 1))
-    np.testing.assert_allclose(oc.logprobs, own.logprobs, atol=1e-4, rtol=0)
-    np.testing.assert_allclose(oc.train.loss, own.train.loss, atol=1e-5, rtol=0)
-    np.testing.assert_array_equal(oc.train.lr, own.train.lr)
-    assert own.injections.equals(oc.injections) and own.probes.equals(oc.probes)
+    assert_same_run(own, oc, STEPS)
     mine = pd.read_parquet(runs["own"] / PROVENANCE_FILE)
     placed = pd.read_parquet(runs["run"] / PROVENANCE_FILE)
     assert mine[PLACED].equals(placed[PLACED]) and (placed.placement == "replace").all()
