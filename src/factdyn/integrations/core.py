@@ -84,10 +84,10 @@ def carry(
 
 
 class Session:
-    """factdyn inside another trainer's loop: made by :meth:`start` (or :meth:`prepare`,
-    which writes nothing, then :meth:`open`); the trainer calls :meth:`inject` on each
-    micro-batch, :meth:`end_step` after each update, :meth:`score` with θ_t, and
-    :meth:`finish` at the end."""
+    """factdyn inside another trainer's loop: made by :meth:`prepare`, which checks everything
+    and writes nothing, then :meth:`open` once the trainer knows whether it resumes; the
+    trainer calls :meth:`inject` on each micro-batch, :meth:`end_step` after each update,
+    :meth:`score` with θ_t, and :meth:`finish` at the end."""
 
     def __init__(self, plan: Plan, out: Path, tokenizer, world: World):
         self.plan, self.out, self.world = plan, Path(out), world
@@ -122,36 +122,6 @@ class Session:
         session = cls(make_plan(cfg, tokenizer), out, tokenizer, world)
         check_log_space(Path(out), len(session.plan.steps), len(session.probes), steps)
         return session
-
-    @classmethod
-    def start(
-        cls,
-        config: RunConfig | str | Path,
-        out: Path,
-        *,
-        tokenizer,
-        world: World,
-        batch_size: int,
-        steps: int,
-        model_name: str = "external",
-        lr: float | None = None,
-        n_parameters: int | None = None,
-        resume: bool = False,
-    ) -> Session:
-        """:meth:`prepare`, then :meth:`open`. ``batch_size``: sequences per update over all
-        ranks; ``steps``: the run's updates. A resumed session continues once
-        :meth:`load_state_dict` has its state from the trainer's checkpoint."""
-        session = cls.prepare(
-            config,
-            out,
-            tokenizer=tokenizer,
-            world=world,
-            batch_size=batch_size,
-            steps=steps,
-            model_name=model_name,
-            lr=lr,
-        )
-        return session.open(resume, n_parameters)
 
     def open(self, resume: bool, n_parameters: int | None = None) -> Session:
         """Write the run directory (a new run: refused where a folder with anything in it
@@ -256,14 +226,19 @@ class Session:
         self.pending = []
         if parts is None:
             return
-        records = sorted((r for p in parts for r in p), key=lambda r: (r.row, r.token_start))
+        records = [r for p in parts for r in p]  # the log stores them in row order
         if len(records) != len(plan):
             placed = {(r.row, r.item) for r in records}
             missed = plan[[(int(r.row), int(r.item)) not in placed for r in plan.itertuples()]]
+            where = (
+                f"none in row {int(missed.row.iloc[0])}, item {int(missed.item.iloc[0])}"
+                if len(missed)
+                else "some more than once"
+            )
             raise DataError(
-                f"step {step}: {len(records)} of the {len(plan)} planned injections were "
-                f"placed (none in row {int(missed.row.iloc[0])}, item {int(missed.item.iloc[0])}): "
-                "the trainer's batches do not cover train.batch_size rows per update"
+                f"step {step}: {len(records)} placements of the {len(plan)} planned "
+                f"injections ({where}): the trainer's batches do not cover train.batch_size "
+                "rows per update once each"
             )
         self.provenance.add(records)
 
