@@ -44,7 +44,7 @@ def test_each_injection_is_recorded_once_in_its_micro_batch_with_the_placed_toke
         r
         for k, first in enumerate(range(0, 4, m))
         for r in placed_records(
-            3, 1, k, pl, first, min(m, 4 - first), ids[first : first + m], mode, TEXTS
+            3, 1, k, pl, range(first, min(first + m, 4)), ids[first : first + m], mode, TEXTS
         )
     ]
     assert sorted((r.row, r.item) for r in records) == sorted(zip(pl.row, pl.item, strict=True))
@@ -60,14 +60,14 @@ def test_each_injection_is_recorded_once_in_its_micro_batch_with_the_placed_toke
 def test_the_tokens_hash_is_of_what_was_placed_not_what_was_planned():
     pl, ids = _placed("prepend")
     ids[0, 0] = 999  # a loop that placed something else
-    (bad, *_), good = placed_records(3, 0, 0, pl, 0, 1, ids[:1], "prepend", TEXTS), TOKENS[(0, 0)]
+    (bad, *_), good = placed_records(3, 0, 0, pl, [0], ids[:1], "prepend", TEXTS), TOKENS[(0, 0)]
     assert bad.tokens_sha256 != tokens_sha256(good)
     assert tokens_sha256(torch.tensor(good)) == tokens_sha256(np.array(good, dtype=np.int32))
 
 
 def test_rows_outside_the_micro_batch_are_not_recorded():
     pl, ids = _placed("prepend")
-    assert placed_records(3, 0, 0, pl, 4, 4, ids, "prepend", TEXTS) == []
+    assert placed_records(3, 0, 0, pl, range(4, 8), ids, "prepend", TEXTS) == []
 
 
 def test_item_texts_are_the_paragraph_and_each_paraphrase():

@@ -71,20 +71,21 @@ def placed_records(
     rank: int,
     micro: int,
     placements: pd.DataFrame,
-    first_row: int,
-    micro_rows: int,
+    rows: Sequence[int],
     ids: np.ndarray,
     mode: str,
     texts: Mapping[tuple[int, int], str],
 ) -> list[Placed]:
-    """Records of the injections in `placements` (columns of rundir.INJECTIONS, `row` = global
-    batch row) that fall in the micro-batch `ids` (micro_rows rows: global rows
-    first_row .. first_row + micro_rows - 1), after they were placed into `ids`."""
+    """Records of the injections in ``placements`` (columns of rundir.INJECTIONS, ``row`` =
+    global batch row) that fall in the micro-batch ``ids``, whose row i is global row
+    ``rows[i]`` (consecutive in factdyn's loop and the Trainer, strided in OLMo-core), after
+    they were placed into ``ids``."""
     ids = np.asarray(ids)
-    mine = placements[(placements.row >= first_row) & (placements.row < first_row + micro_rows)]
+    local_of = {int(g): i for i, g in enumerate(rows)}
+    mine = placements[placements.row.isin(list(local_of))]
     out = []
     for r in mine.itertuples():
-        local = int(r.row) - first_row
+        local = local_of[int(r.row)]
         start, end = int(r.token_start), int(r.token_end)
         out.append(
             Placed(

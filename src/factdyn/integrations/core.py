@@ -169,14 +169,14 @@ class Session:
         self.train_log.on_train_start(self.step)
         barrier(self.world)
 
-    def inject(
-        self, step: int, micro: int, first: int, input_ids, labels, attention_mask=None
-    ) -> tuple:
-        """Place the injections of update ``step`` that fall in this micro-batch (global rows
-        ``first`` .. ``first + rows - 1``) and record where they went. Torch tensors in and
-        out: ``(input_ids, labels)``, with ``attention_mask`` too when one is given. Labels
-        are IGNORE (-100) where replace pads; the mask is 1 on injected tokens."""
-        rows, width = input_ids.shape
+    def inject(self, step: int, micro: int, rows, input_ids, labels, attention_mask=None) -> tuple:
+        """Place the injections of update ``step`` that fall in this micro-batch and record
+        where they went. ``rows``: the global row of each of its rows (a sequence), or the
+        first of consecutive ones (an int). Torch tensors in and out: ``(input_ids,
+        labels)``, with ``attention_mask`` too when one is given. Labels are IGNORE (-100)
+        where replace pads; the mask is 1 on injected tokens."""
+        n, width = input_ids.shape
+        rows = range(rows, rows + n) if isinstance(rows, int) else [int(r) for r in rows]
         seq_len = self.cfg.data.seq_len
         if width != seq_len:
             raise DataError(
@@ -184,14 +184,14 @@ class Session:
                 f"but data.seq_len={seq_len}: give the trainer sequences of data.seq_len "
                 "tokens (or set data.seq_len to their length)"
             )
-        if first + rows > self.cfg.train.batch_size:
+        if max(rows, default=0) >= self.cfg.train.batch_size:
             raise DataError(
-                f"step {step}, micro-batch {micro}: rows {first}..{first + rows - 1}, past the "
-                f"global batch of train.batch_size={self.cfg.train.batch_size} sequences: the "
-                "trainer read more sequences per update than its arguments say"
+                f"step {step}, micro-batch {micro}: row {max(rows)}, past the global batch of "
+                f"train.batch_size={self.cfg.train.batch_size} sequences: the trainer read "
+                "more sequences per update than its arguments say"
             )
         plan = self.by_step.get(step)
-        mine = None if plan is None else plan[(plan.row >= first) & (plan.row < first + rows)]
+        mine = None if plan is None else plan[plan.row.isin(list(rows))]
         if mine is None or mine.empty:
             return (
                 (input_ids, labels)
@@ -199,7 +199,8 @@ class Session:
                 else (input_ids, labels, attention_mask)
             )
         ids = input_ids.detach().cpu().numpy()
-        local = mine.assign(row=mine.row - first)
+        local_of = {g: i for i, g in enumerate(rows)}
+        local = mine.assign(row=mine.row.map(local_of))
         placed, _ = apply_placements(ids, local, self.plan.tokens, self.mode, self.eos)
         spans = {int(r): int(g.token_end.max()) for r, g in local.groupby("row")}
         out = [placed, carry(labels.detach().cpu().numpy(), placed, spans, self.mode, IGNORE)]
@@ -207,7 +208,7 @@ class Session:
             mask = attention_mask.detach().cpu().numpy()
             out.append(carry(mask, np.ones_like(mask), spans, self.mode, 1))
         self.pending += placed_records(
-            step, self.world.rank, micro, plan, first, rows, placed, self.mode, self.texts
+            step, self.world.rank, micro, plan, rows, placed, self.mode, self.texts
         )
         like = (input_ids, labels) + (() if attention_mask is None else (attention_mask,))
         return tuple(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -216,28 +216,13 @@ class FactdynCallback(Callback):
         for k, i in enumerate(range(0, len(ids), per)):
             local = [t[i : i + per] for t in (ids, labels, mask) if t is not None]
             rows = global_rows(k, per, world.rank, world.size, len(local[0]))
-            parts.append(self._inject(step, k, rows, local))
+            parts.append(session.inject(step, k, rows, *local))
         placed = [torch.cat(column) for column in zip(*parts, strict=True)]
         new_labels = placed[1].masked_fill(placed[1] == IGNORE, ignore)
         batch["input_ids"] = placed[0]
         batch["labels"] = F.pad(new_labels[:, 1:], (0, 1), value=ignore)
         if mask is not None:
             batch["attention_mask"] = placed[2]
-
-    def _inject(self, step: int, micro: int, rows: list[int], tensors: list) -> tuple:
-        """The session's injections into one micro-batch whose rows are the global ``rows``:
-        in one call where they follow each other, else row by row, each record then given
-        its row's place in the micro-batch."""
-        session = self.session
-        if rows == list(range(rows[0], rows[0] + len(rows))):
-            return session.inject(step, micro, rows[0], *tensors)
-        parts = []
-        for j, row in enumerate(rows):
-            before = len(session.pending)
-            parts.append(session.inject(step, micro, row, *(t[j : j + 1] for t in tensors)))
-            mine = session.pending[before:]
-            session.pending[before:] = [replace(p, micro_row=j) for p in mine]
-        return tuple(torch.cat(column) for column in zip(*parts, strict=True))
 
     def post_train_batch(self) -> None:
         """After update t: its loss (the ranks' mean, as OLMo-core logs it) and lr into
