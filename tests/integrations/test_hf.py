@@ -190,3 +190,13 @@ def test_labels_and_attention_mask_move_with_the_placed_text():
     # replace: the text's tokens, then no loss (and attended, as factdyn's loop attends them)
     assert carry(labels, placed, {0: 3}, "replace", -100)[0].tolist() == [7, 8, 9, -100, -100]
     assert carry(mask, ones, {0: 3}, "replace", 1)[0].tolist() == [1, 1, 1, 1, 1]
+
+
+def test_factdyn_train_does_not_resume_a_run_the_trainer_drove(runs):
+    """The Trainer's run resumes in the Trainer (its checkpoints hold factdyn's state);
+    factdyn train --resume says so in one line, instead of looking for checkpoints it never
+    wrote."""
+    assert load_run(runs["hf"]).meta["loop"] == "transformers.Trainer"
+    assert load_run(runs["own"]).meta["loop"] == "factdyn"
+    with pytest.raises(DataError, match=r"trained inside transformers\.Trainer, not by factdyn"):
+        train(None, runs["hf"], resume=True)

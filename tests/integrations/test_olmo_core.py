@@ -109,6 +109,7 @@ def runs(toy_world, tmp_path_factory) -> dict:
 def test_olmo_core_and_factdyns_loop_log_the_same(runs):
     own, oc = load_run(runs["own"]), load_run(runs["run"])
     assert_same_run(own, oc, STEPS)
+    assert oc.meta["loop"] == "olmo_core.train.Trainer"  # it alone resumes the run
     mine = pd.read_parquet(runs["own"] / PROVENANCE_FILE)
     placed = pd.read_parquet(runs["run"] / PROVENANCE_FILE)
     assert mine[PLACED].equals(placed[PLACED]) and (placed.placement == "replace").all()

@@ -99,6 +99,7 @@ class Session:
         self.step = 0
         self.pending: list = []  # this rank's provenance records of the current step
         self.lock: FolderLock | None = None
+        self.loop = "external"  # meta.json's loop: the trainer that alone resumes it
 
     @classmethod
     def prepare(
@@ -112,6 +113,7 @@ class Session:
         steps: int,
         model_name: str = "external",
         lr: float | None = None,
+        loop: str = "external",
     ) -> Session:
         """Everything checked (the config, the items against the tokenizer and
         ``data.seq_len``, the schedule against ``steps`` and ``batch_size``, the disk), nothing
@@ -120,6 +122,7 @@ class Session:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         session = cls(make_plan(cfg, tokenizer), out, tokenizer, world)
+        session.loop = loop
         check_log_space(Path(out), len(session.plan.steps), len(session.probes), steps)
         return session
 
@@ -136,7 +139,7 @@ class Session:
                 order = data_order(self.cfg, plan)
                 try:
                     self.lock = write_run_dir(
-                        plan, out, len(self.probes), world, n_parameters, order
+                        plan, out, len(self.probes), world, n_parameters, order, self.loop
                     )
                 finally:
                     claim.release()

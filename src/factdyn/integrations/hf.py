@@ -206,6 +206,7 @@ def attach(
         steps=steps,
         model_name=getattr(model.config, "_name_or_path", "") or "external",
         lr=trainer.args.learning_rate,
+        loop="transformers.Trainer",
     )
     callback = FactdynCallback(session, sum(p.numel() for p in model.parameters()))
     trainer.add_callback(callback)

@@ -190,6 +190,7 @@ class FactdynCallback(Callback):
             steps=trainer.max_steps - self.offset,
             model_name=self.model_name or cfg.model.name or "olmo-core",
             lr=float(lr) if lr is not None else None,
+            loop="olmo_core.train.Trainer",
         )
         n_parameters = sum(p.numel() for p in module.model.parameters())
         self.session.open(restored is not None, n_parameters)

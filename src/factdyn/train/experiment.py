@@ -67,12 +67,22 @@ def data_order(cfg: RunConfig, plan: Plan, resumed: Path | None = None) -> dict:
     return {"seed": cfg.data.seed, "start": start}
 
 
+# meta.json's ``loop`` of a run factdyn's own loop trains (the integrations name theirs)
+OWN_LOOP = "factdyn"
+
+
 def write_run_dir(
-    plan: Plan, run_dir: Path, n_probes: int, world: World, n_parameters: int, order: dict
+    plan: Plan,
+    run_dir: Path,
+    n_probes: int,
+    world: World,
+    n_parameters: int,
+    order: dict,
+    loop: str = OWN_LOOP,
 ) -> RunLock:
     """Create the run directory (config, tables, preallocated logs, meta) atomically. It is
     locked before it gets its name (the flock stays on the renamed file), so no resume can
-    slip in between."""
+    slip in between. ``loop``: the training loop that runs it, which alone can resume it."""
     cfg = plan.cfg
     with atomic_dir(run_dir) as tmp:
         lock = RunLock(tmp)
@@ -97,6 +107,7 @@ def write_run_dir(
                 model=plan.model_path,
                 base_state=plan.base_state,
                 data_order=order,
+                loop=loop,
                 **config_record(cfg),
             )
             write_json_atomic(tmp / "meta.json", meta)
@@ -104,6 +115,17 @@ def write_run_dir(
             lock.release()
             raise
     return lock
+
+
+def check_own_loop(run_dir: Path) -> None:
+    """A run another trainer drove (meta.json's ``loop``) resumes in that trainer, from its
+    own checkpoints: factdyn's loop has none of them to continue from."""
+    loop = read_meta(run_dir).get("loop") or OWN_LOOP
+    if loop != OWN_LOOP:
+        raise DataError(
+            f"{run_dir}: trained inside {loop}, not by factdyn train: resume it there, from "
+            "that trainer's own checkpoints (factdyn's state is saved in them)"
+        )
 
 
 def _main_decides(world: World, decide: Callable[[], T]) -> T:
@@ -176,6 +198,7 @@ def train(
 
     recorded = None
     if resume:
+        check_own_loop(run_dir)
         recorded, cfg = resume_config(run_dir, cfg)
     else:
         check_inputs(cfg)
