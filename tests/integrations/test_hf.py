@@ -22,6 +22,9 @@ from factdyn.rundir import PROVENANCE_FILE
 from factdyn.train.experiment import train
 from factdyn.train.verify import verify_run
 
+# the same settings drive factdyn's loop, which uses what the trainer decides here
+pytestmark = pytest.mark.filterwarnings("ignore:factdyn. the trainer decides")
+
 HERE = Path(__file__).parent
 PLACED = ["step", "row", "item", "variant", "token_start", "token_end", "tokens_sha256"]
 

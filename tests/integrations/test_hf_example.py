@@ -7,10 +7,14 @@ import runpy
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from factdyn import load_run
 from factdyn.analyze.populations import analyze_run
 from factdyn.train import cached
+
+# the same settings drive factdyn's loop, which uses what the trainer decides here
+pytestmark = pytest.mark.filterwarnings("ignore:factdyn. the trainer decides")
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "hf_trainer.py"
 

@@ -41,7 +41,11 @@ from factdyn.train.verify import verify_run
 
 # OLMo-core saves and loads one process's checkpoints through torch.distributed.checkpoint,
 # which warns that no process group is set up: that is the single-process case meant here
-pytestmark = pytest.mark.filterwarnings("ignore:torch.distributed is disabled")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:torch.distributed is disabled"),
+    # the same settings drive factdyn's loop, which uses what the trainer decides here
+    pytest.mark.filterwarnings("ignore:factdyn. the trainer decides"),
+]
 
 HERE = Path(__file__).parent
 PLACED = ["step", "row", "item", "variant", "token_start", "token_end", "tokens_sha256"]

@@ -4,6 +4,8 @@ step (planted on the toy world's plan, no training)."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from hf_run import BATCH, STEPS, settings
@@ -11,8 +13,11 @@ from transformers import AutoTokenizer
 
 from factdyn.config import load_config
 from factdyn.errors import DataError
-from factdyn.integrations.core import Session
+from factdyn.integrations.core import Session, run_config
 from factdyn.train.distributed import World
+
+# the same settings drive factdyn's loop, which uses what the trainer decides here
+pytestmark = pytest.mark.filterwarnings("ignore:factdyn. the trainer decides")
 
 
 @pytest.fixture
@@ -57,3 +62,21 @@ def test_a_micro_batch_placed_twice_is_one_line(session):
     session.inject(step, 0, 0, ids, labels)
     with pytest.raises(DataError, match=rf"step {step}: .* \(some more than once\)"):
         session.end_step(step, 1.0, 1e-3)
+
+
+def test_settings_the_trainer_decides_are_named_when_the_config_gives_them():
+    """Nothing is ignored silently: a factdyn setting the trainer decides instead (its
+    optimizer, its steps when they differ) is named in one warning; factdyn's own settings
+    and values the trainer agrees with are not."""
+    cfg = load_config(
+        None,
+        ["optim.weight_decay=0.1", "train.steps=200", "optim.lr=1e-3", "eval.window=5"],
+    )
+    with pytest.warns(UserWarning) as caught:
+        decided = run_config(cfg, steps=50, batch_size=8, model_name="m", lr=1e-3)
+    (message,) = [str(w.message) for w in caught]
+    assert message.startswith("factdyn: the trainer decides optim.weight_decay, train.steps:")
+    assert (decided.train.steps, decided.optim.lr, decided.optim.load_state) == (50, 1e-3, False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_config(load_config(None, ["eval.window=5"]), steps=50, batch_size=8, model_name="m")

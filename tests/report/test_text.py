@@ -60,11 +60,13 @@ def test_a_run_that_continues_the_base_at_another_batch_says_so_and_a_settled_on
         "settled": {"config": {**base, "settle_steps": 100}},
         "older base": {"config": {"batch_size": 16}},  # before settling existed
         "hub model": None,
+        "moments not loaded": {"config": base},  # optim.load_state: false, or another trainer
     }.items():
-        info = RunInfo.from_meta({**run.meta, "base_state": state})
+        fresh = {"optim": {"load_state": False}} if name == "moments not loaded" else {}
+        info = RunInfo.from_meta({**run.meta, "base_state": state, "config": fresh})
         text = format_summary(dataclasses.replace(analysis, run_info=info))
         said[name] = [ln for ln in text.splitlines() if ln.startswith("batch switch:")]
     want = "batch switch: 4 sequences per update, continuing a base whose last updates had 16"
     assert [ln[: len(want)] for ln in said["switch"]] == [want]
     assert said["older base"] == said["switch"]
-    assert said["settled"] == said["hub model"] == []
+    assert said["settled"] == said["hub model"] == said["moments not loaded"] == []

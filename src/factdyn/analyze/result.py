@@ -178,15 +178,18 @@ class RunInfo:
     lr_first: float | None = None
     base_step: int | None = None  # pretraining step of the starting checkpoint
     model_lineage: str | None = None  # the model that checkpoint is a stage of
-    # sequences per update of the tiny base's last updates (its settling batch when it settled)
+    # sequences per update of the tiny base's last updates (its settling batch when it
+    # settled), where the run continued its AdamW moments (None where they were not loaded)
     base_batch_size: int | None = None
 
     @classmethod
     def from_meta(cls, meta: Mapping) -> RunInfo:
         base = (meta.get("base_state") or {}).get("config") or {}
         last = "settle_batch_size" if base.get("settle_steps") else "batch_size"
+        optim = ((meta.get("config") or {}).get("optim")) or {}
+        loaded = optim.get("load_state", True) is not False
         flat = {f.name: meta.get(f.name) for f in dataclasses.fields(cls)}
-        return cls(**flat | {"base_batch_size": base.get(last)})
+        return cls(**flat | {"base_batch_size": base.get(last) if loaded else None})
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,12 +18,13 @@ both are factdyn's own loop's numbering, so the same plan puts the same text in 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from factdyn.config import RunConfig, load_config, updated
+from factdyn.config import RunConfig, changed_fields, load_config, updated
 from factdyn.errors import DataError
 from factdyn.inject.placement import IGNORE, apply_placements
 from factdyn.inject.provenance import ProvenanceLog, item_texts, placed_records
@@ -44,6 +45,28 @@ def first_row(micro: int, rank: int, per: int, world_size: int) -> int:
     return (micro * world_size + rank) * per
 
 
+# What the trainer decides in a run it drives: factdyn's values for these are not used.
+TRAINER_OWNED = frozenset(
+    [f"train.{k}" for k in ("micro_batch_size", "seed", "checkpoint_every", "keep_checkpoints")]
+    + ["train.threads", "train.trackers", "optim.grad_clip"]
+    + [f"optim.{k}" for k in ("schedule", "warmup_steps", "schedule_start", "schedule_total")]
+    + [f"optim.{k}" for k in ("min_lr_ratio", "betas", "eps", "weight_decay", "decay_exclude")]
+    + [f"model.{k}" for k in ("revision", "dtype", "device", "gradient_checkpointing")]
+    + [f"model.{k}" for k in ("compile", "compile_backend", "shape")]
+)
+
+
+def unused_settings(cfg: RunConfig, decided: RunConfig) -> list[str]:
+    """The settings ``cfg`` gives another value than factdyn's default, that the trainer
+    decides instead: what it owns, and the steps, batch, model and learning rate it gave
+    ``decided`` where they differ from ``cfg``'s."""
+    default, given = RunConfig().model_dump(mode="json"), cfg.model_dump(mode="json")
+    final = decided.model_dump(mode="json")
+    set_here = changed_fields(default, given)
+    replaced = set(changed_fields(given, final)) - {"optim.load_state"}
+    return [f for f in set_here if f in TRAINER_OWNED or f in replaced]
+
+
 def run_config(
     config: RunConfig | str | Path,
     *,
@@ -56,14 +79,22 @@ def run_config(
     injections and the evaluation, with what the trainer decides (its steps, global batch,
     model and peak learning rate) written in, so config.yaml and meta.json say what ran."""
     cfg = config if isinstance(config, RunConfig) else load_config(config)
-    optim = {"lr": lr} if lr is not None else {}
-    return updated(
+    # the trainer's optimizer starts as the trainer starts it: never from the base's moments
+    optim = {"load_state": False} | ({"lr": lr} if lr is not None else {})
+    decided = updated(
         cfg,
         "the trainer's arguments",
         train={"steps": steps, "batch_size": batch_size},
         model={"name": model_name},
         optim=optim,
     )
+    if unused := unused_settings(cfg, decided):
+        warnings.warn(
+            f"factdyn: the trainer decides {', '.join(unused)}: the factdyn config's values "
+            "are not used (set them in the trainer)",
+            stacklevel=3,
+        )
+    return decided
 
 
 def carry(
