@@ -5,7 +5,13 @@ tests."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
+
+from factdyn import load_run
+from factdyn.rundir import PROVENANCE_FILE
 
 
 def shared_settings(batch: int, micro: int, steps: int) -> list[str]:
@@ -41,3 +47,15 @@ def assert_same_run(own, other, steps: int) -> None:
     np.testing.assert_allclose(other.train.loss, own.train.loss, atol=1e-5, rtol=0)
     np.testing.assert_array_equal(other.train.lr, own.train.lr)
     assert own.injections.equals(other.injections) and own.probes.equals(other.probes)
+
+
+def assert_resumed_like_whole(whole: Path, resumed: Path, atol: float) -> None:
+    """A run stopped and resumed in its trainer holds what the uninterrupted one does: its
+    probe log (to ``atol``), training log and provenance."""
+    a, b = load_run(whole), load_run(resumed)
+    assert b.meta["status"] == "done"
+    np.testing.assert_allclose(b.logprobs, a.logprobs, atol=atol, rtol=0)
+    np.testing.assert_allclose(b.train.to_numpy(), a.train.to_numpy(), atol=1e-6)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(resumed / PROVENANCE_FILE), pd.read_parquet(whole / PROVENANCE_FILE)
+    )

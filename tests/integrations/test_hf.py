@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hf_run import STEPS, settings, trainer
-from loops import assert_same_run
+from loops import assert_resumed_like_whole, assert_same_run
 
 from factdyn import load_run
 from factdyn.analyze.populations import analyze_run
@@ -87,14 +87,7 @@ def test_a_resume_from_a_trainer_checkpoint_continues_the_log_exactly(
     again = trainer(cfg, toy_base, tmp_path / "ckpt", **saves)
     attach(again, cfg, tmp_path / "run")
     again.train(resume_from_checkpoint=True)
-    whole, resumed = load_run(runs["hf"]), load_run(tmp_path / "run")
-    assert resumed.meta["status"] == "done"
-    np.testing.assert_allclose(resumed.logprobs, whole.logprobs, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(resumed.train.to_numpy(), whole.train.to_numpy(), atol=1e-6)
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(tmp_path / "run" / PROVENANCE_FILE),
-        pd.read_parquet(runs["hf"] / PROVENANCE_FILE),
-    )
+    assert_resumed_like_whole(runs["hf"], tmp_path / "run", atol=1e-5)
 
 
 def test_two_torchrun_processes_log_what_one_does(runs, toy_world, toy_base, tmp_path):
