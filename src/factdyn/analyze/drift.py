@@ -189,19 +189,16 @@ def chance_share(n_a: int, n_b: int) -> float:
 
 def _one_split(
     ell_t: np.ndarray,
+    corrected: np.ndarray,
     rows: np.ndarray,
     half_a: np.ndarray,
     items: np.ndarray,
-    depth_code,
-    depths,
     resamples: int,
     seed: tuple,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One split's residual (L,), its replicates (B, L) (empty without resamples) and half A's
-    probe counts (L,), for the depth of ``rows``."""
-    corrected = drift_correction(ell_t, ~half_a, depth_code, depths, True).applied(
-        ell_t, depth_code
-    )
+    probe counts (L,), for the depth of ``rows``; ``corrected`` is ``ell_t`` corrected by
+    half B's means (every depth at once)."""
     a, b = rows & half_a, rows & ~half_a
     delta_a = corrected[a] - corrected[a][:, :1]
     delta_b = ell_t[b] - ell_t[b][:, :1]
@@ -256,6 +253,11 @@ def residual_drift(
     halves = [
         control_halves(items, depth_code, len(depths), seed, s) for s in range(RESIDUAL_SPLITS)
     ]
+    # each split's correction of every depth by its half B, computed once
+    corrected = [
+        drift_correction(ell_t, ~half_a, depth_code, depths, True).applied(ell_t, depth_code)
+        for half_a in halves
+    ]
     for k, d in enumerate(depths):
         rows = depth_code == k
         n_items = len(np.unique(items[rows]))
@@ -267,7 +269,7 @@ def residual_drift(
         for s, half_a in enumerate(halves):
             split_seed = (*seed, s) if s else tuple(seed)  # the first split: the seed as is
             residual, reps, n = _one_split(
-                ell_t, rows, half_a, items, depth_code, depths, resamples, split_seed
+                ell_t, corrected[s], rows, half_a, items, resamples, split_seed
             )
             ci = percentiles(reps) if resamples else np.full((len(residual), 2), np.nan)
             if s == 0:
