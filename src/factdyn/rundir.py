@@ -306,6 +306,15 @@ def _reader(run_dir: Path):
     return read
 
 
+def read_table(run_dir: str | Path, name: str, schema: dict[str, str]) -> pd.DataFrame:
+    """One Parquet table of the run, read and its schema checked: a damaged file is one line
+    naming it, as :func:`load_run` says it."""
+    run_dir = Path(run_dir)
+    table = _reader(run_dir)(name, pd.read_parquet)
+    check_table(table, schema, run_dir / name)
+    return table
+
+
 def _check_shapes(run_dir: Path, steps, logprobs, train, n_probes: int) -> None:
     """The logs agree with each other and with the probe table."""
     if logprobs.ndim != 3 or steps.shape != logprobs.shape[:1] or train.ndim != 2:

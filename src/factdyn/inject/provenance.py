@@ -21,7 +21,7 @@ import pandas as pd
 
 from factdyn.data.items import KnowledgeItem
 from factdyn.files import atomic_file
-from factdyn.rundir import PROVENANCE, PROVENANCE_FILE
+from factdyn.rundir import PROVENANCE, PROVENANCE_FILE, read_table
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,11 @@ class ProvenanceLog:
         from before provenance was recorded), the records of the steps before t."""
         if not self.main:
             return
-        table = pd.read_parquet(self.path) if self.path.is_file() else self.table
+        table = (
+            read_table(self.path.parent, PROVENANCE_FILE, PROVENANCE)
+            if self.path.is_file()
+            else self.table
+        )
         kept = table.step < int(state.get("step", 0))
         table = table.iloc[: int(state["records"])] if "records" in state else table[kept]
         self.table = table.astype(PROVENANCE).reset_index(drop=True)

@@ -21,7 +21,6 @@ from factdyn.config import RunConfig, load_config
 from factdyn.data.items import load_items
 from factdyn.errors import DataError
 from factdyn.inject.provenance import injected_tokens, item_texts, text_sha256, tokens_sha256
-from factdyn.runcheck import check_table
 from factdyn.rundir import (
     INJECTIONS,
     PROVENANCE,
@@ -29,6 +28,7 @@ from factdyn.rundir import (
     TABLE_FILES,
     Status,
     read_meta,
+    read_table,
     steps_trained,
 )
 from factdyn.train.checkpoint import checkpoint_dirs
@@ -46,18 +46,6 @@ class Verification:
     steps: int  # distinct steps among them
     differences: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # what was not checked, and with what
-
-
-def _table(run_dir: Path, name: str, schema: dict[str, str]) -> pd.DataFrame:
-    """One table of the run, its schema checked; damage is one line naming the file."""
-    f = run_dir / name
-    try:
-        df = pd.read_parquet(f)
-    except (OSError, ValueError) as e:
-        reason = " ".join(str(e).split())[:160] or type(e).__name__
-        raise DataError(f"{f}: damaged, cannot be read ({reason})") from None
-    check_table(df, schema, f)
-    return df
 
 
 def _where(k: tuple) -> str:
@@ -165,8 +153,8 @@ def verify_run(
             f"{run_dir}: no {PROVENANCE_FILE}: made before factdyn recorded injections; "
             "rerun to get one"
         )
-    schedule = _table(run_dir, TABLE_FILES["injections"], INJECTIONS)
-    record = _table(run_dir, PROVENANCE_FILE, PROVENANCE)
+    schedule = read_table(run_dir, TABLE_FILES["injections"], INJECTIONS)
+    record = read_table(run_dir, PROVENANCE_FILE, PROVENANCE)
     notices = []
     if meta.get("status") != Status.DONE:  # the updates done; the batch in flight is not
         done = steps_trained(run_dir)
