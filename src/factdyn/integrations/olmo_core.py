@@ -43,9 +43,11 @@ class OlmoCoreLM(torch.nn.Module):
     """An OLMo-core ``Transformer`` called the way factdyn's scorer calls a causal LM:
     ``model(input_ids=..., attention_mask=..., logits_to_keep=K).logits``. The scorer pads on
     the right, and a causal model's positions before the padding never attend to it, so the
-    mask (which OLMo-core's forward does not take) changes no score read and is dropped. The
-    model runs under ``no_grad``, not the scorer's ``inference_mode``: what its forward leaves
-    behind (DDP's buffers, sharded parameters) must stay usable by the training after it."""
+    mask (which OLMo-core's forward does not take) changes no score read and is dropped."""
+
+    # the scorer runs it under no_grad, not inference_mode: what its forward leaves behind
+    # (DDP's buffers, sharded parameters) must stay usable by the training after it
+    scored_under_no_grad = True
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
@@ -53,9 +55,7 @@ class OlmoCoreLM(torch.nn.Module):
 
     def forward(self, input_ids, attention_mask=None, logits_to_keep: int = 0):
         del attention_mask
-        with torch.inference_mode(False), torch.no_grad():
-            logits = self.model(input_ids.clone(), logits_to_keep=logits_to_keep)
-        return SimpleNamespace(logits=logits)
+        return SimpleNamespace(logits=self.model(input_ids, logits_to_keep=logits_to_keep))
 
 
 def micro_rows(train_module, batch_rows: int, width: int) -> int:

@@ -88,11 +88,15 @@ def _forward_options(model, keep: int) -> dict:
 
 
 def _no_grad_mode(model):
-    """inference_mode, except for FSDP-sharded models, whose all-gather buffers are reused by
-    later training steps and must not become inference tensors."""
+    """inference_mode, except where what the forward leaves behind is used by the training
+    after it and must not become inference tensors: an FSDP-sharded model's all-gather
+    buffers, or a model that says so with ``scored_under_no_grad = True`` (the OLMo-core
+    adapter: its model's DDP or FSDP state)."""
     from torch.distributed.fsdp import FSDPModule
 
-    return torch.no_grad() if isinstance(model, FSDPModule) else torch.inference_mode()
+    if isinstance(model, FSDPModule) or getattr(model, "scored_under_no_grad", False):
+        return torch.no_grad()
+    return torch.inference_mode()
 
 
 def score_requests(
