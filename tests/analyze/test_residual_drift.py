@@ -60,6 +60,8 @@ def test_a_common_drift_leaves_a_residual_within_noise(common):
         # one planted draw: near what chance gives for 10 items a half, not above it by rule
         assert m.residual_drift_chance_share[d] == pytest.approx(0.92, abs=0.005)
         assert m.residual_drift_zero_share[d] >= m.residual_drift_chance_share[d] - 0.1
+        low, high = m.residual_drift_zero_share_range[d]  # the splits' lowest and highest
+        assert low <= m.residual_drift_zero_share[d] <= high and low < high
         assert m.residual_drift_mean_abs[d] <= 0.03
         assert m.residual_drift_mean_abs_ci[d][1] <= 0.05  # within noise, interval included
     assert m.residual_drift_undefined == {}
@@ -148,7 +150,7 @@ def test_without_intervals_the_share_is_undefined(common):
     m = analyze_run(run, resamples=0).settings
     assert all(np.isnan(v) for v in m.residual_drift_zero_share.values())
     assert m.residual_drift_mean_abs == common.settings.residual_drift_mean_abs
-    assert "0 in CI at – of steps (chance 92%)" in format_summary(analyze_run(run, resamples=0))
+    assert "0 in CI at – of steps [–, – over the splits] (chance 92%)" in format_summary(analyze_run(run, resamples=0))
 
 
 def test_summary_report_and_saved_folder_carry_it(common, tmp_path):

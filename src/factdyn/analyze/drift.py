@@ -148,6 +148,7 @@ class ResidualDrift:
     ci: np.ndarray  # (L, D, 2) its interval over control items (NaN: no resamples)
     n: np.ndarray  # (L, D) probes of half A behind each mean
     zero_share: dict[str, float]  # share of logged steps after the first whose interval holds 0
+    zero_share_range: dict[str, Interval]  # the lowest and highest share of one split
     chance_share: dict[str, float]  # what that share is when nothing systematic is left
     mean_abs: dict[str, float]  # mean |residual| over the logged steps after the first
     mean_abs_ci: dict[str, Interval]  # its interval: the same mean of each replicate's residuals
@@ -249,6 +250,7 @@ def residual_drift(
         {},
         {},
         {},
+        {},
     )
     halves = [
         control_halves(items, depth_code, len(depths), seed, s) for s in range(RESIDUAL_SPLITS)
@@ -283,6 +285,7 @@ def residual_drift(
                 rep_means.append(np.nanmean(np.abs(reps[:, 1:]), axis=1))
         n_a = int(np.isin(np.unique(items[rows]), items[rows & halves[0]]).sum())
         out.zero_share[d] = float(np.mean(shares))
+        out.zero_share_range[d] = (float(np.min(shares)), float(np.max(shares)))
         out.chance_share[d] = chance_share(n_a, n_items - n_a)
         out.mean_abs[d] = float(np.mean(means))
         out.mean_abs_ci[d] = _debiased(out.mean_abs[d], np.mean(rep_means, axis=0))

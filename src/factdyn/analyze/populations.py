@@ -178,6 +178,7 @@ def _settings(
         control_drift_last=ctrl.drift_last,
         control_drift_last_ci=ctrl.drift_last_ci,
         residual_drift_zero_share=residual.zero_share,
+        residual_drift_zero_share_range=residual.zero_share_range,
         residual_drift_chance_share=residual.chance_share,
         residual_drift_mean_abs=residual.mean_abs,
         residual_drift_mean_abs_ci=residual.mean_abs_ci,

@@ -142,6 +142,7 @@ class Settings:
     noise_floor_ci: Mapping[str, Interval]
     # the residual drift (analyze/drift.py, residual_drift.csv): per depth with controls
     residual_drift_zero_share: Mapping[str, float]  # logged steps whose 95% interval holds 0
+    residual_drift_zero_share_range: Mapping[str, Interval]  # its lowest and highest split
     residual_drift_chance_share: Mapping[str, float]  # that share when nothing is left
     residual_drift_mean_abs: Mapping[str, float]  # mean |residual| over the run
     residual_drift_mean_abs_ci: Mapping[str, Interval]

@@ -260,7 +260,7 @@ def read_analysis(path: str | Path) -> Analysis:
     options = AnalysisOptions.from_dict(doc["_options"], f"{file}: _options")
     if (
         isinstance(doc["_settings"], Mapping)
-        and "residual_drift_chance_share" not in doc["_settings"]
+        and "residual_drift_zero_share_range" not in doc["_settings"]
     ):
         raise DataError(
             f"{file}: written by an older factdyn (no residual drift); "

@@ -22,8 +22,9 @@ def residual_drift(m: Settings) -> str | None:
     without controls."""
     parts = [
         f"{d} mean |r| {fmt_estimate(v, m.residual_drift_mean_abs_ci[d], '.3f')}, 0 in CI at "
-        f"{fmt(m.residual_drift_zero_share[d], '.0%')}"
-        f" of steps (chance {fmt(m.residual_drift_chance_share[d], '.0%')})"
+        f"{fmt(m.residual_drift_zero_share[d], '.0%')} of steps "
+        f"[{', '.join(fmt(x, '.0%') for x in m.residual_drift_zero_share_range[d])} over the "
+        f"splits] (chance {fmt(m.residual_drift_chance_share[d], '.0%')})"
         for d, v in m.residual_drift_mean_abs.items()
     ]
     parts += [f"{d} undefined ({why})" for d, why in m.residual_drift_undefined.items()]
