@@ -177,6 +177,12 @@ def run_arm(name: str, cfg, base: Path, out: Path, warmup: int):
     return run_trainer(cfg, base, out, name == "fd", warmup)
 
 
+def ratio(num: list[float], den: list[float]) -> str:
+    """The per-repetition ratios' median with their range: ``2.71× [1.92, 4.05]``."""
+    r = np.divide(num, den)
+    return f"{np.median(r):.2f}× [{r.min():.2f}, {r.max():.2f}]"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=6)
@@ -214,21 +220,20 @@ def main() -> None:
             f"its steps without logging {1e3 * rows['own_bare'][-1]:.1f}"
         )
     med = {k: float(np.median(v)) for k, v in rows.items()}
-    ratio_hf = np.median(np.divide(rows["hf_fd"], rows["hf"]))
-    ratio_own = np.median(np.divide(rows["own"], rows["own_bare"]))
-    ratio_loops = np.median(np.divide(rows["own_bare"], rows["hf"]))
     print(
         f"setup: batch {BATCH} × {SEQ_LEN} tokens, eval.schedule=every, {args.reps} reps × "
-        f"({args.warmup} warm-up + {args.steps} timed steps) per arm"
+        f"({args.warmup} warm-up + {args.steps} timed steps) per arm; ratios: the median of "
+        "the repetitions' [lowest, highest]"
     )
     print(
-        f"Trainer + factdyn / Trainer: {ratio_hf:.2f}× (scoring {100 * med['hf_score']:.0f}% of a step)"
+        f"Trainer + factdyn / Trainer: {ratio(rows['hf_fd'], rows['hf'])} "
+        f"(scoring {100 * med['hf_score']:.0f}% of a step)"
     )
     print(
-        f"factdyn loop with / without probe logging: {ratio_own:.2f}× "
+        f"factdyn loop with / without probe logging: {ratio(rows['own'], rows['own_bare'])} "
         f"(scoring {100 * med['own_score']:.0f}% of a step)"
     )
-    print(f"factdyn loop without logging / plain Trainer: {ratio_loops:.2f}×")
+    print(f"factdyn loop without logging / plain Trainer: {ratio(rows['own_bare'], rows['hf'])}")
 
 
 if __name__ == "__main__":
