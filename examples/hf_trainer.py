@@ -22,6 +22,7 @@ config = load_config(
     None,
     [
         f"data.path={world}",  # the items (knowledge.json) and the background text
+        f"model.name={base}",  # its state.json says where its pretraining stopped reading
         "data.seq_len=256",  # the width of every training sequence
         "injection.max_items=12",
         "injection.n_controls=3",  # never injected: they measure drift

@@ -80,3 +80,21 @@ def test_settings_the_trainer_decides_are_named_when_the_config_gives_them():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         run_config(load_config(None, ["eval.window=5"]), steps=50, batch_size=8, model_name="m")
+
+
+def test_the_trainers_dataset_starts_where_factdyns_loop_does(toy_world, toy_base):
+    """Sequences reads from data.start, else from where the factdyn base stopped reading (its
+    state.json), as factdyn's own loop does; never from 0 when the base says otherwise."""
+    import json
+
+    from factdyn.integrations.hf import Sequences
+
+    tokenizer = AutoTokenizer.from_pretrained(toy_base)
+    stopped = json.loads((toy_base / "state.json").read_text())["data_position"]
+    assert stopped > 0
+    cfg = load_config(None, [f"data.path={toy_world}", f"model.name={toy_base}"])
+    data = Sequences(cfg, tokenizer)
+    first = next(iter(data))["input_ids"].tolist()
+    assert data.start == stopped and first == list(data.source.sequence(stopped))
+    given = Sequences(load_config(None, [f"data.path={toy_world}", "data.start=7"]), tokenizer)
+    assert given.start == 7

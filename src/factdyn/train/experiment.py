@@ -56,8 +56,7 @@ def data_order(cfg: RunConfig, plan: Plan, resumed: Path | None = None) -> dict:
     compares it: :func:`factdyn.analyze.pool.data_order`): ``data.seed`` and the first
     position. A resumed run keeps its own: one begun before data.seed ordered the ``hf`` and
     ``olmo`` sources (no record) read them in their own order, that of seed 0."""
-    start = cfg.data.start
-    start = int(plan.base_state.get("data_position", 0)) if start is None else start
+    start = plan.data_start
     if resumed is not None:
         rec = read_meta(resumed).get("data_order")
         if isinstance(rec, dict) and {"seed", "start"} <= set(rec):
@@ -284,11 +283,9 @@ def _batcher(
     """The batches of every step, read from the data position the config or the base gives;
     where each injection landed goes to ``provenance``."""
     cfg = plan.cfg
-    base = plan.base_state
-    start_pos = cfg.data.start if cfg.data.start is not None else int(base.get("data_position", 0))
     return Batcher(
         source,
-        start_pos,
+        plan.data_start,
         cfg.train.batch_size,
         {int(s): g for s, g in plan.placements.groupby("step")},
         plan.tokens,
