@@ -33,3 +33,11 @@ def build_source(cfg: DataConfig, tokenizer) -> SequenceSource:
     from factdyn.data.olmo import open_olmo
 
     return open_olmo(cfg.files or [], cfg.path, cfg.seq_len, cfg.dtype, cfg.seed)
+
+
+def data_start(cfg: DataConfig, base_state: dict) -> int:
+    """The data position of step 0: ``data.start``, else where the base's pretraining stopped
+    (a factdyn base records it in its state.json), else 0."""
+    if cfg.start is not None:
+        return cfg.start
+    return int(base_state.get("data_position", 0))

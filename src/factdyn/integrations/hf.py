@@ -28,11 +28,11 @@ from torch.utils.data import IterableDataset
 from transformers import Trainer, TrainerCallback
 
 from factdyn.config import RunConfig
+from factdyn.data.sources import data_start
 from factdyn.errors import DataError
 from factdyn.integrations.core import Session, first_row
 from factdyn.train.checkpoint import read_state
 from factdyn.train.distributed import World, all_reduce_sum
-from factdyn.train.plan import data_start
 
 STATE_KEY = "factdyn"  # factdyn's entry in TrainerState.stateful_callbacks
 TOKEN_KEYS = {"input_ids", "labels", "attention_mask"}  # what a batch may hold per token
@@ -134,7 +134,7 @@ class FactdynCallback(TrainerCallback):
 class Sequences(IterableDataset):
     """factdyn's background text (the config's data section) as a Trainer's dataset: the
     sequences factdyn's own loop reads, in its order from the same first position
-    (:func:`factdyn.train.plan.data_start`: ``data.start``, else where the factdyn base named
+    (:func:`factdyn.data.sources.data_start`: ``data.start``, else where the factdyn base named
     by ``model.name`` stopped, else 0), each ``{"input_ids", "labels"}``. For a run on
     factdyn's world, and for comparing the loops. One reader: with dataloader_num_workers > 1
     every worker would yield the same sequences."""
@@ -143,7 +143,10 @@ class Sequences(IterableDataset):
         from factdyn.data.sources import build_source
 
         base = read_state(Path(config.model.name)) if config.model.name else {}
-        self.source, self.start = build_source(config.data, tokenizer), data_start(config, base)
+        self.source, self.start = (
+            build_source(config.data, tokenizer),
+            data_start(config.data, base),
+        )
 
     def __iter__(self):
         i = self.start

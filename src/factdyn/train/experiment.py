@@ -23,6 +23,7 @@ import torch.distributed as dist
 import yaml
 
 from factdyn.config import RunConfig, dump_config
+from factdyn.data.sources import data_start
 from factdyn.errors import DataError, TrainingError
 from factdyn.files import atomic_dir, write_json_atomic, write_text_atomic
 from factdyn.inject.provenance import ProvenanceLog, item_texts
@@ -56,7 +57,7 @@ def data_order(cfg: RunConfig, plan: Plan, resumed: Path | None = None) -> dict:
     compares it: :func:`factdyn.analyze.pool.data_order`): ``data.seed`` and the first
     position. A resumed run keeps its own: one begun before data.seed ordered the ``hf`` and
     ``olmo`` sources (no record) read them in their own order, that of seed 0."""
-    start = plan.data_start
+    start = data_start(cfg.data, plan.base_state)
     if resumed is not None:
         rec = read_meta(resumed).get("data_order")
         if isinstance(rec, dict) and {"seed", "start"} <= set(rec):
@@ -285,7 +286,7 @@ def _batcher(
     cfg = plan.cfg
     return Batcher(
         source,
-        plan.data_start,
+        data_start(cfg.data, plan.base_state),
         cfg.train.batch_size,
         {int(s): g for s, g in plan.placements.groupby("step")},
         plan.tokens,

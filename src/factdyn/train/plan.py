@@ -58,18 +58,6 @@ class Plan:
     def tokens_per_step(self) -> int:
         return self.cfg.train.batch_size * self.cfg.data.seq_len
 
-    @property
-    def data_start(self) -> int:
-        return data_start(self.cfg, self.base_state)
-
-
-def data_start(cfg: RunConfig, base_state: dict) -> int:
-    """The data position of step 0: ``data.start``, else where the base's pretraining stopped
-    (a factdyn base records it in its state.json), else 0."""
-    if cfg.data.start is not None:
-        return cfg.data.start
-    return int(base_state.get("data_position", 0))
-
 
 def _local_or_hub(field: str, value: str) -> None:
     """A path that exists, or a hub id (whose existence only loading can tell)."""
